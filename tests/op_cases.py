@@ -1,0 +1,507 @@
+"""Every op of the contract (kernels/api.py) as declarative test cases, shared by all backends.
+
+A case is a name, the contract op it calls, and two functions:
+
+    make(rng, dtype) -> dict of NumPy input arrays   fresh random draws (never zeros), of `dtype`
+    run(K, inputs)   -> tuple of backend arrays       converts the inputs with K.asarray, calls K
+
+so that "every GPU op against the reference on fresh random inputs" reads
+
+    for case in CASES:
+        inputs = case.make(rng, np.float32)
+        got = case.run(K_gpu, inputs)
+        want = case.run(K_numpy, inputs)
+
+Hyper-parameters (stride, padding, slope, sigma, ...) live in the case (`case.params`), not in the
+inputs: `inputs` holds only arrays. Inputs that a backward takes from its forward (batch-norm's
+mean/invstd, tanh's y, ...) are computed consistently here, in plain NumPy float64.
+
+Two families:
+  * awkward small shapes (`case.preset is None`): kernel 1/3/5 and non-square, stride 1/2/3, padding
+    0..2 (wider than the kernel too), odd and non-square images, output_padding 0/1/2, batch 1, one
+    channel, no bias, batch norm 2-D and 4-D with every slope. Cheap: fine for a CPU interpreter.
+  * the real layer shapes of the presets broad256x144 and larsen64 at batch 2 (`case.preset` names
+    the preset, `case.real` is True): for GPU tests and benchmarks; seconds of NumPy reference time.
+
+`adam_step` works in place: its run copies param, m, v, steps, and returns the updated copies.
+"""
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from kernels.shapes import conv2d_out_size, conv_transpose2d_out_size
+
+BN_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str                 # e.g. "conv2d_forward[n2 3->4 7x6 k3x3 s1 p1]"
+    op: str                   # the contract op it calls (a key of kernels.api.OPS)
+    make: Callable            # (rng, dtype) -> {input name: np.ndarray}
+    run: Callable             # (K, inputs) -> tuple of K arrays
+    preset: str | None = None  # the preset whose real layer this is; None for an awkward shape
+    params: dict = field(default_factory=dict)  # the non-array arguments, for reports
+
+    @property
+    def real(self):
+        return self.preset is not None
+
+    def __repr__(self):  # pytest ids
+        return self.name
+
+
+# ------------------------------------------------------------------------------------------------
+# Shapes
+# ------------------------------------------------------------------------------------------------
+
+class ConvShape(NamedTuple):
+    """One (transposed) convolution layer: input x is (n, c_in, h, w), kernel kh x kw."""
+    n: int
+    c_in: int
+    c_out: int
+    h: int
+    w: int
+    kh: int
+    kw: int
+    stride: int
+    padding: int
+    output_padding: int = 0   # transposed convolutions only
+    bias: bool = True
+    transposed: bool = False
+
+    @property
+    def x_shape(self):
+        return (self.n, self.c_in, self.h, self.w)
+
+    @property
+    def w_shape(self):  # conv2d: (C_out, C_in, kH, kW); conv_transpose2d: (C_in, C_out, kH, kW)
+        if self.transposed:
+            return (self.c_in, self.c_out, self.kh, self.kw)
+        return (self.c_out, self.c_in, self.kh, self.kw)
+
+    @property
+    def y_shape(self):
+        if self.transposed:
+            size = conv_transpose2d_out_size
+            return (self.n, self.c_out, size(self.h, self.kh, self.stride, self.padding, self.output_padding),
+                    size(self.w, self.kw, self.stride, self.padding, self.output_padding))
+        size = conv2d_out_size
+        return (self.n, self.c_out, size(self.h, self.kh, self.stride, self.padding),
+                size(self.w, self.kw, self.stride, self.padding))
+
+    def label(self):
+        s = (f"n{self.n} {self.c_in}->{self.c_out} {self.h}x{self.w} k{self.kh}x{self.kw} "
+             f"s{self.stride} p{self.padding}")
+        if self.transposed:
+            s += f" op{self.output_padding}"
+        return s + ("" if self.bias else " nobias")
+
+
+def conv(n, c_in, c_out, h, w, k, stride, padding, bias=True):
+    kh, kw = (k, k) if isinstance(k, int) else k
+    return ConvShape(n, c_in, c_out, h, w, kh, kw, stride, padding, 0, bias, False)
+
+
+def conv_t(n, c_in, c_out, h, w, k, stride, padding, output_padding=0, bias=True):
+    kh, kw = (k, k) if isinstance(k, int) else k
+    return ConvShape(n, c_in, c_out, h, w, kh, kw, stride, padding, output_padding, bias, True)
+
+
+# awkward small shapes ---------------------------------------------------------------------------
+CONV_SHAPES = [
+    conv(2, 3, 4, 7, 6, k=3, stride=1, padding=1),
+    conv(1, 1, 2, 5, 9, k=1, stride=1, padding=0),           # 1x1 kernel, one input channel, batch 1
+    conv(2, 2, 3, 9, 7, k=5, stride=2, padding=2),           # the presets' 5x5 s2 p2, odd sizes
+    conv(1, 3, 1, 6, 8, k=3, stride=2, padding=0),           # one output channel, rows left over
+    conv(2, 2, 2, 5, 6, k=3, stride=2, padding=1, bias=False),
+    conv(1, 2, 3, 4, 5, k=1, stride=2, padding=2),           # padding wider than the kernel
+    conv(2, 1, 2, 7, 9, k=5, stride=1, padding=0),           # 5x5 without padding
+    conv(1, 2, 2, 6, 7, k=(3, 1), stride=1, padding=1),      # non-square kernel
+    conv(1, 3, 2, 8, 6, k=3, stride=3, padding=2),           # stride 3
+]
+
+CONV_T_SHAPES = [
+    conv_t(2, 3, 2, 4, 5, k=3, stride=2, padding=1, output_padding=1),
+    conv_t(1, 1, 3, 3, 4, k=5, stride=2, padding=2, output_padding=1),  # the presets' decoder layer
+    conv_t(2, 2, 2, 5, 3, k=3, stride=1, padding=0),
+    conv_t(1, 2, 1, 4, 4, k=1, stride=2, padding=0, output_padding=1),  # extra row/col: bias only
+    conv_t(2, 3, 4, 3, 5, k=5, stride=2, padding=2, output_padding=0),
+    conv_t(1, 2, 3, 4, 3, k=3, stride=1, padding=2),                    # padding crops most output
+    conv_t(2, 2, 3, 3, 4, k=4, stride=2, padding=1, bias=False),
+    conv_t(1, 2, 2, 3, 5, k=(1, 3), stride=3, padding=1, output_padding=2),
+]
+
+BN_SHAPES = [(2, 3, 4, 5), (1, 2, 3, 3), (3, 1, 2, 3), (4, 5), (2, 3), (5, 1)]
+SLOPES = (None, 0.0, 0.2)     # identity, ReLU, leaky ReLU
+ACT_SHAPES = [(2, 3, 4, 5), (5, 7), (1, 1, 1, 3)]
+LEAKY_SLOPES = (0.2, 0.01)
+LINEAR_SHAPES = [(3, 5, 4, True), (1, 7, 2, True), (2, 1, 3, False), (4, 6, 1, True)]  # (n, in, out, bias)
+LATENT_SHAPES = [(4, 8), (1, 3), (3, 1)]
+SIGMAS = (1.0, 0.3)
+LOSS_SHAPES = [(2, 3, 4, 5), (3, 7), (1,)]
+ADAM_SETTINGS = [  # (param shape, step, lr, beta1, beta2, eps, weight_decay)
+    ((7,), 1, 1e-2, 0.5, 0.999, 1e-8, 0.0),
+    ((3, 5), 10, 2e-4, 0.9, 0.999, 1e-8, 0.01),
+    ((2, 1, 3, 3), 3, 1e-3, 0.5, 0.99, 1e-6, 0.1),
+]
+
+# real layer shapes of the presets, at batch 2 ----------------------------------------------------
+REAL_BATCH = 2
+
+
+def _broad256x144():
+    n = REAL_BATCH
+    # encoder (and the discriminator, which reuses the encoder's convolution stack): 5x5 s2 p2
+    enc = [conv(n, 3, 80, 144, 256, 5, 2, 2), conv(n, 80, 160, 72, 128, 5, 2, 2),
+           conv(n, 160, 320, 36, 64, 5, 2, 2), conv(n, 320, 640, 18, 32, 5, 2, 2)]
+    # decoder: linear to 9x16x640, then 5x5 s2 p2 output_padding 1 transposed convs
+    dec = [conv_t(n, 640, 320, 9, 16, 5, 2, 2, 1), conv_t(n, 320, 160, 18, 32, 5, 2, 2, 1),
+           conv_t(n, 160, 80, 36, 64, 5, 2, 2, 1), conv_t(n, 80, 3, 72, 128, 5, 2, 2, 1)]
+    layers = [(f"enc{i + 1}/disc{i + 1}", s) for i, s in enumerate(enc)]
+    layers += [(f"dec{i + 1}", s) for i, s in enumerate(dec)]
+    return dict(image=(3, 144, 256), latent=200, layers=layers,
+                # (label, n, in, out): the encoder's two heads, the decoder's input, the critic's output
+                linear=[("enc_mu/enc_logvar", n, 640 * 9 * 16, 200), ("dec_fc", n, 200, 640 * 9 * 16),
+                        ("disc_fc", n, 640 * 9 * 16, 1)],
+                # (label, shape, slope): BN + activation after each hidden layer
+                bn=[("enc2", (n, 160, 72, 128), 0.2), ("enc3", (n, 320, 36, 64), 0.2),
+                    ("enc4", (n, 640, 18, 32), 0.2), ("dec_fc", (n, 640, 9, 16), 0.0),
+                    ("dec1", (n, 320, 18, 32), 0.0), ("dec2", (n, 160, 36, 64), 0.0),
+                    ("dec3", (n, 80, 72, 128), 0.0)])
+
+
+def _larsen64():
+    n = REAL_BATCH
+    enc = [conv(n, 3, 64, 64, 64, 5, 2, 2), conv(n, 64, 128, 32, 32, 5, 2, 2),
+           conv(n, 128, 256, 16, 16, 5, 2, 2)]
+    dec = [conv_t(n, 256, 256, 8, 8, 5, 2, 2, 1), conv_t(n, 256, 128, 16, 16, 5, 2, 2, 1),
+           conv_t(n, 128, 32, 32, 32, 5, 2, 2, 1)]
+    dec_out = conv(n, 32, 3, 64, 64, 5, 1, 2)
+    disc = [conv(n, 3, 32, 64, 64, 5, 1, 2), conv(n, 32, 128, 64, 64, 5, 2, 2),
+            conv(n, 128, 256, 32, 32, 5, 2, 2), conv(n, 256, 256, 16, 16, 5, 2, 2)]
+    layers = [(f"enc{i + 1}", s) for i, s in enumerate(enc)]
+    layers += [(f"dec{i + 1}", s) for i, s in enumerate(dec)] + [("dec_out", dec_out)]
+    layers += [(f"disc{i + 1}", s) for i, s in enumerate(disc)]
+    return dict(image=(3, 64, 64), latent=128, layers=layers,
+                linear=[("enc_fc", n, 256 * 8 * 8, 2048), ("enc_mu/enc_logvar", n, 2048, 128),
+                        ("dec_fc", n, 128, 256 * 8 * 8), ("disc_fc1", n, 256 * 8 * 8, 512),
+                        ("disc_fc2", n, 512, 1)],
+                bn=[("enc2", (n, 128, 16, 16), 0.2), ("enc3", (n, 256, 8, 8), 0.2),
+                    ("enc_fc", (n, 2048), 0.2), ("dec_fc", (n, 256, 8, 8), 0.0),
+                    ("dec1", (n, 256, 16, 16), 0.0), ("dec3", (n, 32, 64, 64), 0.0),
+                    ("disc4", (n, 256, 8, 8), 0.2), ("disc_fc1", (n, 512), 0.2)])
+
+
+PRESET_LAYERS = {"broad256x144": _broad256x144(), "larsen64": _larsen64()}
+
+
+# ------------------------------------------------------------------------------------------------
+# Random inputs (never zeros), of a given dtype
+# ------------------------------------------------------------------------------------------------
+
+def normal(rng, shape, dtype, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def away_from_zero(rng, shape, dtype):
+    """Values in +-[0.1, 2): clear of the kink of ReLU-like functions, so finite differences work."""
+    return (rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape)).astype(dtype)
+
+
+def conv_inputs(rng, dtype, s, needs=("x", "w", "b", "dy")):
+    """x, w (scaled by 1/sqrt(fan-in) so outputs stay O(1)), b (or None) and an upstream dy."""
+    fan_in = s.c_in * s.kh * s.kw
+    draw = dict(x=lambda: normal(rng, s.x_shape, dtype), w=lambda: normal(rng, s.w_shape, dtype, fan_in ** -0.5),
+                b=lambda: normal(rng, (s.c_out,), dtype) if s.bias else None,
+                dy=lambda: normal(rng, s.y_shape, dtype))
+    return {k: draw[k]() for k in needs}
+
+
+def bn_params(rng, channels, dtype):
+    return dict(gamma=rng.uniform(0.5, 1.5, channels).astype(dtype), beta=normal(rng, channels, dtype, 0.5))
+
+
+def bn_input(rng, shape, dtype):
+    """x with a per-channel offset and scale, so that the statistics are not those of N(0, 1)."""
+    axis_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
+    loc = rng.standard_normal(axis_shape)
+    scale = rng.uniform(0.5, 2.0, axis_shape)
+    return (loc + scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def bn_saved(x, gamma, beta, eps, slope):
+    """What batch_norm_act_forward saves for its backward, computed here in float64: y, mean, invstd."""
+    axes = (0, 2, 3) if x.ndim == 4 else (0,)
+    bshape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=axes)
+    invstd = 1.0 / np.sqrt(x64.var(axis=axes) + eps)
+    pre = (x64 - mean.reshape(bshape)) * invstd.reshape(bshape) * gamma.reshape(bshape) + beta.reshape(bshape)
+    y = pre if slope is None else np.where(pre > 0, pre, slope * pre)
+    return y.astype(x.dtype), mean.astype(x.dtype), invstd.astype(x.dtype)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cases
+# ------------------------------------------------------------------------------------------------
+
+def _on(K, inputs):
+    """The inputs as backend arrays (None stays None)."""
+    return {k: (None if v is None else K.asarray(v)) for k, v in inputs.items()}
+
+
+def _pick(d, *names):
+    return {k: d[k] for k in names}
+
+
+def conv_cases(s, preset=None, label=None):
+    """forward, backward, backward_data and backward_weight of one (transposed) convolution shape."""
+    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{s.label()}]"
+    p = dict(stride=s.stride, padding=s.padding)
+    if not s.transposed:
+        ops = {
+            "conv2d_forward": (("x", "w", "b"), lambda K, a: (K.conv2d_forward(a["x"], a["w"], a["b"], **p),)),
+            "conv2d_backward": (("dy", "x", "w"), lambda K, a: K.conv2d_backward(a["dy"], a["x"], a["w"], **p)),
+            "conv2d_backward_data": (("dy", "w"), lambda K, a: (
+                K.conv2d_backward_data(a["dy"], a["w"], s.x_shape, **p),)),
+            "conv2d_backward_weight": (("dy", "x"), lambda K, a: K.conv2d_backward_weight(
+                a["dy"], a["x"], s.w_shape, **p)),
+        }
+    else:
+        op = s.output_padding
+        ops = {
+            "conv_transpose2d_forward": (("x", "w", "b"), lambda K, a: (
+                K.conv_transpose2d_forward(a["x"], a["w"], a["b"], output_padding=op, **p),)),
+            "conv_transpose2d_backward": (("dy", "x", "w"), lambda K, a: K.conv_transpose2d_backward(
+                a["dy"], a["x"], a["w"], output_padding=op, **p)),
+            "conv_transpose2d_backward_data": (("dy", "w"), lambda K, a: (
+                K.conv_transpose2d_backward_data(a["dy"], a["w"], **p),)),
+            "conv_transpose2d_backward_weight": (("dy", "x"), lambda K, a: K.conv_transpose2d_backward_weight(
+                a["dy"], a["x"], s.w_shape, **p)),
+        }
+    cases = []
+    for name, (needs, call) in ops.items():
+        def make(rng, dtype, needs=needs):
+            return conv_inputs(rng, dtype, s, needs)
+
+        def run(K, inputs, call=call):
+            return tuple(call(K, _on(K, inputs)))
+
+        cases.append(Case(name + tag, name, make, run, preset, dict(p, shape=s)))
+    return cases
+
+
+def bn_cases(shape, slope, preset=None, label=None):
+    """The batch-norm ops (plain and fused with `slope`) on one input shape."""
+    plain_tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))}]"
+    tag = plain_tag[:-1] + f" slope={slope}]"
+    eps = BN_EPS
+    c = shape[1]
+
+    def make(rng, dtype, needs):
+        x = bn_input(rng, shape, dtype)
+        d = dict(x=x, **bn_params(rng, c, dtype))
+        if "dy" in needs:
+            d["dy"] = normal(rng, shape, dtype)
+            d["y"], d["mean"], d["invstd"] = bn_saved(x, d["gamma"], d["beta"], eps, slope)
+        if "running_var" in needs:
+            d["running_mean"] = normal(rng, c, dtype, 0.5)
+            d["running_var"] = rng.uniform(0.5, 2.0, c).astype(dtype)
+        return d
+
+    calls = {
+        "batch_norm_act_forward": (("x", "gamma", "beta"), lambda K, a: K.batch_norm_act_forward(
+            a["x"], a["gamma"], a["beta"], eps, slope)),
+        "batch_norm_act_backward": (("dy", "x", "y", "mean", "invstd", "gamma"), lambda K, a: K.batch_norm_act_backward(
+            a["dy"], a["x"], a["y"], a["mean"], a["invstd"], a["gamma"], slope)),
+        "batch_norm_act_inference": (("x", "gamma", "beta", "running_mean", "running_var"), lambda K, a: (
+            K.batch_norm_act_inference(a["x"], a["gamma"], a["beta"], a["running_mean"], a["running_var"], eps, slope),)),
+    }
+    plain = {}
+    if slope is None or preset is not None:  # the plain ops: with slope=None, and once per real shape
+        plain = {
+            "batch_norm_forward": (("x", "gamma", "beta"), lambda K, a: K.batch_norm_forward(
+                a["x"], a["gamma"], a["beta"], eps)),
+            "batch_norm_backward": (("dy", "x", "mean", "invstd", "gamma"), lambda K, a: K.batch_norm_backward(
+                a["dy"], a["x"], a["mean"], a["invstd"], a["gamma"])),
+            "batch_norm_inference": (("x", "gamma", "beta", "running_mean", "running_var"), lambda K, a: (
+                K.batch_norm_inference(a["x"], a["gamma"], a["beta"], a["running_mean"], a["running_var"], eps),)),
+        }
+    cases = []
+    for name, (needs, call) in {**plain, **calls}.items():
+        def mk(rng, dtype, needs=needs):
+            return _pick(make(rng, dtype, needs), *needs)
+
+        def run(K, inputs, call=call):
+            return tuple(call(K, _on(K, inputs)))
+
+        if name in plain:
+            cases.append(Case(name + plain_tag, name, mk, run, preset, dict(eps=eps, shape=shape)))
+        else:
+            cases.append(Case(name + tag, name, mk, run, preset, dict(eps=eps, slope=slope, shape=shape)))
+    return cases
+
+
+def linear_cases(n, f_in, f_out, bias, preset=None, label=None):
+    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}n{n} {f_in}->{f_out}{'' if bias else ' nobias'}]"
+
+    def make(rng, dtype):
+        return dict(x=normal(rng, (n, f_in), dtype), w=normal(rng, (f_out, f_in), dtype, f_in ** -0.5),
+                    b=normal(rng, (f_out,), dtype) if bias else None, dy=normal(rng, (n, f_out), dtype))
+
+    def fwd(K, inputs):
+        a = _on(K, _pick(inputs, "x", "w", "b"))
+        return (K.linear_forward(a["x"], a["w"], a["b"]),)
+
+    def bwd(K, inputs):
+        a = _on(K, _pick(inputs, "dy", "x", "w"))
+        return tuple(K.linear_backward(a["dy"], a["x"], a["w"]))
+
+    p = dict(shape=(n, f_in, f_out), bias=bias)
+    return [Case("linear_forward" + tag, "linear_forward", make, fwd, preset, p),
+            Case("linear_backward" + tag, "linear_backward", make, bwd, preset, p)]
+
+
+def activation_cases(shape, preset=None, label=None):
+    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))}"
+
+    def make(rng, dtype):
+        x = away_from_zero(rng, shape, dtype)
+        return dict(x=x, dy=normal(rng, shape, dtype),
+                    y_tanh=np.tanh(x.astype(np.float64)).astype(dtype),
+                    y_sigmoid=(1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(dtype))
+
+    def case(name, call, params=None):
+        def run(K, inputs):
+            return (call(K, _on(K, inputs)),)
+        suffix = "".join(f" {k}={v}" for k, v in (params or {}).items())
+        return Case(f"{name}{tag}{suffix}]", name, make, run, preset, dict(params or {}, shape=shape))
+
+    cases = [
+        case("relu_forward", lambda K, a: K.relu_forward(a["x"])),
+        case("relu_backward", lambda K, a: K.relu_backward(a["dy"], a["x"])),
+        case("tanh_forward", lambda K, a: K.tanh_forward(a["x"])),
+        case("tanh_backward", lambda K, a: K.tanh_backward(a["dy"], a["y_tanh"])),
+        case("sigmoid_forward", lambda K, a: K.sigmoid_forward(a["x"])),
+        case("sigmoid_backward", lambda K, a: K.sigmoid_backward(a["dy"], a["y_sigmoid"])),
+    ]
+    for slope in LEAKY_SLOPES:
+        cases += [case("leaky_relu_forward", lambda K, a, s=slope: K.leaky_relu_forward(a["x"], s), dict(slope=slope)),
+                  case("leaky_relu_backward", lambda K, a, s=slope: K.leaky_relu_backward(a["dy"], a["x"], s),
+                       dict(slope=slope))]
+    return cases
+
+
+def sampler_cases(shape, sigma, kl_weight, preset=None, label=None):
+    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))} sigma={sigma}"
+
+    def make(rng, dtype):
+        return dict(mu=normal(rng, shape, dtype), logvar=normal(rng, shape, dtype, 0.7),
+                    eps=normal(rng, shape, dtype), dz=normal(rng, shape, dtype))
+
+    def case(name, call, suffix=""):
+        def run(K, inputs):
+            out = call(K, _on(K, inputs))
+            return out if isinstance(out, tuple) else (out,)
+        return Case(f"{name}{tag}{suffix}]", name, make, run, preset,
+                    dict(sigma=sigma, kl_weight=kl_weight, shape=shape))
+
+    return [
+        case("reparam_forward", lambda K, a: K.reparam_forward(a["mu"], a["logvar"], a["eps"], sigma)),
+        case("reparam_backward", lambda K, a: tuple(K.reparam_backward(a["dz"], a["logvar"], a["eps"], sigma))),
+        case("reparam_kl_forward", lambda K, a: tuple(K.reparam_kl_forward(a["mu"], a["logvar"], a["eps"], sigma))),
+        case("reparam_kl_backward", lambda K, a: tuple(K.reparam_kl_backward(
+            a["dz"], a["mu"], a["logvar"], a["eps"], sigma, kl_weight)), f" kl_weight={kl_weight}"),
+        case("kl_normal", lambda K, a: tuple(K.kl_normal(a["mu"], a["logvar"]))),
+    ]
+
+
+def loss_cases(shape, preset=None, label=None):
+    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))}"
+
+    def make(rng, dtype):
+        return dict(a=normal(rng, shape, dtype), b=normal(rng, shape, dtype),
+                    logits=normal(rng, shape, dtype, 2.0), target=rng.uniform(0.05, 0.95, shape).astype(dtype))
+
+    def case(name, call, suffix, params):
+        def run(K, inputs):
+            return tuple(call(K, _on(K, inputs)))
+        return Case(f"{name}{tag}{suffix}]", name, make, run, preset, dict(params, shape=shape))
+
+    cases = [case("mse", lambda K, a: K.mse(a["a"], a["b"]), "", {}),
+             case("bce_with_logits", lambda K, a: K.bce_with_logits(a["logits"], a["target"]), " target=array",
+                  dict(target="array"))]
+    for t in (1.0, 0.0):  # the GAN's labels, as python floats
+        cases.append(case("bce_with_logits", lambda K, a, t=t: K.bce_with_logits(a["logits"], t), f" target={t}",
+                          dict(target=t)))
+    return cases
+
+
+def adam_case(shape, step, lr, beta1, beta2, eps, weight_decay, preset=None, label=None):
+    tag = (f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))} step={step} lr={lr} "
+           f"b1={beta1} b2={beta2} eps={eps} wd={weight_decay}]")
+
+    def make(rng, dtype):
+        return dict(param=normal(rng, shape, dtype), grad=normal(rng, shape, dtype),
+                    m=normal(rng, shape, dtype, 0.1), v=(rng.uniform(0.1, 1.0, shape) ** 2 * 0.01).astype(dtype))
+
+    def run(K, inputs):
+        param, grad, m, v = (K.asarray(inputs[k].copy()) for k in ("param", "grad", "m", "v"))
+        result = K.adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)
+        assert result is None, "adam_step updates in place and returns None"
+        return (param, m, v)
+
+    return Case("adam_step" + tag, "adam_step", make, run, preset,
+                dict(shape=shape, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay))
+
+
+def _awkward_cases():
+    cases = []
+    for s in CONV_SHAPES + CONV_T_SHAPES:
+        cases += conv_cases(s)
+    for shape in BN_SHAPES:
+        for slope in SLOPES:
+            cases += bn_cases(shape, slope)
+    for n, f_in, f_out, bias in LINEAR_SHAPES:
+        cases += linear_cases(n, f_in, f_out, bias)
+    for shape in ACT_SHAPES:
+        cases += activation_cases(shape)
+    for shape in LATENT_SHAPES:
+        for sigma, kl_weight in zip(SIGMAS, (1.0, 0.37)):
+            cases += sampler_cases(shape, sigma, kl_weight)
+    for shape in LOSS_SHAPES:
+        cases += loss_cases(shape)
+    cases += [adam_case(*setting) for setting in ADAM_SETTINGS]
+    return cases
+
+
+def _real_cases():
+    cases = []
+    for preset, spec in PRESET_LAYERS.items():
+        for label, s in spec["layers"]:
+            cases += conv_cases(s, preset, label)
+        for label, shape, slope in spec["bn"]:
+            cases += bn_cases(shape, slope, preset, label)
+        for label, n, f_in, f_out in spec["linear"]:
+            cases += linear_cases(n, f_in, f_out, True, preset, label)
+        cases += sampler_cases((REAL_BATCH, spec["latent"]), 1.0, 1.0, preset, "z")
+        cases += activation_cases((REAL_BATCH,) + spec["image"], preset, "image")
+        last_conv = [s for label, s in spec["layers"] if label.startswith("enc")][-1]
+        cases.append(adam_case(last_conv.w_shape, 100, 2e-4, 0.5, 0.999, 1e-8, 0.0, preset, "enc_last_conv_w"))
+    # learned-similarity features (an inner discriminator map) and the critic's logits
+    cases += loss_cases((REAL_BATCH, 320, 36, 64), "broad256x144", "disc3")
+    cases += loss_cases((REAL_BATCH, 256, 8, 8), "larsen64", "disc4")
+    cases += loss_cases((REAL_BATCH, 1), "larsen64", "logits")
+    return cases
+
+
+AWKWARD_CASES = _awkward_cases()
+REAL_CASES = _real_cases()
+CASES = AWKWARD_CASES + REAL_CASES
+
+
+def cases_for(op, real=None):
+    """The cases that call contract op `op`; real=True/False keeps only real/awkward shapes."""
+    return [c for c in CASES if c.op == op and (real is None or c.real == real)]
