@@ -1,0 +1,23 @@
+"""Adam over one network's flat parameter buffer: one fused kernel launch per network per step.
+
+The update is torch.optim.Adam's (see kernels/api.py, adam_step); the kernel does it in place for the
+parameters and both moment buffers. `step` counts the updates this optimiser has applied, which is
+what the bias correction needs; a skipped update (the equilibrium rule) does not count.
+"""
+
+
+class Adam:
+    def __init__(self, K, flat, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        self.K, self.flat = K, flat
+        self.lr, self.beta1, self.beta2, self.eps, self.weight_decay = lr, beta1, beta2, eps, weight_decay
+        self.m = K.xp.zeros_like(flat.data)
+        self.v = K.xp.zeros_like(flat.data)
+        self.step_count = 0
+
+    def step(self):
+        self.step_count += 1
+        self.K.adam_step(self.flat.data, self.flat.grad, self.m, self.v, self.step_count,
+                         self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
+
+    def zero_grad(self):
+        self.flat.zero_grad()

@@ -1,0 +1,38 @@
+"""Pictures a person would rather look at than read: loss curves and per-frame error over a film."""
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+CURVES = (("kl", "L_prior (KL)"), ("sim", "L_sim (learned similarity)"), ("disc", "L_GAN (discriminator)"),
+          ("gen", "decoder's adversarial loss"), ("pixel", "pixel MSE (reported only)"), ("sigma", "noise sigma"))
+
+
+def plot_losses(history, path):
+    """history: the metrics records (dicts with 'step' and the loss names). One panel per curve."""
+    if not history:
+        return
+    steps = [r["step"] for r in history]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
+    for ax, (key, title) in zip(axes.flat, CURVES):
+        ax.plot(steps, [r.get(key, float("nan")) for r in history], lw=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_frame_error(times, psnr, path, title):
+    """PSNR of each reconstructed frame along the film's timeline: where the model remembers."""
+    fig, ax = plt.subplots(figsize=(12, 3.5))
+    ax.plot(times, psnr, lw=0.8)
+    ax.set_xlabel("time in the film (s)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,275 @@
+"""The training run: epochs of shuffled mini-batches from the frame store, the noise schedule, and what
+a person watches while it runs (progress bar, sample grids, loss curves, metrics log, checkpoints).
+
+A run folder holds:
+    checkpoint.safetensors   the latest checkpoint (resume with --resume RUN_DIR)
+    metrics.jsonl            one line per step: losses, sigma, which networks were updated, frames/s
+    losses.png               the loss curves so far
+    grids/step_NNNNNN.png    rows: real frames | reconstructions (z = mu) | samples from the prior
+    frames/                  the frame store of the training film
+    reconstruction.mp4, comparison.mp4, reconstruction_error.{csv,png}   written when training ends
+
+Reproducibility: the data order of epoch e is a pure function of (seed, e), the noise of step s a pure
+function of (seed, s), so stopping after any step and resuming gives the next step exactly as an
+uninterrupted run would.
+"""
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from tqdm import tqdm
+
+from . import checkpoint
+from .config import make_config
+from .errors import UserError
+from .model import VAEGAN
+from .optim import Adam
+from .schedule import NoiseSchedule
+from .step import LOSS_NAMES, TrainConfig, training_step
+
+GRID_FRAMES = 8
+
+
+@dataclass
+class RunOptions:
+    film: str
+    out: str
+    preset: str = "tiny"
+    width: int = 0
+    height: int = 0
+    z_dim: int = 0
+    base_width: int = 0
+    epochs: int = 10
+    batch_size: int = 16
+    backend: str = "numpy"
+    seed: int = 0
+    noise_schedule: str = "1.0@0,0.5@0.6,0.1@1.0"
+    fit: str = "crop"
+    every: int = 1
+    max_frames: int = 0
+    grid_every: int = 0          # steps between sample grids (0: once per epoch)
+    checkpoint_every: int = 0    # steps between checkpoints (0: once per epoch)
+    noise: str = "backend"       # "backend": the backend's RNG; "host": NumPy's (identical on every backend)
+    sim_layers: tuple = ()       # override the preset's learned-similarity layers
+
+
+class Run:
+    """Everything a training run holds: the model, its optimisers, the data, the position in it."""
+
+    def __init__(self, opts, tc, K, store, model, optimizers, state):
+        self.opts, self.tc, self.K, self.store = opts, tc, K, store
+        self.model, self.optimizers, self.state = model, optimizers, state
+        self.schedule = NoiseSchedule(opts.noise_schedule)
+        self.steps_per_epoch = len(store) // opts.batch_size
+        self.total_steps = self.steps_per_epoch * opts.epochs
+        self.history = _read_history(os.path.join(opts.out, "metrics.jsonl"), state["step"])
+        self.grid_frames = store.batch(np.linspace(0, len(store) - 1, GRID_FRAMES).astype(int))
+        self.grid_z = self.noise((GRID_FRAMES, model.cfg.z_dim), (opts.seed, 2**31 - 1))
+
+    # --- noise ----------------------------------------------------------------------------------
+    def noise(self, shape, key):
+        dtype = "float32"
+        if self.opts.noise == "host":
+            return self.K.asarray(np.random.default_rng(key).standard_normal(shape).astype(dtype))
+        return self.K.normal(shape, key, dtype)
+
+    # --- one step -------------------------------------------------------------------------------
+    def step(self, x_host):
+        s = self.state["step"]
+        sigma = self.schedule(s / max(self.total_steps, 1))
+        x = self.K.asarray(x_host)
+        eps = self.noise((x.shape[0], self.model.cfg.z_dim), (self.opts.seed, s, 0))
+        z_p = self.noise((x.shape[0], self.model.cfg.z_dim), (self.opts.seed, s, 1))
+        losses, updated = training_step(self.model, self.optimizers, x, eps, z_p, sigma, self.tc)
+        if updated is None:
+            bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not np.isfinite(v))
+            raise UserError(f"a loss became non-finite at step {s} ({bad}); stopped without updating. "
+                            f"The last good checkpoint is {self.checkpoint_file()}")
+        return sigma, losses, updated
+
+    # --- the loop -------------------------------------------------------------------------------
+    def train(self):
+        opts, state = self.opts, self.state
+        stop = _StopFlag()
+        log = open(os.path.join(opts.out, "metrics.jsonl"), "a")
+        bar = tqdm(total=self.total_steps, initial=state["step"], unit="step", dynamic_ncols=True,
+                   desc=f"{self.model.cfg.name}", disable=None)
+        try:
+            with stop:
+                while state["epoch"] < opts.epochs:
+                    epoch, start = state["epoch"], state["batch"]
+                    for x in self.store.shuffled_batches(opts.batch_size, opts.seed, epoch, start_batch=start):
+                        t0 = time.perf_counter()
+                        sigma, losses, updated = self.step(x)
+                        fps = x.shape[0] / (time.perf_counter() - t0)
+                        state["step"] += 1
+                        state["batch"] += 1
+                        state["sigma"] = sigma
+                        record = {"step": state["step"], "epoch": epoch, "sigma": round(sigma, 6),
+                                  **{k: round(v, 6) for k, v in losses.items()},
+                                  "updated": [k[:3] for k, v in updated.items() if v], "frames_per_s": round(fps, 2)}
+                        log.write(json.dumps(record) + "\n")
+                        self.history.append(record)
+                        bar.set_postfix_str(f"ep {epoch + 1}/{opts.epochs} " + " ".join(
+                            f"{k} {losses[k]:.3f}" for k in LOSS_NAMES) + f" sigma {sigma:.2f} {fps:.0f} fr/s")
+                        bar.update(1)
+                        s = state["step"]
+                        if opts.grid_every and s % opts.grid_every == 0:
+                            self.write_pictures()
+                        if opts.checkpoint_every and s % opts.checkpoint_every == 0:
+                            log.flush()
+                            self.save()
+                        if stop.requested:
+                            break
+                    if stop.requested:
+                        break
+                    state["epoch"] += 1
+                    state["batch"] = 0
+                    log.flush()
+                    self.write_pictures()
+                    self.save()
+        finally:
+            bar.close()
+            log.close()
+        if stop.requested:
+            self.save()
+            raise KeyboardInterrupt(f"interrupted after step {state['step']}; checkpoint saved. "
+                                    f"Resume with: python cli.py train --resume {opts.out}")
+
+    # --- outputs --------------------------------------------------------------------------------
+    def checkpoint_file(self):
+        return os.path.join(self.opts.out, checkpoint.FILENAME)
+
+    def save(self):
+        state = dict(self.state, run=asdict(self.opts), train=asdict(self.tc), total_steps=self.total_steps)
+        checkpoint.save(self.checkpoint_file(), self.model, self.optimizers, state)
+
+    def write_pictures(self):
+        from .film import to_uint8_frames
+        from .images import save_grid
+        from .plots import plot_losses
+
+        K, model = self.K, self.model
+        real = K.asarray(self.grid_frames)
+        rec = model.reconstruct(real, mode="eval")
+        prior = model.decode(self.grid_z, mode="eval")
+        rows = [to_uint8_frames(K.to_numpy(a)) for a in (real, rec, prior)]
+        os.makedirs(os.path.join(self.opts.out, "grids"), exist_ok=True)
+        save_grid(os.path.join(self.opts.out, "grids", f"step_{self.state['step']:06d}.png"),
+                  np.concatenate(rows), ncols=GRID_FRAMES)
+        plot_losses(self.history, os.path.join(self.opts.out, "losses.png"))
+
+
+def _read_history(path, upto_step):
+    """The metrics of steps 1..upto_step from an earlier part of this run (for the loss curves)."""
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("step", 0) <= upto_step:
+                out.append(rec)
+    return out
+
+
+class _StopFlag:
+    """Ctrl-C during a step sets a flag instead of tearing the step in half: the step finishes, a
+    checkpoint is written, and the run stops. A second Ctrl-C stops at once (the last checkpoint stays)."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._old = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt("interrupted twice: stopped at once; the last checkpoint is kept")
+        self.requested = True
+        tqdm.write("Ctrl-C: finishing this step and saving a checkpoint (press again to stop at once)")
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+# --- building a run -------------------------------------------------------------------------------
+
+def new_run(opts, tc, store_builder):
+    """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore."""
+    K = _backend(opts.backend)
+    try:
+        cfg = make_config(opts.preset, opts.width, opts.height, opts.z_dim, opts.base_width)
+        if opts.sim_layers:
+            cfg = replace(cfg, sim_layers=tuple(opts.sim_layers)).validate()
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    tc.validate()
+    _make_out_dir(opts.out)
+    if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
+        raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
+                        f"another --out")
+    store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
+    if len(store) < opts.batch_size:
+        raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
+                        f"lower --batch-size")
+    model = VAEGAN(K, cfg, seed=opts.seed)
+    optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
+    state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed}
+    open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
+    with open(os.path.join(opts.out, "config.json"), "w") as f:
+        json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
+    return Run(opts, tc, K, store, model, optimizers, state)
+
+
+def resume_run(run_dir, store_builder, epochs=None):
+    """Rebuild a run from its checkpoint: the same options, weights, optimiser state and position."""
+    meta, tensors = checkpoint.read(run_dir)
+    opts = RunOptions(**meta["run"])
+    opts.out = run_dir
+    if epochs:
+        opts.epochs = epochs
+    tc = TrainConfig(**meta["train"])
+    K = _backend(opts.backend)
+    cfg = checkpoint.config_of(meta)
+    store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
+    model = VAEGAN(K, cfg, seed=opts.seed)
+    optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
+    checkpoint.load_into(run_dir, meta, tensors, model, optimizers)
+    state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
+    return Run(opts, tc, K, store, model, optimizers, state)
+
+
+def _backend(name):
+    from kernels import get_backend
+
+    try:
+        return get_backend(name)
+    except (RuntimeError, ValueError) as e:
+        raise UserError(str(e)) from None
+
+
+def _make_out_dir(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{path}: cannot create the run folder ({e.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise UserError(f"{path}: the run folder is not writable")
+
+
+def film_store(film, store_dir, cfg, opts):
+    """The frame store of `film` at the model's resolution (reused when it already exists)."""
+    from .framestore import FrameStore
+
+    return FrameStore.open_or_build(film, store_dir, size=(cfg.width, cfg.height), fit=opts.fit,
+                                    every=opts.every, max_frames=opts.max_frames or None)
