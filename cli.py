@@ -52,6 +52,38 @@ def info():
 
 # --- frames: probe / frames (vaegan/frames.py) --------------------------------------------------
 
+@cli.command("probe")
+@click.argument("film", type=click.Path())
+def probe_command(film):
+    """What is inside FILM: streams, size, fps, duration, frame count."""
+    from vaegan.frames import format_probe, probe
+
+    click.echo(format_probe(probe(film)))
+
+
+@cli.command("frames")
+@click.argument("film", type=click.Path())
+@click.option("-o", "--output", "store_dir", required=True, type=click.Path(), help="frame store directory")
+@click.option("--size", default="96x64", show_default=True, help="WIDTHxHEIGHT of the stored frames")
+@click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop", show_default=True,
+              help="centre-crop or letterbox to the size's aspect, or stretch")
+@click.option("--every", type=int, default=1, show_default=True, help="keep every N-th frame")
+@click.option("--start", type=float, default=None, help="first second to keep")
+@click.option("--end", type=float, default=None, help="second to stop at (not kept)")
+@click.option("--max-frames", type=int, default=None, help="stop after this many frames")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def frames_command(film, store_dir, size, fit, every, start, end, max_frames, quiet):
+    """Decode FILM into a frame store (reused when FILM and the settings are unchanged)."""
+    from vaegan.frames import parse_size
+    from vaegan.framestore import FrameStore
+
+    store = FrameStore.open_or_build(film, store_dir, size=parse_size(size), fit=fit, every=every,
+                                     start=start, end=end, max_frames=max_frames, progress=not quiet)
+    if store.meta.get("lost_message"):
+        click.echo(f"warning: {store.meta['lost_message']}", err=True)
+    click.echo(store.describe())
+
+
 # --- model: train / reconstruct / sample / morph (vaegan/train.py, vaegan/reconstruct.py) ------
 
 @cli.command()

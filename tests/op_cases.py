@@ -202,7 +202,8 @@ PRESET_LAYERS = {"broad256x144": _broad256x144(), "larsen64": _larsen64()}
 # ------------------------------------------------------------------------------------------------
 
 def normal(rng, shape, dtype, scale=1.0):
-    return (rng.standard_normal(shape) * scale).astype(dtype)
+    dtype = np.dtype(dtype)
+    return rng.standard_normal(shape, dtype=dtype) * dtype.type(scale)
 
 
 def away_from_zero(rng, shape, dtype):
@@ -347,21 +348,24 @@ def bn_cases(shape, slope, preset=None, label=None):
 def linear_cases(n, f_in, f_out, bias, preset=None, label=None):
     tag = f"[{(preset + ' ' + label + ' ') if preset else ''}n{n} {f_in}->{f_out}{'' if bias else ' nobias'}]"
 
-    def make(rng, dtype):
-        return dict(x=normal(rng, (n, f_in), dtype), w=normal(rng, (f_out, f_in), dtype, f_in ** -0.5),
-                    b=normal(rng, (f_out,), dtype) if bias else None, dy=normal(rng, (n, f_out), dtype))
+    def make(rng, dtype, needs):
+        draw = dict(x=lambda: normal(rng, (n, f_in), dtype), w=lambda: normal(rng, (f_out, f_in), dtype, f_in ** -0.5),
+                    b=lambda: normal(rng, (f_out,), dtype) if bias else None, dy=lambda: normal(rng, (n, f_out), dtype))
+        return {k: draw[k]() for k in needs}
 
     def fwd(K, inputs):
-        a = _on(K, _pick(inputs, "x", "w", "b"))
+        a = _on(K, inputs)
         return (K.linear_forward(a["x"], a["w"], a["b"]),)
 
     def bwd(K, inputs):
-        a = _on(K, _pick(inputs, "dy", "x", "w"))
+        a = _on(K, inputs)
         return tuple(K.linear_backward(a["dy"], a["x"], a["w"]))
 
     p = dict(shape=(n, f_in, f_out), bias=bias)
-    return [Case("linear_forward" + tag, "linear_forward", make, fwd, preset, p),
-            Case("linear_backward" + tag, "linear_backward", make, bwd, preset, p)]
+    return [Case("linear_forward" + tag, "linear_forward", lambda rng, dtype: make(rng, dtype, ("x", "w", "b")),
+                 fwd, preset, p),
+            Case("linear_backward" + tag, "linear_backward", lambda rng, dtype: make(rng, dtype, ("dy", "x", "w")),
+                 bwd, preset, p)]
 
 
 def activation_cases(shape, preset=None, label=None):

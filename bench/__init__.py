@@ -1,0 +1,1 @@
+"""Kernel micro-benchmarks and training throughput (see bench/README.md)."""

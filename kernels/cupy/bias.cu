@@ -1,0 +1,78 @@
+#line 1 "bias.cu"
+// bias.cu -- a per-channel bias: adding it (forward) and its gradient (backward).
+//
+// Every tensor here is seen as (N, C, S): a 4-D NCHW tensor has S = H*W, a 2-D (N, F) matrix has
+// C = F and S = 1. Element (n, c, s) sits at offset (n*C + c)*S + s.
+//
+//   add_channel_bias      y[n, c, s] += b[c]                   in place, one thread per element
+//                         (grid-stride loop; the channel of offset i is (i / S) % C)
+//   channel_sum_partial   the bias gradient db[c] = sum over n, s of dy[n, c, s], first level:
+//                         block (j, c) sums chunk j of channel c's L = N*S values (values
+//                         j*chunk_len ... (j+1)*chunk_len - 1 in (n, s) order), its threads striding
+//                         through the chunk, then block_sum; partial[c*chunks + j] gets the chunk's sum.
+//                         blockIdx.x = chunk, blockIdx.y = channel (so C <= 65535: 4-D tensors only).
+//   channel_sum_combine   second level: thread c adds channel c's `chunks` partial sums, in order.
+//   column_sum            db for a 2-D (N, F) dy: thread f walks down column f (threads of a warp read
+//                         neighbouring columns of one row, so the loads are coalesced); no second level.
+//
+// Two levels instead of atomics: the result does not depend on the order blocks finish, so a run
+// repeats bit for bit. Sums are accumulated in double (see reduce.cuh).
+
+#include "reduce.cuh"
+
+template <typename T>
+__global__ void add_channel_bias(T* __restrict__ y, const T* __restrict__ b, long long n, int channels,
+                                 long long spatial) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int c = (int)((i / spatial) % channels);
+        y[i] += b[c];
+    }
+}
+
+template <typename T>
+__global__ void channel_sum_partial(const T* __restrict__ dy, double* __restrict__ partial, int batch,
+                                    int channels, long long spatial, long long chunk_len, int chunks) {
+    const int j = blockIdx.x;
+    const int c = blockIdx.y;
+    const long long count = (long long)batch * spatial;          // values of one channel
+    const long long begin = j * chunk_len;
+    const long long end = min(count, begin + chunk_len);
+    double acc = 0.0;
+    for (long long i = begin + threadIdx.x; i < end; i += blockDim.x) {
+        const long long n = i / spatial;
+        const long long s = i - n * spatial;
+        acc += (double)dy[(n * channels + c) * spatial + s];
+    }
+    acc = block_sum(acc);
+    if (threadIdx.x == 0 && j < chunks) {
+        partial[(long long)c * chunks + j] = acc;
+    }
+}
+
+template <typename T>
+__global__ void channel_sum_combine(const double* __restrict__ partial, T* __restrict__ out, int channels,
+                                    int chunks) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= channels) {
+        return;
+    }
+    double acc = 0.0;
+    for (int j = 0; j < chunks; j++) {
+        acc += partial[(long long)c * chunks + j];
+    }
+    out[c] = (T)acc;
+}
+
+template <typename T>
+__global__ void column_sum(const T* __restrict__ dy, T* __restrict__ out, int rows, int cols) {
+    const int f = blockIdx.x * blockDim.x + threadIdx.x;
+    if (f >= cols) {
+        return;
+    }
+    double acc = 0.0;
+    for (int r = 0; r < rows; r++) {
+        acc += (double)dy[(long long)r * cols + f];
+    }
+    out[f] = (T)acc;
+}

@@ -1,0 +1,267 @@
+"""conv2d and conv_transpose2d, forward and both backward passes, in three selectable variants.
+
+Every product of a convolution is a GEMM (see conv_gemm_views.cuh for the three of them):
+    forward       y  = w  (*) x
+    data grad     dx = w^T (*) dy      (the transposed-convolution relation)
+    weight grad   dw = dy (*) x^T      (a reduction over every output pixel of the batch)
+and a transposed convolution is the adjoint of a convolution, so it reuses the same three products
+with roles exchanged (y = conv_transpose2d(x, w) is conv2d's data gradient of "dy" = x, etc.; see the
+conv_transpose2d_* functions below).
+
+Variants (CONV_VARIANTS; pick with set_conv_variant, as llm.c keeps numbered kernel versions, so
+that the benchmark can time each):
+    "im2col"         our im2col / col2im kernels (col2im as a gather, no atomics) around one cuBLAS
+                     GEMM per product (cupy.matmul), the column matrix in device memory.
+    "implicit"       our tiled implicit-GEMM kernel (conv_implicit.cu): 64x64 tiles in shared memory,
+                     float32 FMA, the column matrix never materialised; split-K when tiles are few.
+    "implicit_tf32"  the same on the tensor cores (conv_implicit_tf32.cu, WMMA TF32, float32
+                     accumulation; relative error ~4e-4 instead of ~1e-7). float64 data falls back
+                     to "implicit" (TF32 is a float32 format).
+The default is "im2col": its GEMM is cuBLAS's, so it is the variant most likely right the first time.
+It stays the default until a run on a GPU has shown the implicit kernels equal to the NumPy reference
+(tests/test_cupy_backend.py runs every variant).
+"""
+import cupy
+
+from kernels import shapes
+
+from . import plan
+from .arrays import check_shape, inputs
+from .bias import add_bias, bias_grad
+from .launch import i32, i64, launch
+from .memory import empty
+
+CONV_VARIANTS = ("im2col", "implicit", "implicit_tf32")
+_variant = "im2col"
+
+
+def set_conv_variant(name):
+    """Select the convolution variant every conv op uses from now on (one of CONV_VARIANTS)."""
+    global _variant
+    if name not in CONV_VARIANTS:
+        raise ValueError(f"conv variant must be one of {', '.join(CONV_VARIANTS)}, got {name!r}")
+    _variant = name
+
+
+def conv_variant():
+    return _variant
+
+
+# --- geometry --------------------------------------------------------------------------------------
+
+class _Spec:
+    """Shape and dtype of an array that is not there (x_shape / w_shape arguments), for shapes.py."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype, self.ndim = tuple(int(d) for d in shape), dtype, len(shape)
+
+
+def _geometry(x, w, stride, padding):
+    """The ConvGeometry of conv2d(x, w) (x, w: arrays or _Spec), validated by kernels/shapes.py."""
+    n, c_out, out_h, out_w = shapes.check_conv2d(x, w, None, stride, padding)
+    _, c_in, height, width = x.shape
+    return plan.ConvGeometry(n, c_in, height, width, c_out, w.shape[2], w.shape[3], stride, padding, out_h, out_w)
+
+
+def _geometry_args(g):
+    return (i32(g.batch), i32(g.c_in), i32(g.height), i32(g.width), i32(g.c_out), i32(g.kernel_h),
+            i32(g.kernel_w), i32(g.stride), i32(g.pad), i32(g.out_h), i32(g.out_w))
+
+
+# --- the three products, per variant ---------------------------------------------------------------
+# forward(x, w, g) -> y;  data_grad(dy, w, g) -> dx;  weight_grad(dy, x, g) -> dw   (no bias anywhere)
+
+def _im2col(x, g):
+    k = g.c_in * g.taps
+    cols = empty((k, g.batch * g.out_h * g.out_w), x.dtype)
+    launch("im2col.cu", "im2col", x.dtype, plan.elementwise(cols.size), x, cols, *_geometry_args_no_cout(g))
+    return cols
+
+
+def _geometry_args_no_cout(g):
+    """im2col / col2im take the geometry without c_out."""
+    return (i32(g.batch), i32(g.c_in), i32(g.height), i32(g.width), i32(g.kernel_h), i32(g.kernel_w),
+            i32(g.stride), i32(g.pad), i32(g.out_h), i32(g.out_w))
+
+
+def _swap_leading(a, a_len, b_len, s_len):
+    """(a_len, b_len, s_len) contiguous -> (b_len, a_len, s_len)."""
+    out = empty((b_len, a_len, s_len), a.dtype)
+    launch("swap_axes.cu", "swap_leading_axes", a.dtype, plan.elementwise(out.size), a, out,
+           i64(a_len), i64(b_len), i64(s_len))
+    return out
+
+
+def _forward_im2col(x, w, g):
+    cols = _im2col(x, g)                                          # (K, N*P)
+    pixels = g.out_h * g.out_w
+    y_cm = empty((g.c_out, g.batch * pixels), x.dtype)            # channel-major y'
+    cupy.matmul(w.reshape(g.c_out, -1), cols, out=y_cm)
+    return _swap_leading(y_cm, g.c_out, g.batch, pixels).reshape(g.y_shape)
+
+
+def _data_grad_im2col(dy, w, g):
+    pixels = g.out_h * g.out_w
+    dy_cm = _swap_leading(dy, g.batch, g.c_out, pixels).reshape(g.c_out, g.batch * pixels)
+    dcols = empty((g.c_in * g.taps, g.batch * pixels), dy.dtype)
+    cupy.matmul(w.reshape(g.c_out, -1).T, dy_cm, out=dcols)
+    dx = empty(g.x_shape, dy.dtype)
+    launch("col2im.cu", "col2im", dy.dtype, plan.elementwise(dx.size), dcols, dx, *_geometry_args_no_cout(g))
+    return dx
+
+
+def _weight_grad_im2col(dy, x, g):
+    pixels = g.out_h * g.out_w
+    dy_cm = _swap_leading(dy, g.batch, g.c_out, pixels).reshape(g.c_out, g.batch * pixels)
+    cols = _im2col(x, g)
+    dw = empty((g.c_out, g.c_in * g.taps), x.dtype)
+    cupy.matmul(dy_cm, cols.T, out=dw)
+    return dw.reshape(g.w_shape)
+
+
+_IMPLICIT_KERNELS = {
+    ("implicit", "forward"): ("conv_implicit.cu", "conv2d_forward_implicit"),
+    ("implicit", "data_grad"): ("conv_implicit.cu", "conv2d_data_grad_implicit"),
+    ("implicit", "weight_grad"): ("conv_implicit.cu", "conv2d_weight_grad_implicit"),
+    ("implicit_tf32", "forward"): ("conv_implicit_tf32.cu", "conv2d_forward_tf32"),
+    ("implicit_tf32", "data_grad"): ("conv_implicit_tf32.cu", "conv2d_data_grad_tf32"),
+    ("implicit_tf32", "weight_grad"): ("conv_implicit_tf32.cu", "conv2d_weight_grad_tf32"),
+}
+_OUT_SHAPE = {"forward": "y_shape", "data_grad": "x_shape", "weight_grad": "w_shape"}
+
+
+def _implicit(variant, product, a, b, g):
+    """One product through the tiled kernel; a, b are the kernel's two inputs in its order."""
+    if variant == "implicit_tf32" and a.dtype != "float32":
+        variant = "implicit"                                      # TF32 is for float32 data only
+    filename, name = _IMPLICIT_KERNELS[variant, product]
+    tiles = plan.gemm_tiles(variant, *g.gemm(product))
+    out = empty(getattr(g, _OUT_SHAPE[product]), a.dtype)
+    n_out = out.size
+    target = out if tiles.splits == 1 else empty((tiles.splits, n_out), a.dtype)
+    launch(filename, name, a.dtype, tiles.launch, a, b, target, *_geometry_args(g),
+           i64(tiles.split_len), i64(n_out))
+    if tiles.splits > 1:
+        launch("split_sum.cu", "split_sum", a.dtype, plan.elementwise(n_out), target, out, i32(tiles.splits),
+               i64(n_out))
+    return out
+
+
+def _forward(x, w, g):
+    if _variant == "im2col":
+        return _forward_im2col(x, w, g)
+    return _implicit(_variant, "forward", x, w, g)
+
+
+def _data_grad(dy, w, g):
+    if _variant == "im2col":
+        return _data_grad_im2col(dy, w, g)
+    return _implicit(_variant, "data_grad", dy, w, g)
+
+
+def _weight_grad(dy, x, g):
+    if _variant == "im2col":
+        return _weight_grad_im2col(dy, x, g)
+    return _implicit(_variant, "weight_grad", dy, x, g)
+
+
+# --- conv2d ----------------------------------------------------------------------------------------
+
+def conv2d_forward(x, w, b, stride, padding):
+    x, w, b = inputs(x=x, w=w, b=b)
+    g = _geometry(x, w, stride, padding)
+    shapes.check_bias(b, g.c_out)
+    y = _forward(x, w, g)
+    if b is not None:
+        add_bias(y, b)
+    return y
+
+
+def conv2d_backward_data(dy, w, x_shape, stride, padding):
+    dy, w = inputs(dy=dy, w=w)
+    g = _geometry(_Spec(x_shape, dy.dtype), w, stride, padding)
+    check_shape("dy", dy, g.y_shape)
+    return _data_grad(dy, w, g)
+
+
+def conv2d_backward_weight(dy, x, w_shape, stride, padding):
+    dy, x = inputs(dy=dy, x=x)
+    g = _geometry(x, _Spec(w_shape, x.dtype), stride, padding)
+    check_shape("dy", dy, g.y_shape)
+    return _weight_grad(dy, x, g), bias_grad(dy)
+
+
+def conv2d_backward(dy, x, w, stride, padding):
+    dy, x, w = inputs(dy=dy, x=x, w=w)
+    g = _geometry(x, w, stride, padding)
+    check_shape("dy", dy, g.y_shape)
+    return _data_grad(dy, w, g), _weight_grad(dy, x, g), bias_grad(dy)
+
+
+# --- conv_transpose2d: the adjoint of conv2d --------------------------------------------------------
+# y = conv_transpose2d(x, w) with x (N, C_in, H, W), w (C_in, C_out, kH, kW) is the data gradient of
+# the conv2d whose input has y's shape and whose weight is w read as (C_out', C_in') = (C_in, C_out):
+# that conv2d maps y's shape back to x's shape. So, with g the geometry of that conv2d,
+#     conv_transpose2d forward     = conv2d data grad   (its "dy" is x)
+#     conv_transpose2d data grad   = conv2d forward     (of dy, with the same w)
+#     conv_transpose2d weight grad = conv2d weight grad (its "dy" is x, its "x" is dy)
+# because <dy, A^T(w) x> = <A(w) dy, x>: every identity is the adjoint pairing read another way.
+
+def _adjoint_geometry(y_shape, x_shape, w_shape, stride, padding):
+    """g of the conv2d that maps y_shape (N, C_out, Ho, Wo) to x_shape (N, C_in, H, W) with weight w."""
+    n, c_out, out_h, out_w = y_shape
+    _, c_in, height, width = x_shape
+    kernel_h, kernel_w = w_shape[2], w_shape[3]
+    g = plan.ConvGeometry(n, c_out, out_h, out_w, c_in, kernel_h, kernel_w, stride, padding, height, width)
+    if (shapes.conv2d_out_size(out_h, kernel_h, stride, padding) != height
+            or shapes.conv2d_out_size(out_w, kernel_w, stride, padding) != width):
+        raise ValueError(f"dy of spatial size {out_h}x{out_w} is not a conv_transpose2d output of x of size "
+                         f"{height}x{width} with a {kernel_h}x{kernel_w} kernel, stride {stride}, padding {padding}")
+    return g
+
+
+def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
+    x, w, b = inputs(x=x, w=w, b=b)
+    y_shape = shapes.check_conv_transpose2d(x, w, b, stride, padding, output_padding)
+    g = _adjoint_geometry(y_shape, x.shape, w.shape, stride, padding)
+    y = _data_grad(x, w, g)
+    if b is not None:
+        add_bias(y, b)
+    return y
+
+
+def _check_transposed_dy(dy, w, stride, padding):
+    shapes.check_rank("dy", dy, 4)
+    shapes.check_rank("w", w, 4)
+    if w.shape[1] != dy.shape[1]:
+        raise ValueError(f"w has {w.shape[1]} output channels but dy has {dy.shape[1]} "
+                         f"(w is (C_in, C_out, kH, kW))")
+    return _geometry(dy, w, stride, padding)     # conv2d(dy, w): w read as (C_out', C_in') = (C_in, C_out)
+
+
+def conv_transpose2d_backward_data(dy, w, stride, padding):
+    dy, w = inputs(dy=dy, w=w)
+    g = _check_transposed_dy(dy, w, stride, padding)
+    return _forward(dy, w, g)
+
+
+def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
+    dy, x = inputs(dy=dy, x=x)
+    shapes.check_rank("dy", dy, 4)
+    shapes.check_rank("x", x, 4)
+    w_shape = tuple(int(d) for d in w_shape)
+    if len(w_shape) != 4 or w_shape[0] != x.shape[1] or w_shape[1] != dy.shape[1] or dy.shape[0] != x.shape[0]:
+        raise ValueError(f"w_shape must be (C_in, C_out, kH, kW) = ({x.shape[1]}, {dy.shape[1]}, kH, kW) for x "
+                         f"{tuple(x.shape)} and dy {tuple(dy.shape)}, got {w_shape}")
+    shapes.check_positive("stride", stride)
+    shapes.check_non_negative("padding", padding)
+    g = _adjoint_geometry(dy.shape, x.shape, w_shape, stride, padding)
+    return _weight_grad(x, dy, g), bias_grad(dy)
+
+
+def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
+    dy, x, w = inputs(dy=dy, x=x, w=w)
+    y_shape = shapes.check_conv_transpose2d(x, w, None, stride, padding, output_padding)
+    check_shape("dy", dy, y_shape)
+    g = _adjoint_geometry(y_shape, x.shape, w.shape, stride, padding)
+    return _forward(dy, w, g), _weight_grad(x, dy, g), bias_grad(dy)

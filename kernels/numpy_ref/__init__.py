@@ -1,0 +1,57 @@
+"""The NumPy reference backend: the readable definition of every op, and the oracle.
+
+Each file holds one idea: conv.py (im2col + GEMM), conv_transpose.py (the adjoint of conv2d),
+batch_norm.py, linear.py, activations.py, sampler.py (reparameterisation + KL), losses.py, adam.py.
+Every op takes and returns NumPy arrays, works in float32 and float64, and returns its input's dtype.
+"""
+import numpy as np
+
+from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
+                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from .adam import adam_step
+from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
+                         batch_norm_backward, batch_norm_forward, batch_norm_inference)
+from .conv import conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward
+from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_data,
+                             conv_transpose2d_backward_weight, conv_transpose2d_forward)
+from .linear import linear_backward, linear_forward
+from .losses import bce_with_logits, kl_normal, mse
+from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
+
+name = "numpy"
+xp = np
+
+
+def asarray(a, dtype=None):
+    """Host array -> backend array. Always a copy, as on the GPU backends, so that an in-place op
+    (adam_step) never writes into the caller's array on one backend and not on another."""
+    return np.array(a, dtype=dtype, copy=True)
+
+
+def to_numpy(a):
+    """Backend array -> a host copy."""
+    return np.array(a, copy=True)
+
+
+def normal(shape, key, dtype):
+    """Standard-normal noise of `shape`, a pure function of `key` (a tuple of non-negative ints,
+    e.g. (seed, step, k)), so that a run is reproducible and resumes exactly."""
+    if not (isinstance(key, tuple) and key and all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 for k in key)):
+        raise ValueError(f"key must be a non-empty tuple of non-negative ints, got {key!r}")
+    return np.random.default_rng(key).standard_normal(shape).astype(dtype)
+
+
+__all__ = [
+    "name", "xp", "asarray", "to_numpy", "normal",
+    "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
+    "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
+    "conv_transpose2d_backward_weight",
+    "batch_norm_forward", "batch_norm_backward", "batch_norm_inference",
+    "batch_norm_act_forward", "batch_norm_act_backward", "batch_norm_act_inference",
+    "linear_forward", "linear_backward",
+    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
+    "reparam_forward", "reparam_backward", "reparam_kl_forward", "reparam_kl_backward",
+    "kl_normal", "mse", "bce_with_logits", "adam_step",
+]

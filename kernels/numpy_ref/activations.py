@@ -1,0 +1,75 @@
+"""Element-wise activations and their backward passes.
+
+    relu(x)          = max(x, 0)                 d/dx = 1 if x > 0 else 0
+    leaky_relu(x, a) = x if x > 0 else a*x       d/dx = 1 if x > 0 else a
+    tanh(x)                                      d/dx = 1 - tanh(x)^2 = 1 - y^2
+    sigmoid(x)       = 1 / (1 + exp(-x))         d/dx = sigmoid(x) (1 - sigmoid(x)) = y (1 - y)
+
+tanh and sigmoid are differentiated through their output y (what the layer keeps), ReLU-like ones
+through their input x. At the kink x = 0 the derivative is taken from the left (0, or a).
+sigmoid is evaluated in a form that never overflows: exp(-|x|) <= 1, and
+    x >= 0: 1 / (1 + exp(-x))         x < 0: exp(x) / (1 + exp(x)),  both = 1 / (1 + exp(-x)).
+"""
+import numpy as np
+
+from kernels.shapes import check_slope
+
+from ._checks import check_array, check_number, check_shape, scalar
+
+
+def _check(x, dy=None, slope=False, name="x"):
+    check_array(name, x)
+    if dy is not None:
+        check_array("dy", dy, x.dtype)
+        check_shape("dy", dy, x.shape)
+    if slope is not False:   # leaky_relu: a number in [0, 1)
+        if slope is None:
+            raise ValueError("slope must be a number in [0, 1), got None")
+        check_number("slope", slope)
+        check_slope(slope)
+
+
+def relu_forward(x):
+    _check(x)
+    return np.maximum(x, 0)
+
+
+def relu_backward(dy, x):
+    _check(x, dy)
+    return np.where(x > 0, dy, 0).astype(x.dtype)
+
+
+def leaky_relu_forward(x, slope):
+    _check(x, slope=slope)
+    return np.where(x > 0, x, scalar(slope, x.dtype) * x)
+
+
+def leaky_relu_backward(dy, x, slope):
+    _check(x, dy, slope=slope)
+    return np.where(x > 0, dy, scalar(slope, x.dtype) * dy)
+
+
+def tanh_forward(x):
+    _check(x)
+    return np.tanh(x)
+
+
+def tanh_backward(dy, y):
+    _check(y, dy, name="y")
+    return dy * (1 - y * y)
+
+
+def sigmoid(x):
+    """The numerically stable logistic function (also used by bce_with_logits)."""
+    e = np.exp(-np.abs(x))        # in (0, 1]: never overflows
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def sigmoid_forward(x):
+    _check(x)
+    return sigmoid(x)
+
+
+def sigmoid_backward(dy, y):
+    _check(y, dy, name="y")
+    return dy * y * (1 - y)

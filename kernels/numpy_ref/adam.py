@@ -1,0 +1,39 @@
+"""Adam, one step, in place, with torch.optim.Adam's semantics (weight decay added to the gradient,
+"L2" style, not AdamW's decoupled decay):
+
+    g = grad + weight_decay * param
+    m = beta1 * m + (1 - beta1) * g              running mean of the gradient
+    v = beta2 * v + (1 - beta2) * g * g          running mean of its square
+    param -= lr * (m / (1 - beta1**step)) / (sqrt(v / (1 - beta2**step)) + eps)
+
+The bias corrections 1 - beta**step undo the zero start of m and v; step counts from 1. param, m, v
+are updated in place (the caller's arrays); nothing is returned. The scalars are rounded to the
+param's dtype, so a float32 model stays float32.
+"""
+import numpy as np
+
+from ._checks import check_array, check_number, check_shape
+
+
+def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
+    check_array("param", param)
+    for name, a in (("grad", grad), ("m", m), ("v", v)):
+        check_array(name, a, param.dtype)
+        check_shape(name, a, param.shape)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be an int >= 1 (it counts from 1), got {step!r}")
+    check_number("lr", lr, low=0.0)
+    check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    check_number("eps", eps, low=0.0)
+    check_number("weight_decay", weight_decay, low=0.0)
+
+    t = param.dtype.type
+    g = grad + t(weight_decay) * param if weight_decay else grad
+    m *= t(beta1)
+    m += t(1 - beta1) * g
+    v *= t(beta2)
+    v += t(1 - beta2) * g * g
+    m_hat = m / t(1 - beta1 ** int(step))
+    v_hat = v / t(1 - beta2 ** int(step))
+    param -= t(lr) * m_hat / (np.sqrt(v_hat) + t(eps))

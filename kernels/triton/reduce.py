@@ -1,0 +1,105 @@
+"""Sums in two levels: partial sums computed in parallel, then added up by a second, small kernel.
+
+A GPU sums a large array fast only if many programs share the work, and programs cannot add into one
+another's registers. So every reduction in this backend is split the same way:
+  1. many programs each reduce a slice of the input and write their partial result to a scratch row;
+  2. `sum_rows_kernel` adds those rows up (and scales them, or adds a bias).
+No atomics: the order of the additions is fixed, so a result is the same on every run.
+
+What it computes:
+    sum_rows      out[c] = scale * sum_r src[r, c] (+ bias[c])      src: (ROWS, COLS), row-major
+                  used to finish the losses (COLS = 1), split-K GEMMs (COLS = the output's size) and
+                  batch-norm's backward sums.
+    channel_sums  out[c] = sum over n, s of x[n, c, s]                x: (N, C, S), S = H*W (1 for (N, F))
+                  the bias gradient of convolutions and linear layers.
+
+How the work is split:
+    sum_rows_kernel      one program per BLOCK_C columns; it walks down the rows BLOCK_R at a time.
+    channel_sums_kernel  grid (column blocks, splits): program (j, s) sums rows [s*chunk, (s+1)*chunk) of
+                         the reduced index r = n*S + s' for BLOCK_C channels, as a [BLOCK_R, BLOCK_C]
+                         tile. When S is large the tile is tall and one channel wide (each row of the
+                         tile is a run of contiguous pixels); when S is 1 it is wide, so that loads run
+                         along the contiguous feature axis.
+"""
+import triton
+import triton.language as tl
+
+from . import runtime
+
+
+@triton.jit
+def sum_rows_kernel(src_ptr, bias_ptr, out_ptr, ROWS, COLS, scale: tl.float64, HAS_BIAS: tl.constexpr,
+                    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
+    cols = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    col_mask = cols < COLS
+    acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=out_ptr.dtype.element_ty)
+    for r0 in range(0, ROWS, BLOCK_R):
+        rows = r0 + tl.arange(0, BLOCK_R)
+        mask = (rows < ROWS)[:, None] & col_mask[None, :]
+        acc += tl.load(src_ptr + rows[:, None] * COLS + cols[None, :], mask=mask, other=0.0)
+    total = tl.sum(acc, axis=0) * tl.full((), scale, acc.dtype)
+    if HAS_BIAS:
+        total += tl.load(bias_ptr + cols, mask=col_mask)
+    tl.store(out_ptr + cols, total, mask=col_mask)
+
+
+@triton.jit
+def channel_sums_kernel(x_ptr, partial_ptr, C, S, R, rows_per_split, BLOCK_R: tl.constexpr,
+                        BLOCK_C: tl.constexpr):
+    channels = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    split = tl.program_id(1)
+    r_start = split * rows_per_split
+    r_end = tl.minimum(r_start + rows_per_split, R)
+    acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=x_ptr.dtype.element_ty)
+    for r0 in range(r_start, r_end, BLOCK_R):
+        r = r0 + tl.arange(0, BLOCK_R)
+        # element (r, c) of the (N*S, C) view lives at n*C*S + c*S + s with n = r // S, s = r % S
+        offsets = ((r // S) * C * S + r % S)[:, None] + (channels * S)[None, :]
+        mask = (r < r_end)[:, None] & (channels < C)[None, :]
+        acc += tl.load(x_ptr + offsets, mask=mask, other=0.0)
+    tl.store(partial_ptr + split * C + channels, tl.sum(acc, axis=0), mask=channels < C)
+
+
+# --- launchers -------------------------------------------------------------------------------------
+
+def next_power_of_2(n):
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def sum_rows(src, rows, cols, out, scale=1.0, bias=None):
+    """out (cols elements) = scale * src.reshape(rows, cols).sum(0) (+ bias). Returns out."""
+    block_c = min(64, next_power_of_2(cols))
+    block_r = max(16, 1024 // block_c)
+    runtime.launch(sum_rows_kernel, (runtime.cdiv(cols, block_c),), src, out if bias is None else bias, out,
+                   rows, cols, float(scale), HAS_BIAS=bias is not None, BLOCK_R=block_r, BLOCK_C=block_c)
+    return out
+
+
+def channel_tile(channels, spatial):
+    """(BLOCK_R, BLOCK_C) for a walk over (N, C, S): tall and one channel wide when S is large."""
+    if spatial >= 64:
+        return 1024, 1
+    block_c = min(64, next_power_of_2(channels))
+    return max(16, 1024 // block_c), block_c
+
+
+def split_rows(reduced, column_blocks, block_r):
+    """How many programs share the `reduced` rows of each column block, and how many rows each takes
+    (a multiple of block_r): enough programs in all to fill the device."""
+    splits = max(1, min(runtime.cdiv(runtime.parallelism(), column_blocks), runtime.cdiv(reduced, block_r)))
+    rows_per_split = runtime.cdiv(runtime.cdiv(reduced, splits), block_r) * block_r
+    return runtime.cdiv(reduced, rows_per_split), rows_per_split
+
+
+def channel_sums(x):
+    """Per-channel sums of x (N, C, ...) over every axis but the second: the bias gradient."""
+    n, c = x.shape[0], x.shape[1]
+    s = x.size // (n * c) if n * c else 0
+    reduced = n * s
+    block_r, block_c = channel_tile(c, s)
+    column_blocks = runtime.cdiv(c, block_c)
+    splits, rows_per_split = split_rows(reduced, column_blocks, block_r)
+    partial = runtime.empty((splits, c), x.dtype)
+    runtime.launch(channel_sums_kernel, (column_blocks, splits), x, partial, c, s, reduced, rows_per_split,
+                   BLOCK_R=block_r, BLOCK_C=block_c)
+    return sum_rows(partial, splits, c, runtime.empty((c,), x.dtype))
