@@ -14,7 +14,7 @@ import os
 import tempfile
 
 import numpy as np
-from safetensors import SafetensorsError, safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as st_save
 
 from .config import ModelConfig
@@ -68,7 +68,7 @@ def read(path):
         with safe_open(path, framework="np") as f:
             raw = (f.metadata() or {}).get("vaegan")
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorsError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path}: not a readable checkpoint ({e})") from None
     if raw is None:
         raise UserError(f"{path}: a safetensors file, but not a vaegan checkpoint")
