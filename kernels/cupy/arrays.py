@@ -1,18 +1,24 @@
-"""Argument checks for the CuPy launchers, on top of kernels/shapes.py (shared by every backend).
+"""Argument checks for the CuPy launchers, on top of the ones every backend shares.
 
-The kernels index raw memory, so before a launch every array argument must be a CuPy device array, of
-the one float dtype the op works in, and C-contiguous. `inputs()` checks the first two and returns
-contiguous versions (a no-op for arrays that already are). A wrong argument raises ValueError naming it.
+The kernels index raw memory, so before a launch every array argument must be an array of this
+backend (a CuPy device array), of the one float dtype the op works in, and C-contiguous. `inputs()`
+checks the first two and returns contiguous versions (a no-op for arrays that already are); an op
+that writes into its arguments (adam_step) must not get a copy, so `in_place()` refuses instead.
+A wrong argument raises ValueError naming it, as in the NumPy reference.
+
+The number and shape checks are the reference's own (kernels/shapes.py and kernels/numpy_ref/_checks.py),
+so that a wrong call fails with the same message on every backend.
 """
-import cupy
-
 from kernels import shapes
+from kernels.numpy_ref._checks import check_number, check_shape, check_shape_tuple, like  # noqa: F401
+
+from .runtime import xp
 
 
 def inputs(**named):
     """Check named arrays (None passes through) and return them, C-contiguous, in the order given.
 
-    All must be CuPy arrays of float32 or float64, and all of the same dtype as the first one."""
+    All must be arrays of the backend, float32 or float64, and all of the dtype of the first one."""
     dtype = None
     first = None
     out = []
@@ -20,20 +26,21 @@ def inputs(**named):
         if a is None:
             out.append(None)
             continue
-        if not isinstance(a, cupy.ndarray):
+        if not isinstance(a, xp().ndarray):
             raise ValueError(f"{name} must be a CuPy device array (see asarray), got {type(a).__name__}")
         shapes.check_float(name, a)
         if dtype is None:
             dtype, first = a.dtype, name
         elif a.dtype != dtype:
-            raise ValueError(f"{name} must have the dtype of {first} ({dtype}), got {a.dtype}")
-        out.append(cupy.ascontiguousarray(a))
+            raise ValueError(f"{name} must have dtype {dtype} like {first}, got {a.dtype}")
+        out.append(xp().ascontiguousarray(a))
     return out
 
 
-def check_shape(name, a, shape):
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
+def in_place(name, a):
+    """An argument the op writes into must be contiguous itself: a contiguous copy would take the update."""
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous: it is updated in place")
 
 
 def layout(x):

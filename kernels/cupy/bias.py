@@ -4,8 +4,7 @@ Shared by the convolutions (4-D, channel axis 1) and linear (2-D, one "channel" 
 """
 from . import plan
 from .arrays import layout
-from .launch import i32, i64, launch
-from .memory import empty
+from .runtime import empty, i32, i64, launch
 
 
 def add_bias(y, b):

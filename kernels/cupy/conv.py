@@ -21,15 +21,12 @@ The default is "im2col": its GEMM is cuBLAS's, so it is the variant most likely 
 It stays the default until a run on a GPU has shown the implicit kernels equal to the NumPy reference
 (tests/test_cupy_backend.py runs every variant).
 """
-import cupy
-
 from kernels import shapes
 
 from . import plan
-from .arrays import check_shape, inputs
+from .arrays import check_shape, check_shape_tuple, inputs, like
 from .bias import add_bias, bias_grad
-from .launch import i32, i64, launch
-from .memory import empty
+from .runtime import empty, i32, i64, launch, xp
 
 CONV_VARIANTS = ("im2col", "implicit", "implicit_tf32")
 _variant = "im2col"
@@ -49,23 +46,24 @@ def conv_variant():
 
 # --- geometry --------------------------------------------------------------------------------------
 
-class _Spec:
-    """Shape and dtype of an array that is not there (x_shape / w_shape arguments), for shapes.py."""
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype, self.ndim = tuple(int(d) for d in shape), dtype, len(shape)
-
-
 def _geometry(x, w, stride, padding):
-    """The ConvGeometry of conv2d(x, w) (x, w: arrays or _Spec), validated by kernels/shapes.py."""
+    """The ConvGeometry of conv2d(x, w), validated by kernels/shapes.py. x or w may be a stand-in
+    (`like(shape, dtype)`) for an op that receives only a shape (x_shape, w_shape)."""
     n, c_out, out_h, out_w = shapes.check_conv2d(x, w, None, stride, padding)
     _, c_in, height, width = x.shape
     return plan.ConvGeometry(n, c_in, height, width, c_out, w.shape[2], w.shape[3], stride, padding, out_h, out_w)
 
 
 def _geometry_args(g):
+    """The eleven ints every conv kernel takes (CONV_GEOMETRY_PARAMS in conv_gemm_views.cuh), in order."""
     return (i32(g.batch), i32(g.c_in), i32(g.height), i32(g.width), i32(g.c_out), i32(g.kernel_h),
             i32(g.kernel_w), i32(g.stride), i32(g.pad), i32(g.out_h), i32(g.out_w))
+
+
+def _geometry_args_no_cout(g):
+    """im2col / col2im take the geometry without c_out."""
+    return (i32(g.batch), i32(g.c_in), i32(g.height), i32(g.width), i32(g.kernel_h), i32(g.kernel_w),
+            i32(g.stride), i32(g.pad), i32(g.out_h), i32(g.out_w))
 
 
 # --- the three products, per variant ---------------------------------------------------------------
@@ -76,12 +74,6 @@ def _im2col(x, g):
     cols = empty((k, g.batch * g.out_h * g.out_w), x.dtype)
     launch("im2col.cu", "im2col", x.dtype, plan.elementwise(cols.size), x, cols, *_geometry_args_no_cout(g))
     return cols
-
-
-def _geometry_args_no_cout(g):
-    """im2col / col2im take the geometry without c_out."""
-    return (i32(g.batch), i32(g.c_in), i32(g.height), i32(g.width), i32(g.kernel_h), i32(g.kernel_w),
-            i32(g.stride), i32(g.pad), i32(g.out_h), i32(g.out_w))
 
 
 def _swap_leading(a, a_len, b_len, s_len):
@@ -96,7 +88,7 @@ def _forward_im2col(x, w, g):
     cols = _im2col(x, g)                                          # (K, N*P)
     pixels = g.out_h * g.out_w
     y_cm = empty((g.c_out, g.batch * pixels), x.dtype)            # channel-major y'
-    cupy.matmul(w.reshape(g.c_out, -1), cols, out=y_cm)
+    xp().matmul(w.reshape(g.c_out, -1), cols, out=y_cm)
     return _swap_leading(y_cm, g.c_out, g.batch, pixels).reshape(g.y_shape)
 
 
@@ -104,7 +96,7 @@ def _data_grad_im2col(dy, w, g):
     pixels = g.out_h * g.out_w
     dy_cm = _swap_leading(dy, g.batch, g.c_out, pixels).reshape(g.c_out, g.batch * pixels)
     dcols = empty((g.c_in * g.taps, g.batch * pixels), dy.dtype)
-    cupy.matmul(w.reshape(g.c_out, -1).T, dy_cm, out=dcols)
+    xp().matmul(w.reshape(g.c_out, -1).T, dy_cm, out=dcols)
     dx = empty(g.x_shape, dy.dtype)
     launch("col2im.cu", "col2im", dy.dtype, plan.elementwise(dx.size), dcols, dx, *_geometry_args_no_cout(g))
     return dx
@@ -115,7 +107,7 @@ def _weight_grad_im2col(dy, x, g):
     dy_cm = _swap_leading(dy, g.batch, g.c_out, pixels).reshape(g.c_out, g.batch * pixels)
     cols = _im2col(x, g)
     dw = empty((g.c_out, g.c_in * g.taps), x.dtype)
-    cupy.matmul(dy_cm, cols.T, out=dw)
+    xp().matmul(dy_cm, cols.T, out=dw)
     return dw.reshape(g.w_shape)
 
 
@@ -179,14 +171,14 @@ def conv2d_forward(x, w, b, stride, padding):
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
     dy, w = inputs(dy=dy, w=w)
-    g = _geometry(_Spec(x_shape, dy.dtype), w, stride, padding)
+    g = _geometry(like(check_shape_tuple("x_shape", x_shape, 4), dy.dtype), w, stride, padding)
     check_shape("dy", dy, g.y_shape)
     return _data_grad(dy, w, g)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
     dy, x = inputs(dy=dy, x=x)
-    g = _geometry(x, _Spec(w_shape, x.dtype), stride, padding)
+    g = _geometry(x, like(check_shape_tuple("w_shape", w_shape, 4), x.dtype), stride, padding)
     check_shape("dy", dy, g.y_shape)
     return _weight_grad(dy, x, g), bias_grad(dy)
 
@@ -208,16 +200,16 @@ def conv2d_backward(dy, x, w, stride, padding):
 # because <dy, A^T(w) x> = <A(w) dy, x>: every identity is the adjoint pairing read another way.
 
 def _adjoint_geometry(y_shape, x_shape, w_shape, stride, padding):
-    """g of the conv2d that maps y_shape (N, C_out, Ho, Wo) to x_shape (N, C_in, H, W) with weight w."""
-    n, c_out, out_h, out_w = y_shape
-    _, c_in, height, width = x_shape
-    kernel_h, kernel_w = w_shape[2], w_shape[3]
-    g = plan.ConvGeometry(n, c_out, out_h, out_w, c_in, kernel_h, kernel_w, stride, padding, height, width)
-    if (shapes.conv2d_out_size(out_h, kernel_h, stride, padding) != height
-            or shapes.conv2d_out_size(out_w, kernel_w, stride, padding) != width):
-        raise ValueError(f"dy of spatial size {out_h}x{out_w} is not a conv_transpose2d output of x of size "
-                         f"{height}x{width} with a {kernel_h}x{kernel_w} kernel, stride {stride}, padding {padding}")
-    return g
+    """The conv2d whose adjoint is conv_transpose2d(x, w) -> y: it maps y's shape (N, C_out, Ho, Wo) back
+    to x's (N, C_in, H, W), with w (C_in, C_out, kH, kW) read as its (C_out', C_in', kH, kW) weight."""
+    n, ct_out, ho, wo = y_shape
+    _, ct_in, h, w = x_shape
+    kh, kw = w_shape[2], w_shape[3]
+    if shapes.conv2d_out_size(ho, kh, stride, padding) != h or shapes.conv2d_out_size(wo, kw, stride, padding) != w:
+        raise ValueError(f"dy of spatial size {ho}x{wo} is not a conv_transpose2d output of x of size {h}x{w} "
+                         f"with a {kh}x{kw} kernel, stride {stride}, padding {padding}")
+    return plan.ConvGeometry(batch=n, c_in=ct_out, height=ho, width=wo, c_out=ct_in, kernel_h=kh, kernel_w=kw,
+                             stride=stride, pad=padding, out_h=h, out_w=w)
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
@@ -246,15 +238,13 @@ def conv_transpose2d_backward_data(dy, w, stride, padding):
 
 
 def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
+    w_shape = check_shape_tuple("w_shape", w_shape, 4)
     dy, x = inputs(dy=dy, x=x)
     shapes.check_rank("dy", dy, 4)
-    shapes.check_rank("x", x, 4)
-    w_shape = tuple(int(d) for d in w_shape)
-    if len(w_shape) != 4 or w_shape[0] != x.shape[1] or w_shape[1] != dy.shape[1] or dy.shape[0] != x.shape[0]:
-        raise ValueError(f"w_shape must be (C_in, C_out, kH, kW) = ({x.shape[1]}, {dy.shape[1]}, kH, kW) for x "
-                         f"{tuple(x.shape)} and dy {tuple(dy.shape)}, got {w_shape}")
-    shapes.check_positive("stride", stride)
-    shapes.check_non_negative("padding", padding)
+    shapes.check_conv_transpose2d(x, like(w_shape, x.dtype), None, stride, padding, 0)
+    if (dy.shape[0], dy.shape[1]) != (x.shape[0], w_shape[1]):
+        raise ValueError(f"dy must hold {x.shape[0]} images (as x) of {w_shape[1]} channels (C_out of w_shape), "
+                         f"got shape {tuple(dy.shape)}")
     g = _adjoint_geometry(dy.shape, x.shape, w_shape, stride, padding)
     return _weight_grad(x, dy, g), bias_grad(dy)
 

@@ -40,7 +40,7 @@ struct ConvGeometry {
 };
 
 // Every conv kernel takes the geometry as these eleven ints, in this order (kernels/cupy/conv.py
-// passes them from one place, ConvShape.geometry()).
+// passes them from one place, _geometry_args()).
 #define CONV_GEOMETRY_PARAMS                                                                         \
     int batch, int c_in, int height, int width, int c_out, int kernel_h, int kernel_w, int stride, \
         int pad, int out_h, int out_w

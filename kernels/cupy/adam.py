@@ -1,0 +1,33 @@
+"""Launcher of adam.cu: one fused Adam step, in place, over param, m, v (torch.optim.Adam's update).
+
+vaegan/nn.py's FlatParameters keeps a network's parameters as views into one flat buffer, so one
+launch (one thread per element) updates the whole network. 1 - beta and the bias corrections
+1 - beta**step are computed here, on the host in double, and each rounded once to the data type, as
+the reference rounds them.
+"""
+import numpy
+
+from . import plan
+from .arrays import check_number, check_shape, in_place, inputs
+from .runtime import i64, launch, real
+
+
+def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
+    checked = inputs(param=param, grad=grad, m=m, v=v)
+    for name, a in (("param", param), ("m", m), ("v", v)):
+        in_place(name, a)
+    for name, a in zip(("grad", "m", "v"), checked[1:]):
+        check_shape(name, a, param.shape)
+    grad = checked[1]
+    if isinstance(step, bool) or not isinstance(step, (int, numpy.integer)) or step < 1:
+        raise ValueError(f"step must be an int >= 1 (it counts from 1), got {step!r}")
+    check_number("lr", lr, low=0.0)
+    check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    check_number("eps", eps, low=0.0)
+    check_number("weight_decay", weight_decay, low=0.0)
+
+    t = param.dtype
+    launch("adam.cu", "adam_step", t, plan.elementwise(param.size), param, grad, m, v, i64(param.size),
+           real(t, lr), real(t, beta1), real(t, 1 - beta1), real(t, beta2), real(t, 1 - beta2), real(t, eps),
+           real(t, weight_decay), real(t, 1 - beta1 ** int(step)), real(t, 1 - beta2 ** int(step)))
