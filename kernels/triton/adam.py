@@ -15,10 +15,12 @@ step is a single element-wise pass, BLOCK elements per program: read param, grad
 m, v. Seven trips through memory per element and nothing else, which is why Adam is fused at all: an
 unfused step over every parameter tensor would pay one launch per tensor and per operation.
 """
+import numpy as np
 import triton
 import triton.language as tl
 
 from . import runtime
+from .checks import check_array, check_number, check_shape, contiguous
 
 BLOCK = 1024
 
@@ -46,22 +48,24 @@ def adam_kernel(param_ptr, grad_ptr, m_ptr, v_ptr, n, lr: tl.float64, beta1: tl.
     tl.store(v_ptr + offsets, v, mask=mask)
 
 
-def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay=0.0):
-    """One Adam step over flat buffers, updating param, m and v in place."""
-    xp = runtime.xp()
-    for name, a in (("param", param), ("grad", grad), ("m", m), ("v", v)):
-        if not isinstance(a, xp.ndarray):
-            raise ValueError(f"{name} must be an array of this backend, got {type(a).__name__}")
-        if name != "param":
-            if a.shape != param.shape:
-                raise ValueError(f"{name} must have the shape of param {tuple(param.shape)}, got {tuple(a.shape)}")
-            runtime.check_dtype(name, a, param)
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{name} must be contiguous: adam_step updates it in place")
-    if str(param.dtype) not in ("float32", "float64"):
-        raise ValueError(f"param must be float32 or float64, got {param.dtype}")
-    if not isinstance(step, int) or step < 1:
-        raise ValueError(f"step must be an int >= 1 (steps count from 1), got {step!r}")
+def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
+    """One Adam step over flat buffers, updating param, m and v in place (the reference's checks first)."""
+    check_array("param", param)
+    for name, a in (("grad", grad), ("m", m), ("v", v)):
+        check_array(name, a, param.dtype)
+        check_shape(name, a, param.shape)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be an int >= 1 (it counts from 1), got {step!r}")
+    check_number("lr", lr, low=0.0)
+    check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    check_number("eps", eps, low=0.0)
+    check_number("weight_decay", weight_decay, low=0.0)
+    for name, a in (("param", param), ("m", m), ("v", v)):
+        if not a.flags.c_contiguous:   # a copy would take the update away from the caller's array
+            raise ValueError(f"{name} must be C-contiguous: adam_step updates it in place")
+    grad = contiguous(grad)
+    step = int(step)
     n = param.size
     runtime.launch(adam_kernel, (runtime.cdiv(n, BLOCK),), param, grad, m, v, n, float(lr), float(beta1),
                    float(beta2), 1.0 - beta1, 1.0 - beta2, float(eps), float(weight_decay),

@@ -38,6 +38,7 @@ import triton.language as tl
 
 from kernels import shapes
 from . import reduce, runtime
+from .checks import check_array, check_shape, check_shape_tuple, contiguous, like
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages); the interpreter runs the first, untimed.
 # BLOCK_N = 16 serves the layers with three channels (the frame itself).
@@ -83,7 +84,7 @@ def conv2d_forward_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C_IN, H, W, C_OUT, H_OUT, 
         # B[k, co] = w[co, ci, kh, kw] = w_flat[co * K + k]
         b = tl.load(w_ptr + co[None, :] * K + k[:, None], mask=(k < K)[:, None] & (co < C_OUT)[None, :],
                     other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
     if HAS_BIAS:
         acc += tl.load(b_ptr + co, mask=co < C_OUT, other=0.0)[None, :]
     hw_out = H_OUT * W_OUT
@@ -120,7 +121,7 @@ def conv2d_backward_weight_kernel(dy_ptr, x_ptr, dw_ptr, C_IN, H, W, C_OUT, H_OU
         b_mask = (r < r_end)[:, None] & (k < K)[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         b = tl.load(x_ptr + (n * (C_IN * H * W))[:, None] + (ci * (H * W))[None, :] + ih * W + iw,
                     mask=b_mask, other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
     # dw is (C_OUT, K) row-major; split s writes slab s of a (SPLITS, C_OUT, K) scratch
     offsets = split * (C_OUT * K) + co[:, None] * K + k[None, :]
     tl.store(dw_ptr + offsets, acc, mask=(co < C_OUT)[:, None] & (k < K)[None, :])
@@ -170,7 +171,7 @@ def conv2d_backward_data_kernel(dy_ptr, w_ptr, b_ptr, dx_ptr, N, C_IN, H, W, C_O
         # B[k, ci] = w[co, ci, kh, kw]
         w_offsets = (co * (C_IN * KH * KW) + kh * KW + kw)[:, None] + (ci * (KH * KW))[None, :]
         b = tl.load(w_ptr + w_offsets, mask=k_mask[:, None] & (ci < C_IN)[None, :], other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
     if HAS_BIAS:   # the transposed convolution's bias, added where it runs this kernel as its forward
         acc += tl.load(b_ptr + ci, mask=ci < C_IN, other=0.0)[None, :]
     dx_offsets = (n * (C_IN * H * W) + ih * W + iw)[:, None] + (ci * (H * W))[None, :]
@@ -237,62 +238,37 @@ def backward_weight(dy, x, w_shape, stride, padding):
     return dw
 
 
-# --- the contract ------------------------------------------------------------------------------------
-
-def check_grad(dy, out_shape, like):
-    if tuple(dy.shape) != tuple(out_shape):
-        raise ValueError(f"dy must have the output's shape {tuple(out_shape)}, got {tuple(dy.shape)}")
-    runtime.check_dtype("dy", dy, like)
-    return runtime.device_array("dy", dy)
-
-
-def check_w_shape(name, w_shape):
-    if len(w_shape) != 4 or not all(isinstance(d, int) and d > 0 for d in w_shape):
-        raise ValueError(f"{name} must be 4 positive ints (C_out, C_in, kH, kW), got {tuple(w_shape)}")
-    return tuple(w_shape)
-
+# --- the contract: the reference's checks (kernels/numpy_ref/conv.py), then the products ----------------
 
 def conv2d_forward(x, w, b, stride, padding):
-    out_shape = shapes.check_conv2d(x, w, b, stride, padding)
-    runtime.check_dtype("w", w, x)
+    check_array("x", x)
+    check_array("w", w, x.dtype)
     if b is not None:
-        runtime.check_dtype("b", b, x)
-        b = runtime.device_array("b", b)
-    return forward(runtime.device_array("x", x), runtime.device_array("w", w), b, stride, padding, out_shape)
+        check_array("b", b, x.dtype)
+    out_shape = shapes.check_conv2d(x, w, b, stride, padding)
+    return forward(*contiguous(x, w, b), stride, padding, out_shape)
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
-    x_shape = tuple(int(d) for d in x_shape)
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C_in, H, W), got {x_shape}")
-    shapes.check_float("dy", dy)
-    # the shapes forward would have seen: a stand-in for x, with x_shape
-    out_shape = shapes.check_conv2d(ShapeOnly(x_shape, dy.dtype), w, None, stride, padding)
-    dy = check_grad(dy, out_shape, w)
-    return backward_data(dy, runtime.device_array("w", w), x_shape, stride, padding)
+    x_shape = check_shape_tuple("x_shape", x_shape, 4)
+    check_array("dy", dy)
+    check_array("w", w, dy.dtype)
+    check_shape("dy", dy, shapes.check_conv2d(like(x_shape, dy.dtype), w, None, stride, padding))
+    return backward_data(*contiguous(dy, w), x_shape, stride, padding)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
-    w_shape = check_w_shape("w_shape", w_shape)
-    out_shape = shapes.check_conv2d(x, ShapeOnly(w_shape, x.dtype), None, stride, padding)
-    dy = check_grad(dy, out_shape, x)
-    dw = backward_weight(dy, runtime.device_array("x", x), w_shape, stride, padding)
-    return dw, reduce.channel_sums(dy)
+    w_shape = check_shape_tuple("w_shape", w_shape, 4)
+    check_array("dy", dy)
+    check_array("x", x, dy.dtype)
+    check_shape("dy", dy, shapes.check_conv2d(x, like(w_shape, dy.dtype), None, stride, padding))
+    dy, x = contiguous(dy, x)
+    return backward_weight(dy, x, w_shape, stride, padding), reduce.channel_sums(dy)
 
 
 def conv2d_backward(dy, x, w, stride, padding):
-    out_shape = shapes.check_conv2d(x, w, None, stride, padding)
-    runtime.check_dtype("w", w, x)
-    dy = check_grad(dy, out_shape, x)
-    x, w = runtime.device_array("x", x), runtime.device_array("w", w)
-    dx = backward_data(dy, w, x.shape, stride, padding)
-    dw = backward_weight(dy, x, w.shape, stride, padding)
-    return dx, dw, reduce.channel_sums(dy)
-
-
-class ShapeOnly:
-    """A stand-in with only .shape, .ndim and .dtype, so the shared checks can validate a shape
-    argument (x_shape, w_shape) the way they validate an array."""
-
-    def __init__(self, shape, dtype):
-        self.shape, self.ndim, self.dtype = tuple(shape), len(shape), dtype
+    check_array("x", x)
+    check_array("w", w, x.dtype)
+    dx = conv2d_backward_data(dy, w, x.shape, stride, padding)
+    dw, db = conv2d_backward_weight(dy, x, w.shape, stride, padding)
+    return dx, dw, db

@@ -19,47 +19,51 @@ How the work is split: see conv.py; the forward runs the phase-split data-gradie
 makes the decoder's stride-2 upsampling skip the three quarters of multiply-adds that would land between
 input pixels.
 """
-from kernels import shapes
-from . import conv, reduce, runtime
+from kernels.numpy_ref.conv_transpose import _check_dy as check_dy
+from kernels.shapes import check_conv_transpose2d, check_rank
+
+from . import conv, reduce
+from .checks import check_array, check_shape, check_shape_tuple, contiguous, like
+
+# The reference's checks (kernels/numpy_ref/conv_transpose.py), in its order, then the convolution kernels.
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
-    out_shape = shapes.check_conv_transpose2d(x, w, b, stride, padding, output_padding)
-    runtime.check_dtype("w", w, x)
+    check_array("x", x)
+    check_array("w", w, x.dtype)
     if b is not None:
-        runtime.check_dtype("b", b, x)
-        b = runtime.device_array("b", b)
-    x, w = runtime.device_array("x", x), runtime.device_array("w", w)
-    return conv.backward_data(x, w, out_shape, stride, padding, b=b)
+        check_array("b", b, x.dtype)
+    y_shape = check_conv_transpose2d(x, w, b, stride, padding, output_padding)
+    x, w, b = contiguous(x, w, b)
+    return conv.backward_data(x, w, y_shape, stride, padding, b=b)
 
 
 def conv_transpose2d_backward_data(dy, w, stride, padding):
-    # the convolution of dy with w (read as a convolution weight) has x's shape by construction
-    out_shape = shapes.check_conv2d(dy, w, None, stride, padding)
-    runtime.check_dtype("w", w, dy)
-    return conv.forward(runtime.device_array("dy", dy), runtime.device_array("w", w), None, stride, padding,
-                        out_shape)
+    check_array("dy", dy)
+    check_array("w", w, dy.dtype)
+    check_rank("dy", dy, 4)
+    check_rank("w", w, 4)
+    if dy.shape[1] != w.shape[1]:
+        raise ValueError(f"dy has {dy.shape[1]} channels but w has {w.shape[1]} output channels "
+                         "(w is (C_in, C_out, kH, kW))")
+    return conv.conv2d_forward(dy, w, None, stride, padding)
 
 
 def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
-    w_shape = conv.check_w_shape("w_shape", w_shape)   # read as the convolution's (C_out, C_in, KH, KW)
-    # dy must be an output the transposed convolution of x could have made: convolving it with a weight
-    # of w_shape gives back x's shape
-    back = shapes.check_conv2d(dy, conv.ShapeOnly(w_shape, dy.dtype), None, stride, padding)
-    shapes.check_rank("x", x, 4)
-    if tuple(x.shape) != back:
-        raise ValueError(f"dy of shape {tuple(dy.shape)} is not the output of a transposed convolution of x "
-                         f"{tuple(x.shape)} with weight {w_shape}, stride {stride}, padding {padding}")
-    runtime.check_dtype("x", x, dy)
-    dy, x = runtime.device_array("dy", dy), runtime.device_array("x", x)
+    w_shape = check_shape_tuple("w_shape", w_shape, 4)
+    check_array("dy", dy)
+    check_array("x", x, dy.dtype)
+    check_dy(dy, x, like(w_shape, dy.dtype), stride, padding)
+    dy, x = contiguous(dy, x)
+    # the convolution's weight gradient with the roles of x and dy exchanged
     return conv.backward_weight(x, dy, w_shape, stride, padding), reduce.channel_sums(dy)
 
 
 def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
-    out_shape = shapes.check_conv_transpose2d(x, w, None, stride, padding, output_padding)
-    runtime.check_dtype("w", w, x)
-    dy = conv.check_grad(dy, out_shape, x)
-    x, w = runtime.device_array("x", x), runtime.device_array("w", w)
-    dx = conv.forward(dy, w, None, stride, padding, x.shape)
-    dw = conv.backward_weight(x, dy, w.shape, stride, padding)
-    return dx, dw, reduce.channel_sums(dy)
+    check_array("x", x)
+    check_array("w", w, x.dtype)
+    check_array("dy", dy, x.dtype)
+    check_shape("dy", dy, check_conv_transpose2d(x, w, None, stride, padding, output_padding))
+    dx = conv_transpose2d_backward_data(dy, w, stride, padding)
+    dw, db = conv_transpose2d_backward_weight(dy, x, w.shape, stride, padding)
+    return dx, dw, db

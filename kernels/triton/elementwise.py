@@ -22,6 +22,7 @@ import triton.language as tl
 
 from kernels import shapes
 from . import runtime
+from .checks import check_array, check_number, check_shape, contiguous
 
 BLOCK = 1024
 
@@ -103,58 +104,75 @@ def activation_backward_kernel(dy_ptr, saved_ptr, dx_ptr, n, slope: tl.float64, 
 
 # --- launchers -------------------------------------------------------------------------------------
 
+def activation_name(slope):
+    """The ACTIVATION of batch-norm's fused activation for the contract's `slope` argument."""
+    return "identity" if slope is None else "relu" if slope == 0 else "leaky_relu"
+
+
+def _check(x, dy=None, slope=False, name="x"):
+    """The reference's checks (kernels/numpy_ref/activations.py); slope=False: no slope argument."""
+    check_array(name, x)
+    if dy is not None:
+        check_array("dy", dy, x.dtype)
+        check_shape("dy", dy, x.shape)
+    if slope is not False:
+        if slope is None:
+            raise ValueError("slope must be a number in [0, 1), got None")
+        check_number("slope", slope)
+        shapes.check_slope(slope)
+
+
 def _forward(x, activation, slope=0.0):
-    shapes.check_float("x", x)
-    x = runtime.device_array("x", x)
+    x = contiguous(x)
     y = runtime.empty(x.shape, x.dtype)
-    n = x.size
-    runtime.launch(activation_forward_kernel, (runtime.cdiv(n, BLOCK),), x, y, n, float(slope),
+    runtime.launch(activation_forward_kernel, (runtime.cdiv(x.size, BLOCK),), x, y, x.size, float(slope),
                    ACTIVATION=activation, BLOCK=BLOCK)
     return y
 
 
-def _backward(dy, saved, saved_name, activation, slope=0.0):
-    shapes.check_float("dy", dy)
-    shapes.check_same_shape("dy", dy, saved_name, saved)
-    runtime.check_dtype(saved_name, saved, dy)
-    dy = runtime.device_array("dy", dy)
-    saved = runtime.device_array(saved_name, saved)
+def _backward(dy, saved, activation, slope=0.0):
+    dy, saved = contiguous(dy, saved)
     dx = runtime.empty(dy.shape, dy.dtype)
-    n = dy.size
-    runtime.launch(activation_backward_kernel, (runtime.cdiv(n, BLOCK),), dy, saved, dx, n, float(slope),
-                   ACTIVATION=activation, BLOCK=BLOCK)
+    runtime.launch(activation_backward_kernel, (runtime.cdiv(dy.size, BLOCK),), dy, saved, dx, dy.size,
+                   float(slope), ACTIVATION=activation, BLOCK=BLOCK)
     return dx
 
 
 def relu_forward(x):
+    _check(x)
     return _forward(x, "relu")
 
 
 def relu_backward(dy, x):
-    return _backward(dy, x, "x", "relu")
+    _check(x, dy)
+    return _backward(dy, x, "relu")
 
 
 def leaky_relu_forward(x, slope):
-    shapes.check_slope(slope)
+    _check(x, slope=slope)
     return _forward(x, "leaky_relu", slope)
 
 
 def leaky_relu_backward(dy, x, slope):
-    shapes.check_slope(slope)
-    return _backward(dy, x, "x", "leaky_relu", slope)
+    _check(x, dy, slope=slope)
+    return _backward(dy, x, "leaky_relu", slope)
 
 
 def tanh_forward(x):
+    _check(x)
     return _forward(x, "tanh")
 
 
 def tanh_backward(dy, y):
-    return _backward(dy, y, "y", "tanh")
+    _check(y, dy, name="y")
+    return _backward(dy, y, "tanh")
 
 
 def sigmoid_forward(x):
+    _check(x)
     return _forward(x, "sigmoid")
 
 
 def sigmoid_backward(dy, y):
-    return _backward(dy, y, "y", "sigmoid")
+    _check(y, dy, name="y")
+    return _backward(dy, y, "sigmoid")

@@ -23,6 +23,7 @@ import triton.language as tl
 
 from kernels import shapes
 from . import reduce, runtime
+from .checks import check_array, check_shape, contiguous
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages). The interpreter runs the first, untimed.
 GEMM_CONFIGS = [
@@ -60,7 +61,7 @@ def matmul_kernel(a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K, k_per_split,
                     mask=row_mask[:, None] & k_mask[None, :], other=0.0)
         b = tl.load(b_ptr + ks[:, None] * stride_bk + cols[None, :] * stride_bn,
                     mask=k_mask[:, None] & col_mask[None, :], other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
     if HAS_BIAS:
         acc += tl.load(bias_ptr + cols, mask=col_mask, other=0.0)[None, :]
     # C is row-major (M, N); split s writes slab s of a (SPLITS, M, N) scratch (s = 0: C itself)
@@ -89,31 +90,29 @@ def matmul(a, a_strides, b, b_strides, m, n, k, bias=None):
     return out
 
 
-# --- launchers -------------------------------------------------------------------------------------
-
-def _inputs(x, w, b=None):
-    shapes.check_linear(x, w, b)
-    runtime.check_dtype("w", w, x)
-    if b is not None:
-        runtime.check_dtype("b", b, x)
-        b = runtime.device_array("b", b)
-    return runtime.device_array("x", x), runtime.device_array("w", w), b
-
+# --- launchers: the reference's checks (kernels/numpy_ref/linear.py), then the products ----------------
 
 def linear_forward(x, w, b):
-    x, w, b = _inputs(x, w, b)
+    check_array("x", x)
+    check_array("w", w, x.dtype)
+    if b is not None:
+        check_array("b", b, x.dtype)
+    shapes.check_linear(x, w, b)
+    x, w, b = contiguous(x, w, b)
     (batch, n_in), n_out = x.shape, w.shape[0]
     # y = x @ w.T: A = x (B, I) with strides (I, 1); B = w.T (I, O), i.e. w read with strides (1, I)
     return matmul(x, (n_in, 1), w, (1, n_in), batch, n_out, n_in, bias=b)
 
 
 def linear_backward(dy, x, w):
-    x, w, _ = _inputs(x, w)
+    check_array("x", x)
+    check_array("w", w, x.dtype)
+    check_array("dy", dy, x.dtype)
+    shapes.check_linear(x, w, None)
+    shapes.check_rank("dy", dy, 2)
+    check_shape("dy", dy, (x.shape[0], w.shape[0]))
+    dy, x, w = contiguous(dy, x, w)
     (batch, n_in), n_out = x.shape, w.shape[0]
-    if tuple(dy.shape) != (batch, n_out):
-        raise ValueError(f"dy must have shape {(batch, n_out)} (batch, out), got {tuple(dy.shape)}")
-    runtime.check_dtype("dy", dy, x)
-    dy = runtime.device_array("dy", dy)
     dx = matmul(dy, (n_out, 1), w, (n_in, 1), batch, n_in, n_out)     # dy (B, O) @ w (O, I)
     dw = matmul(dy, (1, n_out), x, (n_in, 1), n_out, n_in, batch)     # dy.T (O, B) @ x (B, I)
     return dx, dw, reduce.channel_sums(dy)

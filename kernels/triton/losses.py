@@ -15,13 +15,11 @@ sum of the loss terms; at the end it writes one partial sum. `reduce.sum_rows` t
 and scales by 1/n into the 0-d loss. The loss never leaves the device: reading it (float(loss)) is the
 caller's choice.
 """
-import numbers
-
 import triton
 import triton.language as tl
 
-from kernels import shapes
 from . import reduce, runtime
+from .checks import check_array, check_number, check_shape, contiguous
 from .elementwise import sigmoid
 
 BLOCK = 1024
@@ -106,10 +104,10 @@ def finish_mean(partial, programs, n, dtype):
 
 
 def mse(a, b):
-    shapes.check_float("a", a)
-    shapes.check_same_shape("a", a, "b", b)
-    runtime.check_dtype("b", b, a)
-    a, b = runtime.device_array("a", a), runtime.device_array("b", b)
+    check_array("a", a)
+    check_array("b", b, a.dtype)
+    check_shape("b", b, a.shape)
+    a, b = contiguous(a, b)
     n = a.size
     da = runtime.empty(a.shape, a.dtype)
     programs = programs_for(n)
@@ -119,28 +117,29 @@ def mse(a, b):
 
 
 def bce_with_logits(logits, target):
-    shapes.check_float("logits", logits)
-    x = runtime.device_array("logits", logits)
+    check_array("logits", logits)
+    target_is_array = isinstance(target, runtime.xp().ndarray)
+    if target_is_array:
+        check_array("target", target, logits.dtype)
+        check_shape("target", target, logits.shape)
+    else:   # one label for every logit (the GAN's 1.0 for real, 0.0 for fake)
+        check_number("target", target)
+    x = contiguous(logits)
+    t = contiguous(target) if target_is_array else x       # x: a placeholder pointer, never read
     n = x.size
-    if isinstance(target, numbers.Real):  # a Python (or NumPy) number: one target for every logit
-        t, target_value, target_is_array = x, float(target), False   # t: unused placeholder pointer
-    else:
-        shapes.check_same_shape("logits", x, "target", target)
-        runtime.check_dtype("target", target, x)
-        t, target_value, target_is_array = runtime.device_array("target", target), 0.0, True
     dx = runtime.empty(x.shape, x.dtype)
     programs = programs_for(n)
     partial = runtime.empty((programs,), x.dtype)
-    runtime.launch(bce_with_logits_kernel, (programs,), x, t, dx, partial, n, target_value, 1.0 / n,
-                   TARGET_IS_ARRAY=target_is_array, BLOCK=BLOCK)
+    runtime.launch(bce_with_logits_kernel, (programs,), x, t, dx, partial, n,
+                   0.0 if target_is_array else float(target), 1.0 / n, TARGET_IS_ARRAY=target_is_array, BLOCK=BLOCK)
     return finish_mean(partial, programs, n, x.dtype), dx
 
 
 def kl_normal(mu, logvar):
-    shapes.check_float("mu", mu)
-    shapes.check_same_shape("mu", mu, "logvar", logvar)
-    runtime.check_dtype("logvar", logvar, mu)
-    mu, logvar = runtime.device_array("mu", mu), runtime.device_array("logvar", logvar)
+    check_array("mu", mu)
+    check_array("logvar", logvar, mu.dtype)
+    check_shape("logvar", logvar, mu.shape)
+    mu, logvar = contiguous(mu, logvar)
     n = mu.size
     dmu, dlogvar = runtime.empty(mu.shape, mu.dtype), runtime.empty(mu.shape, mu.dtype)
     programs = programs_for(n)

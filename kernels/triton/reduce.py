@@ -7,7 +7,7 @@ another's registers. So every reduction in this backend is split the same way:
 No atomics: the order of the additions is fixed, so a result is the same on every run.
 
 What it computes:
-    sum_rows      out[c] = scale * sum_r src[r, c] (+ bias[c])      src: (ROWS, COLS), row-major
+    sum_rows      out[c] = scale * sum_r src[r, c] (+ bias[c % len(bias)])   src: (ROWS, COLS), row-major
                   used to finish the losses (COLS = 1), split-K GEMMs (COLS = the output's size) and
                   batch-norm's backward sums.
     channel_sums  out[c] = sum over n, s of x[n, c, s]                x: (N, C, S), S = H*W (1 for (N, F))
@@ -28,7 +28,7 @@ from . import runtime
 
 
 @triton.jit
-def sum_rows_kernel(src_ptr, bias_ptr, out_ptr, ROWS, COLS, scale: tl.float64, HAS_BIAS: tl.constexpr,
+def sum_rows_kernel(src_ptr, bias_ptr, out_ptr, ROWS, COLS, BIAS_LEN, scale: tl.float64, HAS_BIAS: tl.constexpr,
                     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     cols = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     col_mask = cols < COLS
@@ -39,8 +39,15 @@ def sum_rows_kernel(src_ptr, bias_ptr, out_ptr, ROWS, COLS, scale: tl.float64, H
         acc += tl.load(src_ptr + rows[:, None] * COLS + cols[None, :], mask=mask, other=0.0)
     total = tl.sum(acc, axis=0) * tl.full((), scale, acc.dtype)
     if HAS_BIAS:
-        total += tl.load(bias_ptr + cols, mask=col_mask)
+        total += tl.load(bias_ptr + cols % BIAS_LEN, mask=col_mask)   # a row-major (M, BIAS_LEN) output
     tl.store(out_ptr + cols, total, mask=col_mask)
+
+
+@triton.jit
+def channel_offsets(r, channels, C, S):
+    """Offsets of the [len(r), len(channels)] tile of the (N*S, C) view of an (N, C, S) array: element
+    (r, c), with r = n*S + s, lives at n*C*S + c*S + s. Shared with batch-norm's per-channel sums."""
+    return ((r // S) * (C * S) + r % S)[:, None] + (channels * S)[None, :]
 
 
 @triton.jit
@@ -53,10 +60,8 @@ def channel_sums_kernel(x_ptr, partial_ptr, C, S, R, rows_per_split, BLOCK_R: tl
     acc = tl.zeros((BLOCK_R, BLOCK_C), dtype=x_ptr.dtype.element_ty)
     for r0 in range(r_start, r_end, BLOCK_R):
         r = r0 + tl.arange(0, BLOCK_R)
-        # element (r, c) of the (N*S, C) view lives at n*C*S + c*S + s with n = r // S, s = r % S
-        offsets = ((r // S) * C * S + r % S)[:, None] + (channels * S)[None, :]
         mask = (r < r_end)[:, None] & (channels < C)[None, :]
-        acc += tl.load(x_ptr + offsets, mask=mask, other=0.0)
+        acc += tl.load(x_ptr + channel_offsets(r, channels, C, S), mask=mask, other=0.0)
     tl.store(partial_ptr + split * C + channels, tl.sum(acc, axis=0), mask=channels < C)
 
 
@@ -67,11 +72,13 @@ def next_power_of_2(n):
 
 
 def sum_rows(src, rows, cols, out, scale=1.0, bias=None):
-    """out (cols elements) = scale * src.reshape(rows, cols).sum(0) (+ bias). Returns out."""
+    """out (cols elements) = scale * src.reshape(rows, cols).sum(0) (+ bias, repeated along out as the
+    last axis of a row-major matrix: a GEMM's bias per column). Returns out."""
     block_c = min(64, next_power_of_2(cols))
     block_r = max(16, 1024 // block_c)
     runtime.launch(sum_rows_kernel, (runtime.cdiv(cols, block_c),), src, out if bias is None else bias, out,
-                   rows, cols, float(scale), HAS_BIAS=bias is not None, BLOCK_R=block_r, BLOCK_C=block_c)
+                   rows, cols, 1 if bias is None else bias.size, float(scale), HAS_BIAS=bias is not None,
+                   BLOCK_R=block_r, BLOCK_C=block_c)
     return out
 
 

@@ -54,18 +54,21 @@ class _Settings:
     on_gpu = True              # False in host mode: no CUDA driver, no CuPy timing
     precision = "ieee"
     poison = False
-    compiled = None            # a list while compile_only() is active
+    launches = None            # a list while compile_only() is active
 
 
 _settings = _Settings()
 
 
 def use_arrays(array_module, wrap):
-    """Keep arrays in `array_module` and hand them to kernels through `wrap`. The default is CuPy with
-    DevicePointer; the interpreter tests switch a private copy of this package to NumPy with a host adapter."""
+    """Keep arrays in `array_module` and hand them to kernels through `wrap`; returns the previous pair,
+    so that a caller can switch back. The default is CuPy with DevicePointer; the interpreter tests run
+    a private copy of this package on NumPy arrays with a host adapter (tests/triton_shim.py)."""
+    previous = (_settings.xp, _settings.wrap)
     _settings.xp = array_module
     _settings.wrap = wrap
     _settings.on_gpu = array_module is cupy
+    return previous
 
 
 def xp():
@@ -104,20 +107,6 @@ def empty(shape, dtype):
     return out
 
 
-def device_array(name, a):
-    """`a` as a C-contiguous array of this backend, or a ValueError naming the argument."""
-    module = xp()
-    if not isinstance(a, module.ndarray):
-        where = "a CuPy array on the GPU" if module is cupy else f"a {module.__name__} array"
-        raise ValueError(f"{name} must be {where} (convert it with asarray), got {type(a).__name__}")
-    return module.ascontiguousarray(a)
-
-
-def check_dtype(name, a, like):
-    if a.dtype != like.dtype:
-        raise ValueError(f"{name} must have dtype {like.dtype} like the other inputs, got {a.dtype}")
-
-
 def parallelism():
     """How many programs keep the device busy: a few per streaming multiprocessor on the GPU; on the
     interpreter a handful, so that multi-program reductions are still exercised on small shapes."""
@@ -147,8 +136,8 @@ def launch(kernel, grid, *args, **meta):
     """kernel[grid](*args, **meta), with arrays handed over as pointers. `meta` holds the constexprs
     the launcher fixes (the autotuner adds its own)."""
     args = [_to_argument(a) for a in args]
-    if _settings.compiled is not None:
-        _settings.compiled.append((kernel, kernel.warmup(*args, grid=grid, **meta)))
+    if _settings.launches is not None:
+        _settings.launches.append((kernel, args, meta))
         return
     if _settings.on_gpu:
         _use_cupy_driver()
@@ -157,14 +146,15 @@ def launch(kernel, grid, *args, **meta):
 
 @contextlib.contextmanager
 def compile_only():
-    """Inside this block a launch compiles its kernel for the active driver's target (every autotuning
-    config of it) and does not run it; yields the list of (kernel, compiled) the launches produced.
-    The ahead-of-time test uses it with a driver that stands for an sm_90 GPU."""
-    _settings.compiled = compiled = []
+    """Inside this block a launch runs nothing: it is recorded as (kernel, arguments, constexprs), the
+    kernel being the autotuner or @triton.jit function the launcher called. Yields the list of records.
+    The ahead-of-time compile test (tests/test_triton_compile.py) drives the launchers through this, so
+    that what it compiles is what they launch: the same signatures, constexprs and autotuning configs."""
+    _settings.launches = launches = []
     try:
-        yield compiled
+        yield launches
     finally:
-        _settings.compiled = None
+        _settings.launches = None
 
 
 # --- autotuning -----------------------------------------------------------------------------------

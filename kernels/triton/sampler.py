@@ -17,8 +17,8 @@ with stride P * BLOCK, write z, and each leaves one partial sum that `reduce.sum
 import triton
 import triton.language as tl
 
-from kernels import shapes
 from . import runtime
+from .checks import check_array, check_number, check_shape, contiguous
 from .losses import finish_mean, kl_term, programs_for
 
 BLOCK = 1024
@@ -83,38 +83,41 @@ def reparam_kl_backward_kernel(dz_ptr, mu_ptr, logvar_ptr, eps_ptr, dmu_ptr, dlo
     tl.store(dlogvar_ptr + offsets, dlogvar, mask=mask)
 
 
-# --- launchers -------------------------------------------------------------------------------------
+# --- launchers: the reference's checks (kernels/numpy_ref/sampler.py), then one pass each -----------------
 
-def _inputs(first_name, first, **others):
-    shapes.check_float(first_name, first)
-    arrays = [runtime.device_array(first_name, first)]
-    for name, a in others.items():
-        shapes.check_same_shape(first_name, first, name, a)
-        runtime.check_dtype(name, a, first)
-        arrays.append(runtime.device_array(name, a))
-    return arrays
+def _check(mu, logvar, eps, dz=None, sigma=1.0, kl_weight=0.0):
+    """Every array must be of the first one's dtype and shape; sigma and kl_weight numbers >= 0."""
+    first = mu if mu is not None else logvar
+    check_array("mu" if mu is not None else "logvar", first)
+    for name, a in (("mu", mu), ("logvar", logvar), ("eps", eps), ("dz", dz)):
+        if a is not None:
+            check_array(name, a, first.dtype)
+            check_shape(name, a, first.shape)
+    check_number("sigma", sigma, low=0.0)
+    check_number("kl_weight", kl_weight, low=0.0)
 
 
 def reparam_forward(mu, logvar, eps, sigma):
-    mu, logvar, eps = _inputs("mu", mu, logvar=logvar, eps=eps)
+    _check(mu, logvar, eps, sigma=sigma)
+    mu, logvar, eps = contiguous(mu, logvar, eps)
     z = runtime.empty(mu.shape, mu.dtype)
-    n = mu.size
-    runtime.launch(reparam_forward_kernel, (runtime.cdiv(n, BLOCK),), mu, logvar, eps, z, n, float(sigma),
-                   BLOCK=BLOCK)
+    runtime.launch(reparam_forward_kernel, (runtime.cdiv(mu.size, BLOCK),), mu, logvar, eps, z, mu.size,
+                   float(sigma), BLOCK=BLOCK)
     return z
 
 
 def reparam_backward(dz, logvar, eps, sigma):
-    dz, logvar, eps = _inputs("dz", dz, logvar=logvar, eps=eps)
+    _check(None, logvar, eps, dz, sigma)
+    dz, logvar, eps = contiguous(dz, logvar, eps)
     dmu, dlogvar = runtime.empty(dz.shape, dz.dtype), runtime.empty(dz.shape, dz.dtype)
-    n = dz.size
-    runtime.launch(reparam_backward_kernel, (runtime.cdiv(n, BLOCK),), dz, logvar, eps, dmu, dlogvar, n,
-                   float(sigma), BLOCK=BLOCK)
+    runtime.launch(reparam_backward_kernel, (runtime.cdiv(dz.size, BLOCK),), dz, logvar, eps, dmu, dlogvar,
+                   dz.size, float(sigma), BLOCK=BLOCK)
     return dmu, dlogvar
 
 
 def reparam_kl_forward(mu, logvar, eps, sigma):
-    mu, logvar, eps = _inputs("mu", mu, logvar=logvar, eps=eps)
+    _check(mu, logvar, eps, sigma=sigma)
+    mu, logvar, eps = contiguous(mu, logvar, eps)
     z = runtime.empty(mu.shape, mu.dtype)
     n = mu.size
     programs = programs_for(n)
@@ -125,7 +128,8 @@ def reparam_kl_forward(mu, logvar, eps, sigma):
 
 
 def reparam_kl_backward(dz, mu, logvar, eps, sigma, kl_weight):
-    dz, mu, logvar, eps = _inputs("dz", dz, mu=mu, logvar=logvar, eps=eps)
+    _check(mu, logvar, eps, dz, sigma, kl_weight)
+    dz, mu, logvar, eps = contiguous(dz, mu, logvar, eps)
     dmu, dlogvar = runtime.empty(dz.shape, dz.dtype), runtime.empty(dz.shape, dz.dtype)
     n = dz.size
     runtime.launch(reparam_kl_backward_kernel, (runtime.cdiv(n, BLOCK),), dz, mu, logvar, eps, dmu, dlogvar,

@@ -1,0 +1,90 @@
+"""The Triton backend: every op of the contract (kernels/api.py) as @triton.jit kernels.
+
+Arrays are CuPy arrays in GPU memory; a launcher checks its arguments exactly as the NumPy reference
+does, allocates its outputs with CuPy and hands every array to Triton as a bare pointer
+(runtime.DevicePointer), so neither PyTorch nor any copy is involved. Every op works in float32 and
+float64 and returns arrays of its input's dtype; losses return 0-d arrays that stay on the device.
+
+One idea per file:
+    runtime.py         array module, pointers, launching without PyTorch, autotuning, precision, poison
+    checks.py          the reference's argument checks on this backend's arrays
+    conv.py            conv2d as implicit GEMM (forward, data and weight gradients) with tl.dot
+    conv_transpose.py  the transposed convolution: the adjoint, run on conv.py's kernels
+    linear.py          the dense layer: one strided GEMM kernel, split-K for long reductions
+    batchnorm.py       batch-norm fused with its activation: two-level per-channel sums, then apply
+    elementwise.py     relu, leaky_relu, tanh, sigmoid
+    sampler.py         the reparameterised sampler, alone and fused with the KL term
+    losses.py          mse, bce_with_logits, kl_normal: value and gradient in one pass
+    reduce.py          two-level sums: partial rows, then one small kernel that adds them
+    adam.py            the fused Adam step over a flat parameter buffer
+
+Settings: set_precision("ieee" | "tf32") for float32 tl.dot (default "ieee"), set_poison(True) to fill
+every new buffer with NaN before a kernel writes it (tests).
+
+The same package runs under Triton's interpreter on NumPy arrays (tests/triton_shim.py); there `xp` is
+NumPy.
+"""
+import numpy as np
+
+from . import runtime
+from .adam import adam_step
+from .batchnorm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
+                        batch_norm_backward, batch_norm_forward, batch_norm_inference)
+from .conv import conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward
+from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_data,
+                             conv_transpose2d_backward_weight, conv_transpose2d_forward)
+from .elementwise import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
+                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from .linear import linear_backward, linear_forward
+from .losses import bce_with_logits, kl_normal, mse
+from .runtime import get_precision, set_poison, set_precision
+from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
+
+name = "triton"
+
+
+def __getattr__(attribute):
+    """`xp`: the array module of this backend's arrays, read when asked (cupy; numpy when interpreted)."""
+    if attribute == "xp":
+        return runtime.xp()
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
+
+
+def asarray(a, dtype=None):
+    """Host array -> backend array (always a copy, as on every backend)."""
+    return runtime.xp().array(a, dtype=dtype, copy=True)
+
+
+def to_numpy(a):
+    """Backend array -> a host (NumPy) copy."""
+    if runtime.xp() is np:
+        return np.array(a, copy=True)
+    return runtime.xp().asnumpy(a)
+
+
+def normal(shape, key, dtype):
+    """Standard-normal noise of `shape`, a pure function of `key` (a non-empty tuple of non-negative
+    ints, e.g. (seed, step, k)): the generator is seeded from the key through NumPy's SeedSequence, so
+    the same key gives the same numbers. On the GPU they come from CuPy's generator (not the numbers
+    of the numpy backend, which draws on the host); under the interpreter from NumPy's, as there."""
+    if not (isinstance(key, tuple) and key and all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 for k in key)):
+        raise ValueError(f"key must be a non-empty tuple of non-negative ints, got {key!r}")
+    module = runtime.xp()
+    generator = module.random.default_rng([int(k) for k in key])
+    return generator.standard_normal(shape, dtype=np.float64).astype(dtype)
+
+
+__all__ = [
+    "name", "xp", "asarray", "to_numpy", "normal", "set_precision", "get_precision", "set_poison",
+    "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
+    "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
+    "conv_transpose2d_backward_weight",
+    "batch_norm_forward", "batch_norm_backward", "batch_norm_inference",
+    "batch_norm_act_forward", "batch_norm_act_backward", "batch_norm_act_inference",
+    "linear_forward", "linear_backward",
+    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
+    "reparam_forward", "reparam_backward", "reparam_kl_forward", "reparam_kl_backward",
+    "kl_normal", "mse", "bce_with_logits", "adam_step",
+]

@@ -1,0 +1,245 @@
+"""Batch normalisation fused with the activation that follows it: training forward, backward, inference.
+
+What it computes. x is (N, C, S) with S = H*W (a 2-D x (N, F) is (N, F, 1)); per channel c, over its
+M = N*S values:
+    mean = sum(x) / M,   var = sum((x - mean)^2) / M,   invstd = 1 / sqrt(var + eps)
+    xhat = (x - mean) * invstd,   y = act(gamma * xhat + beta)      act: identity, ReLU or leaky ReLU
+Inference uses running_mean and running_var in place of the batch's mean and var.
+Backward, with g = act'(.) * dy the gradient at gamma*xhat + beta (act' read from y: with slope >= 0,
+y > 0 exactly where its argument is):
+    dbeta = sum(g),   dgamma = sum(g * xhat)
+    dx = gamma * invstd * (g - dbeta/M - xhat * dgamma/M)
+(mean and invstd depend on every x of the channel: d mean/dx_i = 1/M, d invstd/dx_i = -invstd^3 (x_i -
+mean)/M; collecting the terms of d(gamma*xhat_j)/dx_i over j gives the last line.)
+
+Variance in one pass. Summing x and x^2 and taking E[x^2] - E[x]^2 cancels catastrophically when the
+mean is large against the spread. The sums here are of d = x - k, with k = the channel's first value:
+var = E[d^2] - E[d]^2 holds for any shift k, and with k a sample of the channel E[d]^2 is of the order
+of var, so nothing large cancels. mean = k + E[d].
+
+How the work is split: every pass is over the (N*S, C) view of x (reduce.channel_offsets).
+  1. partial sums: grid (channel blocks, splits). Program (j, s) sums rows [s*chunk, (s+1)*chunk) of
+     its channels, as [BLOCK_R, BLOCK_C] tiles (tall and one channel wide when S is large, so that a
+     tile's rows are contiguous pixels; wide when S is small, so that loads run along the channels),
+     and writes one row of a (splits, 2, C) scratch: forward (sum d, sum d^2), backward (sum g,
+     sum g*xhat). The splits exist because C programs alone (80 channels) would leave most of a GPU idle.
+  2. finish: one program per BLOCK_C channels adds the splits' rows: mean and invstd (forward,
+     `finish_stats_kernel`), dbeta and dgamma (backward, reduce.sum_rows).
+  3. apply: a flat element-wise pass, BLOCK elements per program, channel = (i // S) % C: y from
+     x (forward and inference), dx from dy, y, x (backward).
+x is read twice in the forward (sums, apply) and the backward (sums, apply), never more.
+"""
+import triton
+import triton.language as tl
+
+from kernels.shapes import check_batch_norm, check_slope
+
+from . import reduce, runtime
+from .reduce import channel_offsets
+from .checks import check_array, check_number, check_shape, contiguous
+from .elementwise import activate, activation_grad, activation_name
+
+BLOCK = 1024
+
+
+@triton.jit
+def stats_partial_kernel(x_ptr, partial_ptr, C, S, R, rows_per_split, BLOCK_R: tl.constexpr,
+                         BLOCK_C: tl.constexpr):
+    channels = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    split = tl.program_id(1)
+    channel_mask = channels < C
+    shift = tl.load(x_ptr + channels * S, mask=channel_mask, other=0.0)   # x[0, c, 0]: the shift k
+    r_start = split * rows_per_split
+    r_end = tl.minimum(r_start + rows_per_split, R)
+    sum_d = tl.zeros((BLOCK_R, BLOCK_C), dtype=x_ptr.dtype.element_ty)
+    sum_d2 = tl.zeros((BLOCK_R, BLOCK_C), dtype=x_ptr.dtype.element_ty)
+    for r0 in range(r_start, r_end, BLOCK_R):
+        r = r0 + tl.arange(0, BLOCK_R)
+        mask = (r < r_end)[:, None] & channel_mask[None, :]
+        x = tl.load(x_ptr + channel_offsets(r, channels, C, S), mask=mask, other=0.0)
+        d = tl.where(mask, x - shift[None, :], 0.0)
+        sum_d += d
+        sum_d2 += d * d
+    row = partial_ptr + split * (2 * C) + channels
+    tl.store(row, tl.sum(sum_d, axis=0), mask=channel_mask)
+    tl.store(row + C, tl.sum(sum_d2, axis=0), mask=channel_mask)
+
+
+@triton.jit
+def finish_stats_kernel(partial_ptr, x_ptr, mean_ptr, invstd_ptr, C, S, SPLITS, inv_m: tl.float64,
+                        eps: tl.float64, BLOCK_C: tl.constexpr):
+    channels = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = channels < C
+    sum_d = tl.zeros((BLOCK_C,), dtype=x_ptr.dtype.element_ty)
+    sum_d2 = tl.zeros((BLOCK_C,), dtype=x_ptr.dtype.element_ty)
+    for split in range(0, SPLITS):
+        sum_d += tl.load(partial_ptr + split * (2 * C) + channels, mask=mask, other=0.0)
+        sum_d2 += tl.load(partial_ptr + split * (2 * C) + C + channels, mask=mask, other=0.0)
+    scale = tl.full((), inv_m, sum_d.dtype)
+    mean_d = sum_d * scale
+    var = tl.maximum(sum_d2 * scale - mean_d * mean_d, 0.0)     # rounding may leave a tiny negative
+    shift = tl.load(x_ptr + channels * S, mask=mask, other=0.0)
+    tl.store(mean_ptr + channels, shift + mean_d, mask=mask)
+    tl.store(invstd_ptr + channels, 1.0 / tl.sqrt(var + tl.full((), eps, var.dtype)), mask=mask)
+
+
+@triton.jit
+def apply_kernel(x_ptr, mean_ptr, scale_ptr, gamma_ptr, beta_ptr, y_ptr, C, S, n, eps: tl.float64,
+                 slope: tl.float64, SCALE_IS_VAR: tl.constexpr, ACTIVATION: tl.constexpr, BLOCK: tl.constexpr):
+    # scale is invstd (training) or running_var (inference: invstd = 1 / sqrt(var + eps) computed here)
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    c = (offsets // S) % C
+    x = tl.load(x_ptr + offsets, mask=mask)
+    mean = tl.load(mean_ptr + c, mask=mask)
+    scale = tl.load(scale_ptr + c, mask=mask, other=1.0)
+    if SCALE_IS_VAR:
+        scale = 1.0 / tl.sqrt(scale + tl.full((), eps, scale.dtype))
+    pre = (x - mean) * (tl.load(gamma_ptr + c, mask=mask) * scale) + tl.load(beta_ptr + c, mask=mask)
+    tl.store(y_ptr + offsets, activate(pre, tl.full((), slope, x.dtype), ACTIVATION), mask=mask)
+
+
+@triton.jit
+def grads_partial_kernel(dy_ptr, x_ptr, y_ptr, mean_ptr, invstd_ptr, partial_ptr, C, S, R, rows_per_split,
+                         slope: tl.float64, ACTIVATION: tl.constexpr, BLOCK_R: tl.constexpr,
+                         BLOCK_C: tl.constexpr):
+    channels = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    split = tl.program_id(1)
+    channel_mask = channels < C
+    mean = tl.load(mean_ptr + channels, mask=channel_mask, other=0.0)
+    invstd = tl.load(invstd_ptr + channels, mask=channel_mask, other=0.0)
+    r_start = split * rows_per_split
+    r_end = tl.minimum(r_start + rows_per_split, R)
+    sum_g = tl.zeros((BLOCK_R, BLOCK_C), dtype=x_ptr.dtype.element_ty)
+    sum_g_xhat = tl.zeros((BLOCK_R, BLOCK_C), dtype=x_ptr.dtype.element_ty)
+    for r0 in range(r_start, r_end, BLOCK_R):
+        r = r0 + tl.arange(0, BLOCK_R)
+        mask = (r < r_end)[:, None] & channel_mask[None, :]
+        offsets = channel_offsets(r, channels, C, S)
+        dy = tl.load(dy_ptr + offsets, mask=mask, other=0.0)
+        y = tl.load(y_ptr + offsets, mask=mask, other=0.0)
+        g = activation_grad(dy, y, tl.full((), slope, dy.dtype), ACTIVATION)   # 0 where masked: dy = 0
+        xhat = (tl.load(x_ptr + offsets, mask=mask, other=0.0) - mean[None, :]) * invstd[None, :]
+        sum_g += g
+        sum_g_xhat += g * xhat
+    row = partial_ptr + split * (2 * C) + channels
+    tl.store(row, tl.sum(sum_g, axis=0), mask=channel_mask)
+    tl.store(row + C, tl.sum(sum_g_xhat, axis=0), mask=channel_mask)
+
+
+@triton.jit
+def backward_apply_kernel(dy_ptr, x_ptr, y_ptr, mean_ptr, invstd_ptr, gamma_ptr, dbeta_ptr, dgamma_ptr,
+                          dx_ptr, C, S, n, inv_m: tl.float64, slope: tl.float64, ACTIVATION: tl.constexpr,
+                          BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    c = (offsets // S) % C
+    dy = tl.load(dy_ptr + offsets, mask=mask)
+    g = activation_grad(dy, tl.load(y_ptr + offsets, mask=mask), tl.full((), slope, dy.dtype), ACTIVATION)
+    invstd = tl.load(invstd_ptr + c, mask=mask)
+    xhat = (tl.load(x_ptr + offsets, mask=mask) - tl.load(mean_ptr + c, mask=mask)) * invstd
+    scale = tl.full((), inv_m, dy.dtype)
+    mean_g = tl.load(dbeta_ptr + c, mask=mask) * scale
+    mean_g_xhat = tl.load(dgamma_ptr + c, mask=mask) * scale
+    dx = tl.load(gamma_ptr + c, mask=mask) * invstd * (g - mean_g - xhat * mean_g_xhat)
+    tl.store(dx_ptr + offsets, dx, mask=mask)
+
+
+# --- launchers -------------------------------------------------------------------------------------
+
+def _layout(x):
+    """(C, S, R): channels, values per channel and image, reduced rows N*S."""
+    c = x.shape[1]
+    s = x.shape[2] * x.shape[3] if x.ndim == 4 else 1
+    return c, s, x.shape[0] * s
+
+
+def _partial_grid(x):
+    """Grid and row split of the partial-sum passes, and the (splits, 2, C) scratch they write."""
+    c, s, r = _layout(x)
+    block_r, block_c = reduce.channel_tile(c, s)
+    column_blocks = runtime.cdiv(c, block_c)
+    splits, rows_per_split = reduce.split_rows(r, column_blocks, block_r)
+    partial = runtime.empty((splits, 2, c), x.dtype)
+    return (column_blocks, splits), rows_per_split, partial, dict(BLOCK_R=block_r, BLOCK_C=block_c)
+
+
+def _check(x, gamma, beta=None, slope=None, eps=None, batch_stats=True, **same_dtype):
+    """The reference's checks (kernels/numpy_ref/batch_norm.py), in its order."""
+    check_array("x", x)
+    if batch_stats:
+        check_batch_norm(x, gamma)
+    elif x.ndim not in (2, 4):
+        raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
+    check_array("gamma", gamma, x.dtype)
+    check_shape("gamma", gamma, (x.shape[1],))
+    if beta is not None:
+        check_array("beta", beta, x.dtype)
+        check_shape("beta", beta, (x.shape[1],))
+    for name, a in same_dtype.items():
+        check_array(name, a, x.dtype)
+        check_shape(name, a, x.shape if name in ("dy", "y") else (x.shape[1],))
+    if eps is not None:
+        check_number("eps", eps, low=0.0)
+        if eps <= 0:
+            raise ValueError(f"eps must be positive, got {eps!r}")
+    if slope is not None:
+        check_number("slope", slope)
+    check_slope(slope)
+
+
+def _apply(x, mean, scale, gamma, beta, eps, slope, scale_is_var):
+    c, s, _ = _layout(x)
+    y = runtime.empty(x.shape, x.dtype)
+    runtime.launch(apply_kernel, (runtime.cdiv(x.size, BLOCK),), x, mean, scale, gamma, beta, y, c, s, x.size,
+                   float(eps), float(slope or 0.0), SCALE_IS_VAR=scale_is_var, ACTIVATION=activation_name(slope),
+                   BLOCK=BLOCK)
+    return y
+
+
+def batch_norm_act_forward(x, gamma, beta, eps, slope):
+    _check(x, gamma, beta, slope, eps)
+    x, gamma, beta = contiguous(x, gamma, beta)
+    c, s, r = _layout(x)
+    grid, rows_per_split, partial, tile = _partial_grid(x)
+    runtime.launch(stats_partial_kernel, grid, x, partial, c, s, r, rows_per_split, **tile)
+    mean, invstd = runtime.empty((c,), x.dtype), runtime.empty((c,), x.dtype)
+    block_c = min(64, reduce.next_power_of_2(c))
+    runtime.launch(finish_stats_kernel, (runtime.cdiv(c, block_c),), partial, x, mean, invstd, c, s, grid[1],
+                   1.0 / r, float(eps), BLOCK_C=block_c)
+    return _apply(x, mean, invstd, gamma, beta, eps, slope, False), mean, invstd
+
+
+def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
+    _check(x, gamma, slope=slope, dy=dy, y=y, mean=mean, invstd=invstd)
+    dy, x, y, mean, invstd, gamma = contiguous(dy, x, y, mean, invstd, gamma)
+    c, s, r = _layout(x)
+    activation = activation_name(slope)
+    grid, rows_per_split, partial, tile = _partial_grid(x)
+    runtime.launch(grads_partial_kernel, grid, dy, x, y, mean, invstd, partial, c, s, r, rows_per_split,
+                   float(slope or 0.0), ACTIVATION=activation, **tile)
+    sums = reduce.sum_rows(partial, grid[1], 2 * c, runtime.empty((2, c), x.dtype))
+    dbeta, dgamma = sums[0], sums[1]
+    dx = runtime.empty(x.shape, x.dtype)
+    runtime.launch(backward_apply_kernel, (runtime.cdiv(x.size, BLOCK),), dy, x, y, mean, invstd, gamma, dbeta,
+                   dgamma, dx, c, s, x.size, 1.0 / r, float(slope or 0.0), ACTIVATION=activation, BLOCK=BLOCK)
+    return dx, dgamma, dbeta
+
+
+def batch_norm_act_inference(x, gamma, beta, running_mean, running_var, eps, slope):
+    _check(x, gamma, beta, slope, eps, batch_stats=False, running_mean=running_mean, running_var=running_var)
+    x, gamma, beta, running_mean, running_var = contiguous(x, gamma, beta, running_mean, running_var)
+    return _apply(x, running_mean, running_var, gamma, beta, eps, slope, True)
+
+
+def batch_norm_forward(x, gamma, beta, eps):
+    return batch_norm_act_forward(x, gamma, beta, eps, None)
+
+
+def batch_norm_backward(dy, x, mean, invstd, gamma):
+    # with no activation y is not needed: dy passes straight through to gamma*xhat + beta
+    return batch_norm_act_backward(dy, x, dy, mean, invstd, gamma, None)
+
+
+def batch_norm_inference(x, gamma, beta, running_mean, running_var, eps):
+    return batch_norm_act_inference(x, gamma, beta, running_mean, running_var, eps, None)

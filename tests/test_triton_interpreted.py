@@ -1,0 +1,230 @@
+"""The Triton backend's kernels, run on the CPU by Triton's interpreter, against the NumPy reference.
+
+Every op goes through the backend's own launchers (argument checks, block sizes, grids, split-K and
+two-level reductions included) on a private copy of kernels.triton whose kernels were decorated with
+TRITON_INTERPRET=1 and whose arrays are NumPy arrays (tests/triton_shim.py); the package itself, and
+with it the compile test and the GPU tests in the same process, is untouched.
+
+* every awkward case of tests/op_cases.py, float32 (tl.dot with input_precision="ieee") and float64,
+  outputs poisoned with NaN before every launch, against the reference;
+* a few larger shapes that make the launchers split their reductions over several programs (on the
+  interpreter the backend assumes a device of 4 programs, so these paths run on small shapes too);
+* the contract's helpers, its argument checks (the reference's ValueErrors), in-place Adam on a view;
+* the adapter itself (pinned to the Triton version whose internals it uses);
+* three VAE-GAN training steps of a tiny model, against the numpy backend.
+Each kernel instance runs as NumPy code, ~0.5 ms per program, so the shapes stay small.
+"""
+import numpy as np
+import pytest
+import triton
+
+from kernels import get_backend
+from kernels.api import OPS, missing_names
+from tests import op_cases
+from tests.op_cases import conv, conv_t
+from tests.triton_shim import (TRITON_VERSION, HostTensor, bound_for, check_outputs, interpreted_backend,
+                               relative_l2)
+
+REF = get_backend("numpy")
+DTYPES = (np.float32, np.float64)
+
+
+@pytest.fixture(scope="module")
+def T():
+    backend = interpreted_backend()
+    backend.set_precision("ieee")
+    backend.set_poison(True)
+    return backend
+
+
+def run_against_reference(T, case, rng, dtype):
+    inputs = case.make(rng, dtype)
+    want = case.run(REF, inputs)
+    got = case.run(T, inputs)
+    check_outputs(case, inputs, got, want, bound_for(case, dtype), T.to_numpy)
+
+
+# --- every op on the awkward shapes -------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("case", op_cases.AWKWARD_CASES, ids=repr)
+def test_op_matches_reference(T, case, rng, dtype):
+    run_against_reference(T, case, rng, dtype)
+
+
+# --- shapes on which the launchers split a reduction over several programs ---------------------------
+# (the interpreted backend assumes 4 programs fill the device: runtime.parallelism)
+
+def _only(cases, *ops):
+    return [c for c in cases if c.op in ops]
+
+
+SPLIT_CASES = (
+    # weight gradient split-K: N*H_out*W_out = 2048 output pixels in 4 slabs of 512, then reduce.sum_rows;
+    # the bias gradient in two partial rows per channel (channel_sums)
+    _only(op_cases.conv_cases(conv(2, 2, 3, 32, 32, k=3, stride=1, padding=1)), "conv2d_backward_weight")
+    + _only(op_cases.conv_cases(conv_t(2, 3, 2, 16, 32, k=3, stride=2, padding=1, output_padding=1)),
+            "conv_transpose2d_backward_weight")
+    # split-K over 600 inputs, the bias added by the reduction rather than the GEMM
+    + _only(op_cases.linear_cases(3, 600, 5, True), "linear_forward")
+    # batch-norm sums over 6400 values per channel in 2 splits (tall tiles), and 300 rows in 3 (wide)
+    + _only(op_cases.bn_cases((4, 3, 40, 40), 0.2), "batch_norm_act_forward", "batch_norm_act_backward")
+    + _only(op_cases.bn_cases((300, 5), None), "batch_norm_forward", "batch_norm_backward")
+    # losses and the fused sampler: 4 programs, each striding over several blocks
+    + _only(op_cases.loss_cases((5, 1000)), "mse", "bce_with_logits")
+    + _only(op_cases.sampler_cases((3000, 2), 0.5, 0.8), "reparam_kl_forward", "kl_normal")
+)
+
+
+@pytest.mark.parametrize("case", SPLIT_CASES, ids=repr)
+def test_split_reductions_match_reference(T, case, rng):
+    run_against_reference(T, case, rng, np.float32)
+
+
+# --- the contract: names, helpers, argument checks -----------------------------------------------------
+
+def test_backend_meets_the_contract(T):
+    assert missing_names(T) == []
+    assert T.name == "triton" and T.xp is np
+    assert {c.op for c in op_cases.AWKWARD_CASES} == set(OPS)
+
+
+def test_helpers(T, rng):
+    host = rng.standard_normal(5)
+    a = T.asarray(host, dtype=np.float32)
+    assert a.dtype == np.float32
+    a[0] = 7.0
+    assert host[0] != 7.0                                  # asarray copies
+    back = T.to_numpy(a)
+    assert np.array_equal(back, a) and back is not a
+    z = T.normal((3, 4), (1, 2, 3), np.float32)
+    assert z.dtype == np.float32 and z.shape == (3, 4)
+    assert np.array_equal(z, T.normal((3, 4), (1, 2, 3), np.float32))        # a pure function of the key
+    assert not np.array_equal(z, T.normal((3, 4), (1, 2, 4), np.float32))
+    with pytest.raises(ValueError, match="key"):
+        T.normal((2,), (1, -2), np.float32)
+
+
+def _bad_calls():
+    """(label, call(K, arrays) that must raise, arrays made by rng) for a sample of every check kind."""
+    f32, f64 = np.float32, np.float64
+
+    def arrays(rng):
+        x = rng.standard_normal((2, 3, 6, 6)).astype(f32)
+        return dict(x=x, x64=x.astype(f64), x16=x.astype(np.float16), w=rng.standard_normal((4, 3, 3, 3)).astype(f32),
+                    w_bad=rng.standard_normal((4, 2, 3, 3)).astype(f32), wt=rng.standard_normal((3, 4, 3, 3)).astype(f32),
+                    g3=np.ones(3, f32), g2=np.ones(2, f32), dy=rng.standard_normal((2, 4, 6, 6)).astype(f32),
+                    m=rng.standard_normal((4, 5)).astype(f32), lw=rng.standard_normal((2, 6)).astype(f32),
+                    v=np.ones(5, f32), v6=np.ones(6, f32))
+
+    return [
+        ("conv rank", lambda K, a: K.conv2d_forward(a["m"], a["w"], None, 1, 1)),
+        ("conv channels", lambda K, a: K.conv2d_forward(a["x"], a["w_bad"], None, 1, 1)),
+        ("conv dtype", lambda K, a: K.conv2d_forward(a["x16"], a["w"], None, 1, 1)),
+        ("conv mixed dtypes", lambda K, a: K.conv2d_forward(a["x64"], a["w"], None, 1, 1)),
+        ("conv stride", lambda K, a: K.conv2d_forward(a["x"], a["w"], None, 0, 1)),
+        ("conv bias", lambda K, a: K.conv2d_forward(a["x"], a["w"], a["g3"], 1, 1)),
+        ("conv x_shape", lambda K, a: K.conv2d_backward_data(a["dy"], a["w"], (2, 3, 6), 1, 1)),
+        ("conv dy shape", lambda K, a: K.conv2d_backward_weight(a["dy"], a["x"], (4, 3, 3, 3), 2, 1)),
+        ("conv_t output_padding", lambda K, a: K.conv_transpose2d_forward(a["x"], a["wt"], None, 2, 1, 2)),
+        ("conv_t dy channels", lambda K, a: K.conv_transpose2d_backward_data(a["x"], a["wt"], 2, 1)),
+        ("bn gamma", lambda K, a: K.batch_norm_forward(a["x"], a["g2"], a["g2"], 1e-5)),
+        ("bn eps", lambda K, a: K.batch_norm_act_forward(a["x"], a["g3"], a["g3"], 0.0, 0.2)),
+        ("bn slope", lambda K, a: K.batch_norm_act_forward(a["x"], a["g3"], a["g3"], 1e-5, 1.5)),
+        ("linear in", lambda K, a: K.linear_forward(a["m"], a["lw"], None)),
+        ("leaky slope", lambda K, a: K.leaky_relu_forward(a["x"], None)),
+        ("tanh dy shape", lambda K, a: K.tanh_backward(a["m"], a["x"])),
+        ("sampler sigma", lambda K, a: K.reparam_forward(a["m"], a["m"], a["m"], -1.0)),
+        ("sampler shapes", lambda K, a: K.reparam_kl_forward(a["m"], a["m"], a["x"], 1.0)),
+        ("mse shapes", lambda K, a: K.mse(a["m"], a["x"])),
+        ("bce target", lambda K, a: K.bce_with_logits(a["m"], "one")),
+        ("adam step", lambda K, a: K.adam_step(a["v"], a["v"], a["v"], a["v"], 0, 1e-3, 0.9, 0.999, 1e-8, 0.0)),
+        ("adam beta1", lambda K, a: K.adam_step(a["v"], a["v"], a["v"], a["v"], 1, 1e-3, 1.0, 0.999, 1e-8, 0.0)),
+        ("adam shapes", lambda K, a: K.adam_step(a["v"], a["v6"], a["v"], a["v"], 1, 1e-3, 0.9, 0.999, 1e-8, 0.0)),
+    ], arrays
+
+
+BAD_CALLS, BAD_ARRAYS = _bad_calls()
+
+
+@pytest.mark.parametrize("call", [c for _, c in BAD_CALLS], ids=[label for label, _ in BAD_CALLS])
+def test_bad_arguments_raise_like_the_reference(T, call, rng):
+    """The same ValueError as the reference, naming the same argument (its message's first word)."""
+    host = BAD_ARRAYS(rng)
+    with pytest.raises(ValueError) as ref_error:
+        call(REF, {k: REF.asarray(v) for k, v in host.items()})
+    with pytest.raises(ValueError) as our_error:
+        call(T, {k: T.asarray(v) for k, v in host.items()})
+    assert str(our_error.value).split()[0] == str(ref_error.value).split()[0], (our_error.value, ref_error.value)
+
+
+def test_adam_updates_a_view_of_a_flat_buffer_in_place(T, rng):
+    """The framework keeps a network's parameters as views into one buffer: an update through a view
+    with an offset must land in the caller's memory, and only there."""
+    flat = {k: rng.standard_normal(20).astype(np.float32) ** 2 for k in ("param", "grad", "m", "v")}
+    want = {k: a.copy() for k, a in flat.items()}
+    REF.adam_step(*(want[k][5:12] for k in ("param", "grad", "m", "v")), 3, 1e-2, 0.9, 0.999, 1e-8, 0.1)
+    T.adam_step(*(flat[k][5:12] for k in ("param", "grad", "m", "v")), 3, 1e-2, 0.9, 0.999, 1e-8, 0.1)
+    for k in ("param", "m", "v"):
+        assert np.array_equal(flat[k][:5], want[k][:5]) and np.array_equal(flat[k][12:], want[k][12:])
+        assert relative_l2(flat[k][5:12], want[k][5:12]) <= 1e-6, k
+
+
+# --- the adapter ---------------------------------------------------------------------------------------
+
+def test_adapter_is_used_with_the_triton_version_it_was_written_for():
+    assert triton.__version__ == TRITON_VERSION, (
+        f"tests/triton_shim.py relies on the interpreter internals of triton {TRITON_VERSION} "
+        f"(setup.py pins it); this is {triton.__version__}: re-read triton/runtime/interpreter.py and update")
+
+
+def test_adapter_answers_what_the_interpreter_asks():
+    a = np.arange(12, dtype=np.float64).reshape(3, 4)
+    t = HostTensor(a)
+    assert t.data_ptr() == a.ctypes.data and str(t.dtype) == "float64"
+    assert t.size() == (3, 4) and t.stride() == (4, 1) and t.storage_offset() == 0
+    storage = t.untyped_storage()
+    assert storage.data_ptr() == a.ctypes.data and storage.cpu() is storage
+    view = t.new_empty(0, device="cpu").set_(storage.cpu(), t.storage_offset(), t.size(), t.stride())
+    assert view.data_ptr() == a.ctypes.data and np.array_equal(view.array, a)
+    view.array[1, 2] = -1.0                                      # the view shares the caller's memory
+    assert a[1, 2] == -1.0
+    other = HostTensor(np.zeros((3, 4)))
+    other.copy_(t)
+    assert np.array_equal(other.array, a)
+    assert triton.runtime.jit.mangle_type(HostTensor(np.zeros(2, np.float32))) == "*fp32"
+    with pytest.raises(ValueError, match="contiguous"):
+        HostTensor(a[:, ::2])
+
+
+# --- a few training steps -------------------------------------------------------------------------------
+
+def test_training_steps_match_the_numpy_backend(T, rng):
+    """Three VAE-GAN steps of a tiny model (tests/test_vaegan_step.py's MINI) on both backends, from the
+    same weights and noise: every loss of every step agrees.
+
+    The first step's losses come before any update, so they differ by rounding only (float32, ~1e-6).
+    After an update, Adam's first steps move each weight by about lr * sign(grad): an element whose
+    gradient is rounding noise on one backend (a weight feeding a ReLU that is off on this batch) may
+    move the other way on the other. Over two updates that changes the losses by a few times
+    lr = 2e-4 relative at most; the bound 2e-3 allows that, while a wrong gradient anywhere changes
+    the second step's losses by far more (lr times the weight's share of the loss, ~1e-2)."""
+    from tests.test_vaegan_step import MINI
+    from vaegan.model import VAEGAN
+    from vaegan.optim import Adam
+    from vaegan.step import TrainConfig, training_step
+
+    tc = TrainConfig()
+    x = np.clip(rng.standard_normal((4, 3, MINI.height, MINI.width)).cumsum(axis=3) * 0.3, -1, 1).astype("float32")
+    noise = [[rng.standard_normal((4, MINI.z_dim)).astype("float32") for _ in range(2)] for _ in range(3)]
+    history = {}
+    for K in (REF, T):
+        model = VAEGAN(K, MINI, seed=5)
+        opts = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1) for n, f in model.flat.items()}
+        history[K.name] = [training_step(model, opts, K.asarray(x), K.asarray(eps), K.asarray(z_p), 0.7, tc)[0]
+                           for eps, z_p in noise]
+    for step, (want, got) in enumerate(zip(history["numpy"], history["triton"])):
+        bound = 1e-5 if step == 0 else 2e-3
+        for name in want:
+            err = abs(got[name] - want[name]) / max(abs(want[name]), 1e-12)
+            assert err <= bound, f"step {step} loss {name}: {got[name]:.7g} vs numpy {want[name]:.7g} ({err:.2g})"
