@@ -1,0 +1,269 @@
+"""python -m bench.train: training throughput of vaegan.step.training_step, where its time goes, and
+its peak memory; beside it, the same step in plain PyTorch where PyTorch imports.
+
+    python -m bench.train --backend numpy --preset tiny --batch 16 --steps 10
+    python -m bench.train --backend cupy --variant implicit_tf32 --preset broad256x144 --batch 64
+
+Throughput: frames/s = batch / (median time of one training step), over --steps steps after --warmup
+steps, the device synchronised before and after each step. The batch is one fixed random batch in
+[-1, 1] on the device (data loading is not part of it: bench.decode measures the frame store), the
+noise is drawn per step by the backend, sigma = 1.
+
+Breakdown: then --breakdown-steps more steps run with every contract op timed on its own (through the
+OpProxy of bench/instrument.py, the device synchronised after each op, so these steps run slower than
+the timed ones), labelled by the network whose forward/backward/optimiser step called it (encoder,
+decoder, discriminator; "losses" for the sampler and losses between them) and by op kind (conv,
+batchnorm, linear, elementwise, sampler+loss, optimiser). What the ops do not cover is the framework's
+own array arithmetic through K.xp (adding gradients, scaling losses), Python and the host sync of the
+losses: the remainder.
+
+Peak memory: on the GPU, the bytes CuPy's memory pool holds after the run (the pool keeps what it
+allocated, so that is its high-water mark; the pool is emptied before the model is built). On the CPU,
+the model's state (parameters, gradients, Adam moments), the peak of NumPy allocations during one step
+(tracemalloc), and the process's peak RSS.
+
+Peer (--peer, on by default where PyTorch imports): bench/torch_peer.py, the same networks from our
+initial weights, the same batch and noise. Before timing, one step's losses and every network's
+gradient are compared with ours (relative L2), so the peer is known to compute the same step.
+"""
+import argparse
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections import defaultdict
+
+import numpy as np
+
+from kernels import get_backend
+from vaegan.config import PRESETS, make_config
+from vaegan.model import VAEGAN
+from vaegan.optim import Adam
+from vaegan.step import TrainConfig, forward_and_gradients, training_step
+
+from .instrument import KINDS, NETWORKS, OP_KINDS, OUTSIDE, OpProxy, label_networks
+from .report import describe, environment, num, table, write_json
+from .variants import precision_of, select_variant
+
+SIGMA = 1.0
+# The peer check compares two float32 computations of one step (different summation orders, our
+# fused kernels vs PyTorch's); 1e-3 relative L2 is ~10x what that reordering gives on these sizes
+# and far below a routing mistake (a missing or extra loss term changes gradients by O(1)).
+PEER_REL_L2 = {"fp32": 1e-3, "tf32": 2e-2}   # TF32: both sides round inputs to 10-bit mantissas
+
+
+def _syncer(backend):
+    if backend == "numpy":
+        return lambda: None
+    import cupy
+    return lambda: cupy.cuda.get_current_stream().synchronize()
+
+
+class OpTimer:
+    """The OpProxy hook that times each op (synchronising after it) into [network][kind] totals."""
+
+    def __init__(self, sync):
+        self.sync, self.ms = sync, defaultdict(lambda: defaultdict(float))
+
+    def __call__(self, network, op, fn, args, kwargs):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.sync()
+        self.ms[network][OP_KINDS[op]] += (time.perf_counter() - t0) * 1e3
+        return out
+
+
+def _time_steps(step, count, sync):
+    times = []
+    for s in range(count):
+        sync()
+        t0 = time.perf_counter()
+        step(s)
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _rel_l2(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    norm = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / norm) if norm > 0 else float(np.linalg.norm(a - b))
+
+
+def peer_check(torch, nets, model, cfg, tc, K, x, eps, z_p, device):
+    """One step's losses and gradients, ours and the peer's, from the same weights and inputs.
+    Call before any update. Returns {"losses": {name: rel diff}, "grads": {network: rel L2}}."""
+    losses, _, _, _ = forward_and_gradients(model, x, eps, z_p, SIGMA, tc)
+    ours = {n: float(K.to_numpy(losses[n])) for n in ("kl", "sim", "disc", "gen")}
+    from .torch_peer import gradients
+    t = {k: torch.tensor(K.to_numpy(v), device=device) for k, v in (("x", x), ("eps", eps), ("z_p", z_p))}
+    their_losses, their_grads = gradients(torch, nets, cfg, tc, t["x"], t["eps"], t["z_p"], SIGMA)
+    out = {"losses": {n: abs(float(their_losses[n].detach()) - v) / max(abs(v), 1e-12) for n, v in ours.items()},
+           "grads": {}}
+    for name, flat in model.flat.items():
+        theirs = np.concatenate([g.detach().cpu().numpy().ravel() for g in their_grads[name]])
+        out["grads"][name] = _rel_l2(K.to_numpy(flat.grad), theirs)
+    for flat in model.flat.values():
+        flat.zero_grad()
+    return out
+
+
+def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, device):
+    """The PyTorch step: check it against ours, then time it the same way. Returns its report."""
+    from . import torch_peer
+    from .peers import torch_precision
+    nets = torch_peer.build(torch, cfg, device)
+    torch_peer.load_weights(torch, nets, model, K.to_numpy)
+    optimizers = torch_peer.make_optimizers(torch, nets, tc)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    with torch_precision(torch, precision):
+        eps0, z0 = eps_of(0)
+        check = peer_check(torch, nets, model, cfg, tc, K, x, eps0, z0, device)
+        tx = torch.tensor(K.to_numpy(x), device=device)
+        noise = {s: tuple(torch.tensor(K.to_numpy(a), device=device) for a in eps_of(s))
+                 for s in range(warmup + steps)}
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        times = _time_steps(lambda s: torch_peer.training_step(torch, nets, optimizers, cfg, tc, tx, *noise[s],
+                                                               SIGMA), warmup + steps, sync)[warmup:]
+    bound = PEER_REL_L2[precision]
+    worst = max(list(check["losses"].values()) + list(check["grads"].values()))
+    return {"device": device, "precision": precision, "step_ms": statistics.median(times),
+            "frames_per_s": x.shape[0] / statistics.median(times) * 1e3, "check": check,
+            "agrees": worst <= bound, "bound": bound,
+            "peak_bytes": torch.cuda.max_memory_allocated() if device == "cuda" else None}
+
+
+def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_steps=3, variant=None,
+        seed=0, peer=True):
+    """Measure; returns the report (a dict; print it with format_report)."""
+    K = get_backend(backend)
+    gpu = backend != "numpy"
+    sync = _syncer(backend)
+    cfg, tc = make_config(preset), TrainConfig()
+    if gpu:
+        import cupy
+        cupy.get_default_memory_pool().free_all_blocks()
+    with select_variant(backend, variant):
+        proxy = OpProxy(K)
+        model = VAEGAN(proxy, cfg, seed=seed)
+        optimizers = {n: Adam(proxy, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
+        label_networks(model, optimizers, proxy)
+        rng = np.random.default_rng(seed)
+        x = K.asarray(rng.uniform(-1, 1, (batch, 3, cfg.height, cfg.width)).astype(np.float32))
+
+        def eps_of(s):
+            return (K.normal((batch, cfg.z_dim), (seed, s, 0), "float32"),
+                    K.normal((batch, cfg.z_dim), (seed, s, 1), "float32"))
+
+        report = {"env": environment(gpu=gpu), "backend": backend, "variant": variant, "preset": preset,
+                  "batch": batch, "steps": steps, "warmup": warmup}
+        peer_report, why = None, None
+        if peer:
+            from .peers import load_torch
+            torch, why = load_torch()
+            if torch is not None:
+                device = "cuda" if gpu else "cpu"
+                peer_report = run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision_of(variant),
+                                       device)
+        report["peer"] = peer_report or {"skipped": why or "--no-peer"}
+
+        losses = []
+
+        def step(s):
+            host, updated = training_step(model, optimizers, x, *eps_of(s), SIGMA, tc)
+            losses.append(host)
+
+        times = _time_steps(step, warmup + steps, sync)[warmup:]
+        report["step_ms"] = statistics.median(times)
+        report["frames_per_s"] = batch / report["step_ms"] * 1e3
+        report["finite"] = all(np.isfinite(v) for h in losses for v in h.values())
+
+        timer = OpTimer(sync)
+        proxy.on_call = timer
+        instrumented = _time_steps(step, breakdown_steps, sync)
+        proxy.on_call = None
+        n = max(breakdown_steps, 1)
+        report["breakdown_ms"] = {net: {k: v / n for k, v in kinds.items()} for net, kinds in timer.ms.items()}
+        report["instrumented_step_ms"] = statistics.mean(instrumented) if instrumented else None
+        report["memory"] = _memory(K, model, optimizers, step, gpu)
+    return report
+
+
+def _memory(K, model, optimizers, step, gpu):
+    if gpu:
+        import cupy
+        return {"device_pool_bytes": cupy.get_default_memory_pool().total_bytes()}
+    state = sum(f.data.nbytes + f.grad.nbytes for f in model.flat.values())
+    state += sum(o.m.nbytes + o.v.nbytes for o in optimizers.values())
+    tracemalloc.start()
+    step(0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"model_state_bytes": state, "step_peak_bytes": peak,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def format_report(r):
+    lines = [f"bench.train  backend {r['backend']}{'/' + r['variant'] if r['variant'] else ''}  preset {r['preset']}"
+             f"  batch {r['batch']}", describe(r["env"]),
+             f"throughput: {r['frames_per_s']:.1f} frames/s  (median step {num(r['step_ms'])} ms over {r['steps']} "
+             f"steps after {r['warmup']} warm-up; losses finite: {r['finite']})"]
+    p = r["peer"]
+    if "skipped" in p:
+        lines.append(f"peer: none ({p['skipped']})")
+    else:
+        c = p["check"]
+        lines.append(f"peer PyTorch ({p['device']}, {p['precision']}): {p['frames_per_s']:.1f} frames/s (median step "
+                     f"{num(p['step_ms'])} ms); ours / peer = {r['frames_per_s'] / p['frames_per_s']:.2f}x")
+        lines.append("  same step? losses rel diff " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["losses"].items())
+                     + "; gradients rel L2 " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["grads"].items())
+                     + f" -> {'AGREE' if p['agrees'] else 'DISAGREE'} (bound {p['bound']:g})")
+    b = r["breakdown_ms"]
+    rows = []
+    for net in NETWORKS + (OUTSIDE,):
+        kinds = b.get(net, {})
+        rows.append([net] + [num(kinds.get(k)) for k in KINDS] + [num(sum(kinds.values()))])
+    totals = [sum(b.get(net, {}).get(k, 0.0) for net in b) for k in KINDS]
+    rows.append(["all"] + [num(t) for t in totals] + [num(sum(totals))])
+    lines.append(f"time per step by network and op kind, ms (mean of instrumented steps, each op synchronised):")
+    lines.append(table(["network"] + list(KINDS) + ["total"], rows, right=tuple(KINDS) + ("total",)))
+    rest = r["instrumented_step_ms"] - sum(totals)
+    lines.append(f"instrumented step {num(r['instrumented_step_ms'])} ms = ops {num(sum(totals))} ms + remainder "
+                 f"{num(rest)} ms (framework arithmetic through xp, Python, the losses' host copy)")
+    m = r["memory"]
+    mb = 2 ** 20
+    if "device_pool_bytes" in m:
+        peer_mem = p.get("peak_bytes")
+        lines.append(f"peak device memory: {m['device_pool_bytes'] / mb:.0f} MiB (CuPy pool)"
+                     + (f"; peer: {peer_mem / mb:.0f} MiB (torch.cuda.max_memory_allocated)" if peer_mem else ""))
+    else:
+        lines.append(f"memory: model state {m['model_state_bytes'] / mb:.1f} MiB (params, grads, Adam m and v); "
+                     f"one step's peak NumPy allocations {m['step_peak_bytes'] / mb:.1f} MiB (tracemalloc); "
+                     f"process peak RSS {m['peak_rss_bytes'] / mb:.0f} MiB")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "triton"))
+    ap.add_argument("--variant", default=None,
+                    help="cupy: im2col | implicit | implicit_tf32; triton: ieee | tf32 (default: the backend's)")
+    ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    ap.add_argument("--breakdown-steps", type=int, default=3, help="instrumented steps for the breakdown")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    ap.add_argument("--json", help="also write the report to this file")
+    a = ap.parse_args(argv)
+    r = run(a.backend, a.preset, a.batch, a.steps, a.warmup, a.breakdown_steps, a.variant, a.seed, not a.no_peer)
+    print(format_report(r))
+    if a.json:
+        write_json(a.json, r)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The selectable variants of the GPU backends, and a context that selects one.
+
+    cupy     kernels.cupy.conv.set_conv_variant(name), name in CONV_VARIANTS
+             ("im2col", "implicit", "implicit_tf32"): only the convolutions change
+    triton   kernels.triton.runtime.set_precision(name), name in PRECISIONS ("ieee", "tf32"):
+             how tl.dot multiplies float32, so only the matrix-product ops change
+    numpy    no variants
+
+Every selection is undone when its `with` block ends, so one benchmark leaves the next as it found it.
+"""
+import contextlib
+
+
+def variant_names(backend):
+    if backend == "cupy":
+        from kernels.cupy import conv
+        return tuple(conv.CONV_VARIANTS)
+    if backend == "triton":
+        from kernels.triton import runtime
+        return tuple(runtime.PRECISIONS)
+    return ()
+
+
+def precision_of(variant):
+    """"tf32" for a TF32 variant, else "fp32" (exact float32 arithmetic)."""
+    return "tf32" if variant and "tf32" in variant else "fp32"
+
+
+@contextlib.contextmanager
+def setting(set_fn, get_fn, value):
+    """set_fn(value) inside the block; the value get_fn() gave before it is restored after."""
+    before = get_fn()
+    set_fn(value)
+    try:
+        yield
+    finally:
+        set_fn(before)
+
+
+def select_variant(backend, name):
+    """A context in which backend's variant `name` is active (None: leave the backend as it is)."""
+    if name is None:
+        return contextlib.nullcontext()
+    names = variant_names(backend)
+    if name not in names:
+        raise ValueError(f"variant must be one of {', '.join(names) or '(none for this backend)'}, got {name!r}")
+    if backend == "cupy":
+        from kernels.cupy import conv
+        return setting(conv.set_conv_variant, conv.conv_variant, name)
+    from kernels.triton import runtime
+    return setting(runtime.set_precision, runtime.get_precision, name)
+
+
+def poisoned(backend):
+    """A context in which the backend fills every new output buffer with NaN (GPU backends; NumPy's
+    outputs are fresh arrays that its ops write whole, so there is nothing to poison)."""
+    if backend == "cupy":
+        from kernels.cupy import memory
+        return setting(memory.set_poison, memory.poisoning, True)
+    if backend == "triton":
+        from kernels.triton import runtime
+        return setting(runtime.set_poison, lambda: runtime._settings.poison, True)
+    return contextlib.nullcontext()
