@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from test_frames_make import decode_all, frame_index, pattern, write_audio_only, write_film
+from tests.films import decode_all, frame_index, pattern, write_audio_only, write_film
 from vaegan.errors import UserError
 from vaegan.frames import fit_frame, format_probe, iter_frames, parse_size, plan_fit, probe
 

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from test_frames_make import decode_all, frame_index, write_film
+from tests.films import decode_all, frame_index, write_film
 import vaegan.framestore as framestore
 from vaegan.errors import UserError
 from vaegan.framestore import FrameStore, to_float_batch, to_uint8_frames
