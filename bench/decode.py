@@ -38,7 +38,7 @@ def write_source(path, size, frames, grain=GRAIN):
     """An H.264 clip of `frames` generated frames at `size` (W, H), with film grain of standard deviation
     `grain` (uint8 levels) added, so that the bitrate, and the decoder's work, is a film's rather than
     a cartoon's (flat shapes alone compress to almost nothing)."""
-    shot = -(-frames // 3)
+    shot = max(-(-frames // 3), 4)     # generated_frames needs 4 frames a shot for its fade
     rng = np.random.default_rng(0)
     with FilmWriter(path, FPS, size[0], size[1]) as film:
         for frame in itertools.islice(generated_frames(size, shot_frames=shot), frames):
