@@ -11,7 +11,7 @@
 //
 // Work split: one thread per element, in a grid-stride loop (thread t of a grid of G threads handles
 // elements t, t + G, t + 2G, ...), so any grid size covers any n; the launcher caps the grid at a few
-// waves of blocks (kernels/cupy/plan.py, elementwise_plan). Arrays are contiguous, n elements.
+// waves of blocks (kernels/cupy/plan.py, elementwise). Arrays are contiguous, n elements.
 
 template <typename T>
 __global__ void leaky_relu_forward(const T* __restrict__ x, T* __restrict__ y, long long n, T slope) {
