@@ -11,6 +11,7 @@ import os
 import sys
 
 import click
+from click.core import ParameterSource
 
 from vaegan import __version__
 from vaegan.errors import UserError
@@ -24,8 +25,8 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except UserError as e:
             raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted", err=True)
+        except KeyboardInterrupt as e:
+            click.echo(f"\ninterrupted{': ' + str(e) if str(e) else ''}", err=True)
             sys.exit(130)
         except OSError as e:
             if e.errno == errno.ENOSPC:
@@ -120,13 +121,22 @@ def frames_command(film, store_dir, size, fit, every, start, end, max_frames, qu
 @click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
 @click.option("--final-film/--no-final-film", default=True, show_default=True,
               help="reconstruct the training film when training ends")
-def train(film, resume, epochs, final_film, **kw):
+@click.pass_context
+def train(ctx, film, resume, epochs, final_film, **kw):
     """Learn FILM (the sample clip when none is given) and re-imagine it."""
     from vaegan.step import TrainConfig
     from vaegan.train import RunOptions, film_store, new_run, resume_run
 
     if resume:
-        run = resume_run(resume, film_store, epochs=epochs)
+        given = [name for name in kw if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+        if film is not None:
+            raise UserError(f"--resume {resume} continues the run on its own film; drop {film}")
+        shape = {k: kw[k] for k in ("preset", "width", "height", "z_dim", "base_width") if k in given}
+        others = [f"--{k.replace('_', '-')}" for k in given if k not in shape]
+        if others:
+            raise UserError(f"--resume {resume} continues the run with the settings it started with; "
+                            f"{', '.join(others)} cannot change (only --epochs can)")
+        run = resume_run(resume, film_store, epochs=epochs, shape=shape)
         click.echo(f"resuming {resume} at step {run.state['step']} (epoch {run.state['epoch'] + 1}/{run.opts.epochs})")
     else:
         sample = film is None

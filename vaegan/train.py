@@ -231,16 +231,30 @@ def new_run(opts, tc, store_builder):
     return Run(opts, tc, K, store, model, optimizers, state)
 
 
-def resume_run(run_dir, store_builder, epochs=None):
-    """Rebuild a run from its checkpoint: the same options, weights, optimiser state and position."""
+def resume_run(run_dir, store_builder, epochs=None, shape=None):
+    """Rebuild a run from its checkpoint: the same options, weights, optimiser state and position.
+
+    epochs: a new total (the noise schedule is then spread over the new number of steps).
+    shape: model options the user gave again (preset, width, ...); refused unless they describe the
+    checkpoint's own model."""
     meta, tensors = checkpoint.read(run_dir)
     opts = RunOptions(**meta["run"])
     opts.out = run_dir
     if epochs:
         opts.epochs = epochs
     tc = TrainConfig(**meta["train"])
-    K = _backend(opts.backend)
     cfg = checkpoint.config_of(meta)
+    if shape:
+        # a preset given again stands alone; a width (etc.) alone is read against the run's preset
+        asked = {"preset": opts.preset, "width": 0, "height": 0, "z_dim": 0, "base_width": 0} if "preset" in shape \
+            else {k: getattr(opts, k) for k in ("preset", "width", "height", "z_dim", "base_width")}
+        asked.update(shape)
+        try:
+            wanted = make_config(asked["preset"], asked["width"], asked["height"], asked["z_dim"], asked["base_width"])
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        checkpoint.check_compatible(checkpoint.checkpoint_path(run_dir), cfg, wanted)
+    K = _backend(opts.backend)
     store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
     model = VAEGAN(K, cfg, seed=opts.seed)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
