@@ -250,7 +250,14 @@ def run(args, out=sys.stdout, progress=sys.stderr):
         print(table(["op", "layer", "shape", "GFLOP"],
                     [[c.op, c.label, c.shape, num(c.flops / 1e9 if c.flops else None)] for c in cases]), file=out)
         return None
-    runners = [r for name in usable for r in backend_runners(name)]
+    runners = []
+    for name in list(usable):
+        try:      # a backend still being written may import but not yet meet the contract
+            runners += backend_runners(name)
+        except (ImportError, RuntimeError, AttributeError) as e:
+            usable.remove(name)
+            print(f"skipping backend {name}: {type(e).__name__}: {e}", file=out)
+    gpu = any(n in GPU_BACKENDS for n in usable)
     devices = {r.device for r in runners}
     if not args.no_peer:
         torch, why = load_torch()

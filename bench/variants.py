@@ -1,6 +1,6 @@
 """The selectable variants of the GPU backends, and a context that selects one.
 
-    cupy     kernels.cupy.conv.set_conv_variant(name), name in CONV_VARIANTS
+    cupy     kernels.cupy.set_conv_variant(name), name in CONV_VARIANTS
              ("im2col", "implicit", "implicit_tf32"): only the convolutions change
     triton   kernels.triton.runtime.set_precision(name), name in PRECISIONS ("ieee", "tf32"):
              how tl.dot multiplies float32, so only the matrix-product ops change
@@ -13,8 +13,8 @@ import contextlib
 
 def variant_names(backend):
     if backend == "cupy":
-        from kernels.cupy import conv
-        return tuple(conv.CONV_VARIANTS)
+        import kernels.cupy as cupy_backend
+        return tuple(cupy_backend.CONV_VARIANTS)
     if backend == "triton":
         from kernels.triton import runtime
         return tuple(runtime.PRECISIONS)
@@ -45,8 +45,8 @@ def select_variant(backend, name):
     if name not in names:
         raise ValueError(f"variant must be one of {', '.join(names) or '(none for this backend)'}, got {name!r}")
     if backend == "cupy":
-        from kernels.cupy import conv
-        return setting(conv.set_conv_variant, conv.conv_variant, name)
+        import kernels.cupy as cupy_backend
+        return setting(cupy_backend.set_conv_variant, cupy_backend.conv_variant, name)
     from kernels.triton import runtime
     return setting(runtime.set_precision, runtime.get_precision, name)
 
@@ -55,9 +55,9 @@ def poisoned(backend):
     """A context in which the backend fills every new output buffer with NaN (GPU backends; NumPy's
     outputs are fresh arrays that its ops write whole, so there is nothing to poison)."""
     if backend == "cupy":
-        from kernels.cupy import memory
-        return setting(memory.set_poison, memory.poisoning, True)
+        import kernels.cupy as cupy_backend
+        return setting(cupy_backend.set_poison, cupy_backend.poisoning, True)
     if backend == "triton":
         from kernels.triton import runtime
-        return setting(runtime.set_poison, lambda: runtime._settings.poison, True)
+        return setting(runtime.set_poison, lambda: False, True)    # off unless a test turned it on
     return contextlib.nullcontext()
