@@ -94,6 +94,11 @@ static void barrier(int& arrived, unsigned& generation, int participants) {
 
 static void entry() { body(); fibers[current].done = true; progress = true; }
 
+static void enter(int t) {   // thread t of the block is the one running now
+    current = t;
+    threadIdx = {(unsigned)t % blockDim.x, ((unsigned)t / blockDim.x) % blockDim.y, (unsigned)t / (blockDim.x * blockDim.y)};
+}
+
 // Each round the fibers run in a new pseudo-random order (xorshift, fixed seed: a failure replays), so
 // that a missing barrier lets some thread run ahead and overwrite what another has not read yet.
 static int order[1024];
@@ -125,8 +130,7 @@ static int run(const unsigned* grid, const unsigned* block, const std::function<
         blockIdx = {bx, by, bz};
         if (direct) {
             for (int t = 0; t < n_threads; t++) {
-                current = t;
-                threadIdx = {(unsigned)t % block[0], ((unsigned)t / block[0]) % block[1], (unsigned)t / (block[0] * block[1])};
+                enter(t);
                 body();
             }
             continue;
@@ -146,8 +150,7 @@ static int run(const unsigned* grid, const unsigned* block, const std::function<
             for (int o = 0; o < n_threads; o++) {
                 const int t = order[o];
                 if (fibers[t].done) continue;
-                current = t;
-                threadIdx = {(unsigned)t % block[0], ((unsigned)t / block[0]) % block[1], (unsigned)t / (block[0] * block[1])};
+                enter(t);
                 swapcontext(&scheduler, &fibers[t].ctx);
                 if (fibers[t].done) live--;
             }
@@ -226,7 +229,9 @@ inline float __float_to_tf32(float v) {   // round to nearest (ties away) at 10 
 
 // A kernel's C signature: per parameter a kind ('p' pointer, 'i' integer, 'f' floating) and a size
 // (the pointee's for a pointer).
-template <typename P> constexpr int kind_of() { return std::is_pointer_v<P> ? 'p' : std::is_floating_point_v<P> ? 'f' : 'i'; }
+template <typename P> constexpr int kind_of() {
+    return std::is_pointer_v<P> ? 'p' : std::is_floating_point_v<P> ? 'f' : 'i';
+}
 template <typename P> constexpr int size_of() {
     if constexpr (std::is_pointer_v<P>) return sizeof(std::remove_pointer_t<P>); else return sizeof(P);
 }
@@ -267,7 +272,8 @@ def _host_source():
         source = loader.source(filename).replace("#include <mma.h>", "// <mma.h>: HOST_CUDA's stand-in")
         parts += [f"namespace {ns} {{", source, f"}}  // namespace {ns}"]
         for i, expr in enumerate(loader.name_expressions(filename)):
-            exports.append(f'extern "C" int host_signature_{ns}_{i}(int* k, int* s) {{ return signature(&{ns}::{expr}, k, s); }}')
+            exports.append(f'extern "C" int host_signature_{ns}_{i}(int* k, int* s) '
+                           f'{{ return signature(&{ns}::{expr}, k, s); }}')
             exports.append(f'extern "C" int host_launch_{ns}_{i}(const unsigned* g, const unsigned* b, void** a) '
                            f'{{ return launch(&{ns}::{expr}, g, b, a); }}')
     return "\n".join(parts + exports) + "\n"
@@ -319,12 +325,14 @@ class HostKernels:
                 assert not isinstance(a, np.ndarray), f"{expr} argument {i}: the kernel takes a scalar, got an array"
                 a = np.asarray(a)
                 got = ("f" if a.dtype.kind == "f" else "i", a.itemsize)
-                assert got == (kind, size), f"{expr} argument {i}: the kernel takes {kind}{size}, the launcher passed {a.dtype}"
+                assert got == (kind, size), \
+                    f"{expr} argument {i}: the kernel takes {kind}{size}, the launcher passed {a.dtype}"
                 keep.append(a)
                 argv[i] = a.ctypes.data
         pad = (tuple(grid) + (1, 1))[:3], (tuple(block) + (1, 1))[:3]
         code = self._entry("launch", filename, index)((ctypes.c_uint * 3)(*pad[0]), (ctypes.c_uint * 3)(*pad[1]), argv)
-        assert code == 0, f"{expr}: the threads of a block deadlocked at a barrier" if code == 1 else f"{expr}: bad block"
+        assert code != 1, f"{expr}: the threads of a block deadlocked at a barrier"
+        assert code == 0, f"{expr}: a block of {block} threads (a multiple of 32, at most 1024, is needed)"
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +389,8 @@ def test_op_on_host(host, case, dtype, rng):
 
 
 # float64 runs implicit_tf32 as implicit (TF32 is a float32 format): no need to run it twice
-CONV_SETTINGS = [(d, v) for d in ("float32", "float64") for v in CONV_VARIANTS if (d, v) != ("float64", "implicit_tf32")]
+CONV_SETTINGS = [(d, v) for d in ("float32", "float64") for v in CONV_VARIANTS
+                 if (d, v) != ("float64", "implicit_tf32")]
 
 
 @pytest.mark.parametrize("dtype, variant", CONV_SETTINGS)

@@ -20,6 +20,8 @@ Settings, module-wide: set_conv_variant("im2col" | "implicit" | "implicit_tf32")
 """
 import numpy as np
 
+from kernels.api import HELPERS, OPS
+
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .adam import adam_step
@@ -71,17 +73,4 @@ def normal(shape, key, dtype):
     return _generator.standard_normal(shape, dtype=np.dtype(dtype))
 
 
-__all__ = [
-    "name", "xp", "asarray", "to_numpy", "normal",
-    "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
-    "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
-    "conv_transpose2d_backward_weight",
-    "batch_norm_forward", "batch_norm_backward", "batch_norm_inference",
-    "batch_norm_act_forward", "batch_norm_act_backward", "batch_norm_act_inference",
-    "linear_forward", "linear_backward",
-    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
-    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
-    "reparam_forward", "reparam_backward", "reparam_kl_forward", "reparam_kl_backward",
-    "kl_normal", "mse", "bce_with_logits", "adam_step",
-    "CONV_VARIANTS", "set_conv_variant", "conv_variant", "set_poison", "poisoning",
-]
+__all__ = [*HELPERS, *OPS, "CONV_VARIANTS", "set_conv_variant", "conv_variant", "set_poison", "poisoning"]

@@ -112,7 +112,7 @@ def kernel(filename, name, dtype):
     fn = _functions.get(key)
     if fn is None:
         if name not in KERNELS[filename]:
-            raise ValueError(f"{filename} defines no kernel {name!r} (loader.KERNELS lists {', '.join(KERNELS[filename])})")
+            raise ValueError(f"{filename} defines no kernel {name!r} (KERNELS lists {', '.join(KERNELS[filename])})")
         if str(dtype) not in TYPES[filename]:
             raise ValueError(f"{filename} has no {name} for {dtype} (it supports {', '.join(TYPES[filename])})")
         module = _modules.get(filename)

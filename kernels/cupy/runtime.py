@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - the [cuda] extra installs it
 
 class _Settings:
     xp = cupy          # array module of inputs, outputs and scratch buffers
-    runner = None      # None: compile with NVRTC and launch on the GPU; else runner(file, name, dtype, grid, block, args)
+    runner = None      # None: NVRTC and the GPU; else runner(file, name, dtype, grid, block, args) does the launch
     poison = False
 
 
