@@ -139,22 +139,36 @@ def test_op_against_reference(K, case, dtype, rng, poisoned):
     check_case(K, case, dtype, rng)
 
 
-def test_arguments_are_checked_like_the_reference(K):
+def check_argument_errors(K):
+    """Bad arguments raise ValueError naming the argument, before any launch (shared with the host tests)."""
     x = K.asarray(np.zeros((2, 3, 5, 5), np.float32))
-    w = K.asarray(np.zeros((4, 2, 3, 3), np.float32))
     with pytest.raises(ValueError, match="input channels"):
-        K.conv2d_forward(x, w, None, 1, 1)
+        K.conv2d_forward(x, K.asarray(np.zeros((4, 2, 3, 3), np.float32)), None, 1, 1)
     with pytest.raises(ValueError, match="stride"):
         K.conv2d_forward(x, K.asarray(np.zeros((4, 3, 3, 3), np.float32)), None, 0, 1)
+    with pytest.raises(ValueError, match="x_shape"):
+        K.conv2d_backward_data(x, K.asarray(np.zeros((4, 3, 3, 3), np.float32)), (2, 3, 5), 1, 1)
     with pytest.raises(ValueError, match="x must be a CuPy device array"):
-        K.relu_forward(np.zeros(3, np.float32))
-    with pytest.raises(ValueError, match="dtype"):
+        K.relu_forward([1.0, 2.0])
+    with pytest.raises(ValueError, match="b must have dtype float32"):
         K.mse(K.asarray(np.zeros(3, np.float32)), K.asarray(np.zeros(3, np.float64)))
     with pytest.raises(ValueError, match="slope"):
         K.leaky_relu_forward(x, 1.5)
+    with pytest.raises(ValueError, match="eps must be positive"):
+        K.batch_norm_forward(x, K.asarray(np.ones(3, np.float32)), K.asarray(np.zeros(3, np.float32)), 0.0)
+    with pytest.raises(ValueError, match="sigma"):
+        K.reparam_forward(x, x, x, -1.0)
+    with pytest.raises(ValueError, match="dy must hold"):
+        K.conv_transpose2d_backward_weight(x, x, (3, 4, 3, 3), 2, 1)
+    p = K.asarray(np.zeros((4, 4), np.float32)).T
     with pytest.raises(ValueError, match="param must be C-contiguous"):
-        p = K.asarray(np.zeros((4, 4), np.float32)).T
         K.adam_step(p, p.copy(), p.copy(), p.copy(), 1, 1e-3, 0.9, 0.999, 1e-8, 0.0)
+    with pytest.raises(ValueError, match="step"):
+        K.adam_step(p.copy(), p.copy(), p.copy(), p.copy(), 0, 1e-3, 0.9, 0.999, 1e-8, 0.0)
+
+
+def test_arguments_are_checked_like_the_reference(K):
+    check_argument_errors(K)
 
 
 # --- noise on the device ------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import pytest
 from kernels.api import OPS
 from kernels.cupy import loader, plan, runtime
 from tests import op_cases
-from tests.test_cupy_backend import REFERENCE, bound, case_errors, run_steps
+from tests.test_cupy_backend import REFERENCE, bound, case_errors, check_argument_errors, run_steps
 
 HOST_FILES = list(loader.KERNELS)
 
@@ -423,3 +423,7 @@ def test_training_steps_on_host_match_numpy(host_kernels, dtype, variant, monkey
         for name in w:
             diff = abs(g[name] - w[name]) / max(abs(w[name]), 1e-6)
             assert diff < E2E_BOUNDS[dtype, variant], f"step {step} loss {name}: {g[name]!r} vs {w[name]!r}"
+
+
+def test_arguments_are_checked_on_host(host):
+    check_argument_errors(host)
