@@ -29,7 +29,6 @@ gradient are compared with ours (relative L2), so the peer is known to compute t
 import argparse
 import resource
 import statistics
-import sys
 import time
 import tracemalloc
 from collections import defaultdict
@@ -227,7 +226,7 @@ def format_report(r):
         rows.append([net] + [num(kinds.get(k)) for k in KINDS] + [num(sum(kinds.values()))])
     totals = [sum(b.get(net, {}).get(k, 0.0) for net in b) for k in KINDS]
     rows.append(["all"] + [num(t) for t in totals] + [num(sum(totals))])
-    lines.append(f"time per step by network and op kind, ms (mean of instrumented steps, each op synchronised):")
+    lines.append("time per step by network and op kind, ms (mean of instrumented steps, each op synchronised):")
     lines.append(table(["network"] + list(KINDS) + ["total"], rows, right=tuple(KINDS) + ("total",)))
     rest = r["instrumented_step_ms"] - sum(totals)
     lines.append(f"instrumented step {num(r['instrumented_step_ms'])} ms = ops {num(sum(totals))} ms + remainder "
