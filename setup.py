@@ -7,7 +7,7 @@ setup(
                 "on hand-written NumPy / CUDA / Triton kernels",
     python_requires=">=3.10",
     packages=["kernels", "kernels.numpy_ref", "kernels.cupy", "kernels.triton", "vaegan", "bench"],
-    package_data={"kernels.cupy": ["*.cu"]},
+    package_data={"kernels.cupy": ["*.cu", "*.cuh"]},
     py_modules=["cli"],
     install_requires=[
         "numpy>=1.24",

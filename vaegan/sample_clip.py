@@ -98,7 +98,7 @@ def generated_frames(size=GENERATED_SIZE, shot_frames=SHOT_FRAMES):
         for t in range(shot_frames):
             frame = shot(t, yy, xx, h, w)
             if shot is _floor and t >= shot_frames - fade:
-                gain = (shot_frames - 1 - t) / (fade - 1)        # 1 -> 0 over the fade
+                gain = (shot_frames - 1 - t) / max(fade - 1, 1)  # 1 -> 0 over the fade
                 frame = np.rint(frame * gain).astype(np.uint8)
             yield frame
 

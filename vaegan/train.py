@@ -16,6 +16,7 @@ uninterrupted run would.
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -95,6 +96,7 @@ class Run:
         opts, state = self.opts, self.state
         stop = _StopFlag()
         log = open(os.path.join(opts.out, "metrics.jsonl"), "a")
+        started, first_step = time.perf_counter(), state["step"]
         bar = tqdm(total=self.total_steps, initial=state["step"], unit="step", dynamic_ncols=True,
                    desc=f"{self.model.cfg.name}", disable=None)
         try:
@@ -129,6 +131,8 @@ class Run:
                     state["epoch"] += 1
                     state["batch"] = 0
                     log.flush()
+                    if bar.disable:      # no terminal (a log file, CI): one line per epoch instead of the bar
+                        self._epoch_line(started, first_step)
                     self.write_pictures()
                     self.save()
         finally:
@@ -138,6 +142,16 @@ class Run:
             self.save()
             raise KeyboardInterrupt(f"interrupted after step {state['step']}; checkpoint saved. "
                                     f"Resume with: python cli.py train --resume {opts.out}")
+
+    def _epoch_line(self, started, first_step):
+        s, done = self.state["step"], self.state["step"] - first_step
+        elapsed = time.perf_counter() - started
+        left = elapsed / max(done, 1) * (self.total_steps - s)
+        last = self.history[-1] if self.history else {}
+        losses = " ".join(f"{k} {last[k]:.3f}" for k in LOSS_NAMES if k in last)
+        print(f"epoch {self.state['epoch']}/{self.opts.epochs}  step {s}/{self.total_steps}  {losses}  "
+              f"sigma {self.state['sigma']:.2f}  {done * self.opts.batch_size / max(elapsed, 1e-9):.0f} frames/s  "
+              f"{left / 60:.1f} min left", file=sys.stderr, flush=True)
 
     # --- outputs --------------------------------------------------------------------------------
     def checkpoint_file(self):
