@@ -111,34 +111,55 @@ def interpreter_fixes():
     triton.language) is an InterpretedFunction, the object the interpreter expects inside a kernel;
     (2) a scalar tensor converts to a Python int (`range(0, K, BLOCK)` with a runtime K) the way
     NumPy 2.4 still allows: the interpreter's own `int(handle.data)` of a one-element 1-d array raises
-    there (triton issue 9171)."""
+    there (triton issue 9171). On exit (3) every attribute the interpreter patched into triton.language
+    is put back: it restores what a launch patches, but a @triton.jit helper called from a kernel
+    (InterpretedFunction.__call__) patches again and never restores, which would break any later
+    compilation in the process."""
     from triton.language import standard
     from triton.runtime import interpreter
     from triton.runtime.jit import JITFunction
 
-    swaps = []
-    for namespace in (standard, triton.language):
-        for name, value in list(vars(namespace).items()):
-            if isinstance(value, JITFunction):
-                if id(value) not in _INTERPRETED:   # (hashing a JITFunction would compile its source)
-                    _INTERPRETED[id(value)] = (value, interpreter.InterpretedFunction(value.fn))
-                swaps.append((namespace, name, value))
-    patch_tensor = interpreter._patch_lang_tensor
+    originals = {}                                   # (id(obj), name) -> (obj, name, value before us)
+
+    def remember(obj, name):
+        key = (id(obj), name)
+        if key not in originals:
+            originals[key] = (obj, name, vars(obj).get(name, _MISSING))
+
+    def put(obj, name, value):
+        remember(obj, name)
+        setattr(obj, name, value)
+
+    patch_tensor, set_attr = interpreter._patch_lang_tensor, interpreter._LangPatchScope.set_attr
 
     def patch_tensor_fixed(tensor, scope):
         patch_tensor(tensor, scope)
         scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
 
-    swaps.append((interpreter, "_patch_lang_tensor", patch_tensor))
-    for namespace, name, value in swaps:
-        setattr(namespace, name, patch_tensor_fixed if value is patch_tensor else _INTERPRETED[id(value)][1])
+    def set_attr_remembered(scope, obj, name, value):
+        remember(obj, name)
+        set_attr(scope, obj, name, value)
+
+    for namespace in (standard, triton.language):
+        for name, value in list(vars(namespace).items()):
+            if isinstance(value, JITFunction):
+                if id(value) not in _INTERPRETED:   # (hashing a JITFunction would compile its source)
+                    _INTERPRETED[id(value)] = (value, interpreter.InterpretedFunction(value.fn))
+                put(namespace, name, _INTERPRETED[id(value)][1])
+    put(interpreter, "_patch_lang_tensor", patch_tensor_fixed)
+    put(interpreter._LangPatchScope, "set_attr", set_attr_remembered)
     try:
         yield
     finally:
-        for namespace, name, value in swaps:
-            setattr(namespace, name, value)
+        for obj, name, value in reversed(list(originals.values())):
+            if value is _MISSING:
+                if name in vars(obj):
+                    delattr(obj, name)
+            else:
+                setattr(obj, name, value)
 
 
+_MISSING = object()
 _INTERPRETED = {}   # id(JITFunction) -> (it, its InterpretedFunction), made once: the interpreter caches by function
 _interpreted = None
 
@@ -240,3 +261,31 @@ def check_outputs(case, inputs, got, want, bound, to_numpy):
         assert np.all(np.isfinite(g)), f"{case.name} output {i}: non-finite values (an element never written?)"
         err = relative_l2(g, w, cancellation_floor(case, inputs, i))
         assert err <= bound, f"{case.name} output {i}: relative L2 error {err:.3g} exceeds {bound:g}"
+
+
+def training_history(K, cfg, x, noise, sigma=0.7):
+    """Train a fresh VAE-GAN (seed 5) of config `cfg` on backend K, one step per (eps, z_p) of `noise`,
+    on the host frames x; after each step: (host losses, {network: its gradient buffer on the host})."""
+    from vaegan.model import VAEGAN
+    from vaegan.optim import Adam
+    from vaegan.step import TrainConfig, training_step
+
+    tc = TrainConfig()
+    model = VAEGAN(K, cfg, seed=5)
+    opts = {name: Adam(K, flat, lr=tc.lr, beta1=tc.beta1) for name, flat in model.flat.items()}
+    history = []
+    for eps, z_p in noise:
+        losses, _ = training_step(model, opts, K.asarray(x), K.asarray(eps), K.asarray(z_p), sigma, tc)
+        history.append((losses, {name: K.to_numpy(flat.grad) for name, flat in model.flat.items()}))
+    return history
+
+
+def check_same_training(want, got, bound):
+    """Every loss of every step, and every network's gradient after it, within relative `bound`."""
+    for step, ((want_losses, want_grads), (got_losses, got_grads)) in enumerate(zip(want, got)):
+        for name, w in want_losses.items():
+            err = abs(got_losses[name] - w) / max(abs(w), 1e-12)
+            assert err <= bound, f"step {step} loss {name}: {got_losses[name]:.7g} vs numpy {w:.7g} ({err:.2g})"
+        for name, w in want_grads.items():
+            err = relative_l2(got_grads[name], w)
+            assert err <= bound, f"step {step}: the {name}'s gradient differs from numpy's by {err:.2g}"

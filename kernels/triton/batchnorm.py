@@ -157,7 +157,7 @@ def _layout(x):
 def _partial_grid(x):
     """Grid and row split of the partial-sum passes, and the (splits, 2, C) scratch they write."""
     c, s, r = _layout(x)
-    block_r, block_c = reduce.channel_tile(c, s)
+    block_r, block_c = reduce.channel_tile(s)
     column_blocks = runtime.cdiv(c, block_c)
     splits, rows_per_split = reduce.split_rows(r, column_blocks, block_r)
     partial = runtime.empty((splits, 2, c), x.dtype)
@@ -204,7 +204,7 @@ def batch_norm_act_forward(x, gamma, beta, eps, slope):
     grid, rows_per_split, partial, tile = _partial_grid(x)
     runtime.launch(stats_partial_kernel, grid, x, partial, c, s, r, rows_per_split, **tile)
     mean, invstd = runtime.empty((c,), x.dtype), runtime.empty((c,), x.dtype)
-    block_c = min(64, reduce.next_power_of_2(c))
+    block_c = reduce.WIDE[1]
     runtime.launch(finish_stats_kernel, (runtime.cdiv(c, block_c),), partial, x, mean, invstd, c, s, grid[1],
                    1.0 / r, float(eps), BLOCK_C=block_c)
     return _apply(x, mean, invstd, gamma, beta, eps, slope, False), mean, invstd

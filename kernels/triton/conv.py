@@ -23,9 +23,9 @@ dimension BLOCK_K at a time: load the A tile, load the B tile, tl.dot into a flo
 accumulator. Block sizes come from `triton.autotune`, tuned per layer shape.
   * forward: tiles of (output pixels) x (output channels).
   * weight gradient: tiles of (output channels) x (C_in*KH*KW). Its shared dimension, N*H_out*W_out,
-    is long (589,824 for the first layer of broad256x144 at batch 64) while the tiles are few (80 x 75 is
-    two tiles), so the shared dimension is split over a third grid axis (split-K) and the partial slabs
-    are added by `reduce.sum_rows`.
+    is long (589,824 for the first layer of broad256x144 at batch 64) while the tiles are few (80 x 75
+    is four 64 x 64 tiles), so the shared dimension is split over a third grid axis (split-K) and the
+    partial slabs are added by `reduce.sum_rows`.
   * data gradient: with stride s, an input pixel ih is reached only by the taps kh = ih + p (mod s); the
     others fall between output pixels. So the input pixels are split into s*s phases (ih mod s, iw mod s),
     one phase per index of the third grid axis; inside a phase the taps that contribute are the same for
@@ -56,10 +56,10 @@ SPLIT_TILE = 64      # tile side assumed when deciding how far to split the weig
 SPLIT_MIN = 512      # the fewest output pixels worth a split of their own
 
 
-@runtime.autotune(CONV_CONFIGS, key=["M", "C_OUT", "K", "STRIDE"])
+@runtime.autotune(CONV_CONFIGS, key=["M", "C_OUT", "K", "stride"])
 @triton.jit
-def conv2d_forward_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C_IN, H, W, C_OUT, H_OUT, W_OUT, M, K, padding,
-                          KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, HAS_BIAS: tl.constexpr,
+def conv2d_forward_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C_IN, H, W, C_OUT, H_OUT, W_OUT, M, K, stride, padding,
+                          KH: tl.constexpr, KW: tl.constexpr, HAS_BIAS: tl.constexpr,
                           PRECISION: tl.constexpr,
                           BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     # rows of the product: output pixels m = (n, oh, ow); columns: output channels
@@ -68,8 +68,8 @@ def conv2d_forward_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C_IN, H, W, C_OUT, H_OUT, 
     ow = m % W_OUT
     oh = (m // W_OUT) % H_OUT
     n = m // (W_OUT * H_OUT)
-    ih0 = oh * STRIDE - padding           # the window's top-left corner in x
-    iw0 = ow * STRIDE - padding
+    ih0 = oh * stride - padding           # the window's top-left corner in x
+    iw0 = ow * stride - padding
     x_image = n * (C_IN * H * W)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=y_ptr.dtype.element_ty)
     for k0 in range(0, K, BLOCK_K):
@@ -92,10 +92,10 @@ def conv2d_forward_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C_IN, H, W, C_OUT, H_OUT, 
     tl.store(y_ptr + y_offsets, acc, mask=(m < M)[:, None] & (co < C_OUT)[None, :])
 
 
-@runtime.autotune(CONV_CONFIGS, key=["C_OUT", "K", "R", "STRIDE"])
+@runtime.autotune(CONV_CONFIGS, key=["C_OUT", "K", "R", "stride"])
 @triton.jit
-def conv2d_backward_weight_kernel(dy_ptr, x_ptr, dw_ptr, C_IN, H, W, C_OUT, H_OUT, W_OUT, R, K, padding,
-                                  r_per_split, KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr,
+def conv2d_backward_weight_kernel(dy_ptr, x_ptr, dw_ptr, C_IN, H, W, C_OUT, H_OUT, W_OUT, R, K, stride, padding,
+                                  r_per_split, KH: tl.constexpr, KW: tl.constexpr,
                                   PRECISION: tl.constexpr,
                                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     # rows: output channels co; columns: k = (ci, kh, kw); shared: output pixels r = (n, oh, ow)
@@ -116,8 +116,8 @@ def conv2d_backward_weight_kernel(dy_ptr, x_ptr, dw_ptr, C_IN, H, W, C_OUT, H_OU
         n = r // hw_out
         a = tl.load(dy_ptr + (co * hw_out)[:, None] + (n * (C_OUT * hw_out) + oh * W_OUT + ow)[None, :],
                     mask=(co < C_OUT)[:, None] & (r < r_end)[None, :], other=0.0)
-        ih = (oh * STRIDE - padding)[:, None] + kh[None, :]
-        iw = (ow * STRIDE - padding)[:, None] + kw[None, :]
+        ih = (oh * stride - padding)[:, None] + kh[None, :]
+        iw = (ow * stride - padding)[:, None] + kw[None, :]
         b_mask = (r < r_end)[:, None] & (k < K)[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         b = tl.load(x_ptr + (n * (C_IN * H * W))[:, None] + (ci * (H * W))[None, :] + ih * W + iw,
                     mask=b_mask, other=0.0)
@@ -192,7 +192,7 @@ def forward(x, w, b, stride, padding, out_shape):
         return runtime.cdiv(m, meta["BLOCK_M"]), runtime.cdiv(c_out, meta["BLOCK_N"])
 
     runtime.launch(conv2d_forward_kernel, grid, x, w, y if b is None else b, y, c_in, h, wd, c_out, h_out,
-                   w_out, m, k, padding, KH=kh, KW=kw, STRIDE=stride, HAS_BIAS=b is not None,
+                   w_out, m, k, stride, padding, KH=kh, KW=kw, HAS_BIAS=b is not None,
                    PRECISION=runtime.dot_precision(x.dtype))
     return y
 
@@ -232,7 +232,7 @@ def backward_weight(dy, x, w_shape, stride, padding):
         return runtime.cdiv(c_out, meta["BLOCK_M"]), runtime.cdiv(k, meta["BLOCK_N"]), splits
 
     runtime.launch(conv2d_backward_weight_kernel, grid, dy, x, target, c_in, h, wd, c_out, h_out, w_out, r, k,
-                   padding, r_per_split, KH=kh, KW=kw, STRIDE=stride, PRECISION=runtime.dot_precision(dy.dtype))
+                   stride, padding, r_per_split, KH=kh, KW=kw, PRECISION=runtime.dot_precision(dy.dtype))
     if splits > 1:
         reduce.sum_rows(target, splits, c_out * k, dw)
     return dw

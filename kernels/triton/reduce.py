@@ -17,9 +17,9 @@ How the work is split:
     sum_rows_kernel      one program per BLOCK_C columns; it walks down the rows BLOCK_R at a time.
     channel_sums_kernel  grid (column blocks, splits): program (j, s) sums rows [s*chunk, (s+1)*chunk) of
                          the reduced index r = n*S + s' for BLOCK_C channels, as a [BLOCK_R, BLOCK_C]
-                         tile. When S is large the tile is tall and one channel wide (each row of the
-                         tile is a run of contiguous pixels); when S is 1 it is wide, so that loads run
-                         along the contiguous feature axis.
+                         tile (TALL or WIDE below). When S is large the tile is tall and one channel
+                         wide (its rows are a run of contiguous pixels); when S is small (1 for a 2-D
+                         input) it is wide, so that loads run along the channels.
 """
 import triton
 import triton.language as tl
@@ -67,27 +67,27 @@ def channel_sums_kernel(x_ptr, partial_ptr, C, S, R, rows_per_split, BLOCK_R: tl
 
 # --- launchers -------------------------------------------------------------------------------------
 
-def next_power_of_2(n):
-    return 1 << max(0, (n - 1).bit_length())
+# Two tile shapes serve every reduction: a column of 1024 rows when the reduced values of one column lie
+# contiguous in memory or there is a single column, and 16 rows of 64 columns when the columns are the
+# contiguous axis. Fixed shapes keep each kernel to two compiled variants per dtype.
+TALL = (1024, 1)
+WIDE = (16, 64)
 
 
 def sum_rows(src, rows, cols, out, scale=1.0, bias=None):
     """out (cols elements) = scale * src.reshape(rows, cols).sum(0) (+ bias, repeated along out as the
     last axis of a row-major matrix: a GEMM's bias per column). Returns out."""
-    block_c = min(64, next_power_of_2(cols))
-    block_r = max(16, 1024 // block_c)
+    block_r, block_c = TALL if cols == 1 else WIDE
     runtime.launch(sum_rows_kernel, (runtime.cdiv(cols, block_c),), src, out if bias is None else bias, out,
                    rows, cols, 1 if bias is None else bias.size, float(scale), HAS_BIAS=bias is not None,
                    BLOCK_R=block_r, BLOCK_C=block_c)
     return out
 
 
-def channel_tile(channels, spatial):
-    """(BLOCK_R, BLOCK_C) for a walk over (N, C, S): tall and one channel wide when S is large."""
-    if spatial >= 64:
-        return 1024, 1
-    block_c = min(64, next_power_of_2(channels))
-    return max(16, 1024 // block_c), block_c
+def channel_tile(spatial):
+    """(BLOCK_R, BLOCK_C) for a walk over (N, C, S): tall and one channel wide when a channel's S values
+    per image are a long contiguous run, wide (along the channels) otherwise."""
+    return TALL if spatial >= 64 else WIDE
 
 
 def split_rows(reduced, column_blocks, block_r):
@@ -103,7 +103,7 @@ def channel_sums(x):
     n, c = x.shape[0], x.shape[1]
     s = x.size // (n * c) if n * c else 0
     reduced = n * s
-    block_r, block_c = channel_tile(c, s)
+    block_r, block_c = channel_tile(s)
     column_blocks = runtime.cdiv(c, block_c)
     splits, rows_per_split = split_rows(reduced, column_blocks, block_r)
     partial = runtime.empty((splits, c), x.dtype)

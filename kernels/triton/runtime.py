@@ -8,7 +8,8 @@ array becomes a pointer; every launcher in this package goes through it.
 The same launchers also run, unchanged, on NumPy arrays through Triton's interpreter (TRITON_INTERPRET=1),
 which is how the kernels are tested on machines without a GPU. `use_arrays(numpy, wrap)` switches the
 array module and the pointer adapter; the adapter for host arrays is test support (tests/triton_shim.py),
-not part of this package.
+not part of this package. `compile_only()` records launches instead of running them, so that the
+ahead-of-time compile test compiles exactly what the launchers launch.
 
 Settings, module-wide:
     set_precision("ieee" | "tf32")   how tl.dot multiplies float32 tiles: "ieee" is exact float32 (the
@@ -23,6 +24,7 @@ CuPy's own work, and the backend needs no PyTorch at all. Autotuning times its c
 CUDA events for the same reason.
 """
 import contextlib
+import functools
 
 import numpy as np
 import triton
@@ -112,8 +114,12 @@ def parallelism():
     interpreter a handful, so that multi-program reductions are still exercised on small shapes."""
     if not _settings.on_gpu:
         return 4
-    device = cupy.cuda.Device()
-    return 4 * device.attributes["MultiProcessorCount"]
+    return 4 * _multiprocessors(cupy.cuda.runtime.getDevice())
+
+
+@functools.lru_cache(maxsize=None)
+def _multiprocessors(device):
+    return cupy.cuda.runtime.deviceGetAttribute(cupy.cuda.runtime.cudaDevAttrMultiProcessorCount, device)
 
 
 def cdiv(a, b):
