@@ -26,6 +26,8 @@ NumPy.
 """
 import numpy as np
 
+from kernels.api import HELPERS, OPS
+
 from . import runtime
 from .adam import adam_step
 from .batchnorm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
@@ -75,16 +77,4 @@ def normal(shape, key, dtype):
     return generator.standard_normal(shape, dtype=np.float64).astype(dtype)
 
 
-__all__ = [
-    "name", "xp", "asarray", "to_numpy", "normal", "set_precision", "get_precision", "set_poison",
-    "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
-    "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
-    "conv_transpose2d_backward_weight",
-    "batch_norm_forward", "batch_norm_backward", "batch_norm_inference",
-    "batch_norm_act_forward", "batch_norm_act_backward", "batch_norm_act_inference",
-    "linear_forward", "linear_backward",
-    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
-    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
-    "reparam_forward", "reparam_backward", "reparam_kl_forward", "reparam_kl_backward",
-    "kl_normal", "mse", "bce_with_logits", "adam_step",
-]
+__all__ = [*HELPERS, "set_precision", "get_precision", "set_poison", *OPS]

@@ -32,12 +32,12 @@ x is read twice in the forward (sums, apply) and the backward (sums, apply), nev
 import triton
 import triton.language as tl
 
-from kernels.shapes import check_batch_norm, check_slope
+from kernels.numpy_ref.batch_norm import _check as reference_check
 
 from . import reduce, runtime
-from .reduce import channel_offsets
-from .checks import check_array, check_number, check_shape, contiguous
+from .checks import contiguous, stand_in
 from .elementwise import activate, activation_grad, activation_name
+from .reduce import channel_offsets
 
 BLOCK = 1024
 
@@ -165,27 +165,9 @@ def _partial_grid(x):
 
 
 def _check(x, gamma, beta=None, slope=None, eps=None, batch_stats=True, **same_dtype):
-    """The reference's checks (kernels/numpy_ref/batch_norm.py), in its order."""
-    check_array("x", x)
-    if batch_stats:
-        check_batch_norm(x, gamma)
-    elif x.ndim not in (2, 4):
-        raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
-    check_array("gamma", gamma, x.dtype)
-    check_shape("gamma", gamma, (x.shape[1],))
-    if beta is not None:
-        check_array("beta", beta, x.dtype)
-        check_shape("beta", beta, (x.shape[1],))
-    for name, a in same_dtype.items():
-        check_array(name, a, x.dtype)
-        check_shape(name, a, x.shape if name in ("dy", "y") else (x.shape[1],))
-    if eps is not None:
-        check_number("eps", eps, low=0.0)
-        if eps <= 0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-    if slope is not None:
-        check_number("slope", slope)
-    check_slope(slope)
+    """The reference's checks (kernels/numpy_ref/batch_norm.py), on stand-ins of the arrays."""
+    reference_check(stand_in("x", x), stand_in("gamma", gamma), stand_in("beta", beta), slope, eps, batch_stats,
+                    **{name: stand_in(name, a) for name, a in same_dtype.items()})
 
 
 def _apply(x, mean, scale, gamma, beta, eps, slope, scale_is_var):

@@ -20,9 +20,10 @@ float against a float32 array; a float64 array keeps the scalar exact.
 import triton
 import triton.language as tl
 
-from kernels import shapes
+from kernels.numpy_ref.activations import _check as reference_check
+
 from . import runtime
-from .checks import check_array, check_number, check_shape, contiguous
+from .checks import contiguous, stand_in
 
 BLOCK = 1024
 
@@ -110,16 +111,8 @@ def activation_name(slope):
 
 
 def _check(x, dy=None, slope=False, name="x"):
-    """The reference's checks (kernels/numpy_ref/activations.py); slope=False: no slope argument."""
-    check_array(name, x)
-    if dy is not None:
-        check_array("dy", dy, x.dtype)
-        check_shape("dy", dy, x.shape)
-    if slope is not False:
-        if slope is None:
-            raise ValueError("slope must be a number in [0, 1), got None")
-        check_number("slope", slope)
-        shapes.check_slope(slope)
+    """The reference's checks (kernels/numpy_ref/activations.py), on stand-ins of the arrays."""
+    reference_check(stand_in(name, x), stand_in("dy", dy), slope, name)
 
 
 def _forward(x, activation, slope=0.0):

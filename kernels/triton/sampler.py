@@ -17,8 +17,10 @@ with stride P * BLOCK, write z, and each leaves one partial sum that `reduce.sum
 import triton
 import triton.language as tl
 
+from kernels.numpy_ref.sampler import _check as reference_check
+
 from . import runtime
-from .checks import check_array, check_number, check_shape, contiguous
+from .checks import contiguous, stand_in
 from .losses import finish_mean, kl_term, programs_for
 
 BLOCK = 1024
@@ -86,15 +88,10 @@ def reparam_kl_backward_kernel(dz_ptr, mu_ptr, logvar_ptr, eps_ptr, dmu_ptr, dlo
 # --- launchers: the reference's checks (kernels/numpy_ref/sampler.py), then one pass each -----------------
 
 def _check(mu, logvar, eps, dz=None, sigma=1.0, kl_weight=0.0):
-    """Every array must be of the first one's dtype and shape; sigma and kl_weight numbers >= 0."""
-    first = mu if mu is not None else logvar
-    check_array("mu" if mu is not None else "logvar", first)
-    for name, a in (("mu", mu), ("logvar", logvar), ("eps", eps), ("dz", dz)):
-        if a is not None:
-            check_array(name, a, first.dtype)
-            check_shape(name, a, first.shape)
-    check_number("sigma", sigma, low=0.0)
-    check_number("kl_weight", kl_weight, low=0.0)
+    """Every array of the first one's dtype and shape, sigma and kl_weight numbers >= 0: the reference's
+    checks (kernels/numpy_ref/sampler.py), on stand-ins of the arrays."""
+    reference_check(stand_in("mu", mu), stand_in("logvar", logvar), stand_in("eps", eps), stand_in("dz", dz),
+                    sigma, kl_weight)
 
 
 def reparam_forward(mu, logvar, eps, sigma):
