@@ -103,7 +103,8 @@ def frames_command(film, store_dir, size, fit, every, start, end, max_frames, qu
 @click.option("--noise-schedule", default="1.0@0,0.5@0.6,0.1@1.0", show_default=True,
               help="sigma of the sampler's noise over training: sigma@progress,... or linear:A:B, cosine:A:B, step:A:B:..")
 @click.option("--gamma", type=float, default=2.5, show_default=True, help="weight of L_sim in the decoder's loss")
-@click.option("--kl-weight", type=float, default=1.0, show_default=True)
+@click.option("--kl-weight", default="auto", show_default=True,
+              help="weight of L_prior in the encoder's loss; auto: z_dim / similarity features, Larsen's balance")
 @click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (beta1 0.5)")
 @click.option("--gen-loss", default="nonsaturating", show_default=True, type=click.Choice(["nonsaturating", "minimax"]))
 @click.option("--recon-as-fake/--no-recon-as-fake", default=True, show_default=True,

@@ -47,6 +47,19 @@ class ModelConfig:
         f = 2 ** self.stages
         return self.height // f, self.width // f
 
+    def disc_feature_shapes(self):
+        """(C, H, W) of each discriminator convolution's output (5x5 kernels, padding 2)."""
+        shapes, h, w = [], self.height, self.width
+        for c, s in zip(self.disc_widths, self.disc_strides):
+            h, w = (h + 4 - self.kernel) // s + 1, (w + 4 - self.kernel) // s + 1
+            shapes.append((c, h, w))
+        return shapes
+
+    def similarity_features(self):
+        """How many numbers per frame the learned similarity compares (over its layers)."""
+        shapes = self.disc_feature_shapes()
+        return sum(shapes[i][0] * shapes[i][1] * shapes[i][2] for i in self.sim_layers)
+
     def validate(self):
         f = 2 ** self.stages
         if self.width % f or self.height % f:

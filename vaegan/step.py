@@ -27,6 +27,7 @@ Dec^T(D^T(dL_sim)) alone, and the discriminator's own weights need D^T(dL_GAN). 
 through the discriminator's data path would be naive; this does two at x_rec and one at x_p, plus
 three weight-only passes.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,10 +35,23 @@ import numpy as np
 LOSS_NAMES = ("kl", "sim", "disc", "gen", "pixel")
 
 
+def larsen_kl_weight(cfg):
+    """The KL weight that gives the prior term the weight it has in Larsen et al.
+
+    Larsen's losses are per-frame SUMS: KL over the z_dim latent numbers, the feature error over the F
+    numbers the similarity compares (cfg.similarity_features()). Ours are MEANS (so that gamma is O(1)):
+    L_prior = KL_sum / z_dim and L_sim ~ F_sum / F (exactly so for one layer). So
+        KL_sum + F_sum  ~  z_dim * L_prior + F * L_sim  =  F * (z_dim / F * L_prior + L_sim),
+    and the encoder's loss L_sim + w * L_prior has Larsen's balance at w = z_dim / F: about 1.5e-3 for
+    `tiny`, 1.4e-4 for `broad256x144`. With w = 1 the prior weighs F / z_dim (hundreds of) times more
+    than in the paper, the posterior collapses towards N(0, I) and every reconstruction looks alike."""
+    return cfg.z_dim / cfg.similarity_features()
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     gamma: float = 2.5              # weight of L_sim in the decoder's loss (Broad's setting)
-    kl_weight: float = 1.0
+    kl_weight: float = 1.0          # the CLI's default is "auto": larsen_kl_weight(model config)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -50,6 +64,10 @@ class TrainConfig:
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
             raise ValueError(f"gen_loss must be 'nonsaturating' or 'minimax', got {self.gen_loss!r}")
+        for name in ("gamma", "kl_weight", "lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         return self

@@ -29,7 +29,7 @@ from .errors import UserError
 from .model import VAEGAN
 from .optim import Adam
 from .schedule import NoiseSchedule
-from .step import LOSS_NAMES, TrainConfig, training_step
+from .step import LOSS_NAMES, TrainConfig, larsen_kl_weight, training_step
 
 GRID_FRAMES = 8
 
@@ -227,7 +227,11 @@ def new_run(opts, tc, store_builder):
             cfg = replace(cfg, sim_layers=tuple(opts.sim_layers)).validate()
     except ValueError as e:
         raise UserError(str(e)) from None
-    tc.validate()
+    tc = _resolve_kl_weight(tc, cfg)
+    try:
+        tc.validate()
+    except ValueError as e:
+        raise UserError(str(e)) from None
     _make_out_dir(opts.out)
     if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
         raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
@@ -275,6 +279,18 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
     checkpoint.load_into(run_dir, meta, tensors, model, optimizers)
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
     return Run(opts, tc, K, store, model, optimizers, state)
+
+
+def _resolve_kl_weight(tc, cfg):
+    """kl_weight "auto" (the CLI's default) -> larsen_kl_weight(cfg); a number given as text -> float."""
+    w = tc.kl_weight
+    if w == "auto":
+        return replace(tc, kl_weight=larsen_kl_weight(cfg))
+    try:
+        w = float(w)
+    except (TypeError, ValueError):
+        raise UserError(f"--kl-weight must be a number or 'auto', got {tc.kl_weight!r}") from None
+    return replace(tc, kl_weight=w)
 
 
 def _backend(name):
