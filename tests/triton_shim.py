@@ -22,12 +22,16 @@ its kernels are decorated, and points that copy at NumPy arrays through HostTens
 (kernels.triton, compiled kernels for the GPU) is untouched, so the interpreted tests, the ahead-of-time
 compile test and the GPU tests can share one pytest process.
 
-Two more things need mending, only while one of our launches runs (`interpreter_fixes()`; the private
+Three more things need mending, only while one of our launches runs (`interpreter_fixes()`; the private
 copy's runtime.launch is wrapped to enter it), so that compiling and GPU launches elsewhere in the
 process still see Triton as it was: Triton's own library functions written in Triton (tl.zeros, tl.sum,
 tl.cdiv ... in triton/language/standard.py) are interpreted only if TRITON_INTERPRET was set when
-*triton* was imported, so they are swapped for interpreted versions; and the interpreter's int() of a
-scalar tensor fails under NumPy 2.4, so it is replaced.
+*triton* was imported, so they are swapped for interpreted versions; the interpreter's int() of a
+scalar tensor fails under NumPy 2.4, so it is replaced; and the interpreter leaves triton.language
+patched after a kernel calls a @triton.jit helper, so everything it patches is put back afterwards.
+
+Also here, shared by the interpreted and the GPU tests: the error bounds per precision and the
+comparison of a case's outputs with the reference, and the side-by-side training steps.
 
 TRITON_VERSION is the version these internals were read from (setup.py pins it in the [cuda] extra);
 tests/test_triton_interpreted.py checks it and exercises every method above.
