@@ -3,6 +3,7 @@
 Each check raises ValueError with a message that names the offending argument, so that a wrong call
 fails the same way on NumPy, CuPy and Triton, before any kernel is launched.
 """
+import numpy as np
 
 
 def check_rank(name, a, rank):
@@ -106,3 +107,35 @@ def check_linear(x, w, b):
 def check_slope(slope):
     if slope is not None and not (0.0 <= slope < 1.0):
         raise ValueError(f"slope must be None or in [0, 1), got {slope!r}")
+
+
+def check_number(name, value, low=None, high=None, high_open=False):
+    """A real python/NumPy number in [low, high] (or [low, high) with high_open)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value) or (low is not None and value < low) or \
+            (high is not None and (value >= high if high_open else value > high)):
+        bound = f"[{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number in {bound}, got {value!r}")
+
+
+def check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay):
+    """Adam's scalars: step an int >= 1 (it counts from 1); lr, eps, weight_decay >= 0; betas in [0, 1)."""
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be an int >= 1 (it counts from 1), got {step!r}")
+    check_number("lr", lr, low=0.0)
+    check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
+    check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
+    check_number("eps", eps, low=0.0)
+    check_number("weight_decay", weight_decay, low=0.0)
+
+
+def check_bn_scalars(eps=None, slope=None):
+    """Batch norm's scalars, where given: eps > 0; slope None (no activation) or in [0, 1)."""
+    if eps is not None:
+        check_number("eps", eps, low=0.0)
+        if eps <= 0:
+            raise ValueError(f"eps must be positive, got {eps!r}")
+    if slope is not None:
+        check_number("slope", slope)
+    check_slope(slope)

@@ -5,10 +5,11 @@ launch (one thread per element) updates the whole network. 1 - beta and the bias
 1 - beta**step are computed here, on the host in double, and each rounded once to the data type, as
 the reference rounds them.
 """
-import numpy
+
+from kernels.shapes import check_adam_hyperparameters
 
 from . import plan
-from .arrays import check_number, check_shape, in_place, inputs
+from .arrays import check_shape, in_place, inputs
 from .runtime import i64, launch, real
 
 
@@ -19,13 +20,7 @@ def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
     for name, a in zip(("grad", "m", "v"), checked[1:]):
         check_shape(name, a, param.shape)
     grad = checked[1]
-    if isinstance(step, bool) or not isinstance(step, (int, numpy.integer)) or step < 1:
-        raise ValueError(f"step must be an int >= 1 (it counts from 1), got {step!r}")
-    check_number("lr", lr, low=0.0)
-    check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    check_number("eps", eps, low=0.0)
-    check_number("weight_decay", weight_decay, low=0.0)
+    check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay)
 
     t = param.dtype
     launch("adam.cu", "adam_step", t, plan.elementwise(param.size), param, grad, m, v, i64(param.size),

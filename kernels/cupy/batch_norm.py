@@ -15,21 +15,11 @@ each channel's statistics run over its M = N*S values. Kernels, in the order a c
 The per-chunk sums are double; mean, invstd, dgamma, dbeta come back in the input's dtype. The
 derivations are at the top of each .cu file and in kernels/numpy_ref/batch_norm.py.
 """
-from kernels.shapes import check_batch_norm, check_slope
+from kernels.shapes import check_batch_norm, check_bn_scalars
 
 from . import plan
-from .arrays import check_number, check_shape, inputs, layout
+from .arrays import check_shape, inputs, layout
 from .runtime import empty, f64, i32, i64, launch
-
-
-def _check_numbers(eps=None, slope=None):
-    if eps is not None:
-        check_number("eps", eps, low=0.0)
-        if eps <= 0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-    if slope is not None:
-        check_number("slope", slope)
-    check_slope(slope)
 
 
 def _check_per_channel(x, **vectors):
@@ -83,7 +73,7 @@ def batch_norm_act_forward(x, gamma, beta, eps, slope):
     x, gamma, beta = inputs(x=x, gamma=gamma, beta=beta)
     check_batch_norm(x, gamma)
     _check_per_channel(x, beta=beta)
-    _check_numbers(eps, slope)
+    check_bn_scalars(eps, slope)
     mean, invstd = _statistics(x, eps)
     return _apply(x, mean, invstd, gamma, beta, slope), mean, invstd
 
@@ -94,7 +84,7 @@ def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
     check_shape("dy", dy, x.shape)
     check_shape("y", y, x.shape)
     _check_per_channel(x, mean=mean, invstd=invstd)
-    _check_numbers(slope=slope)
+    check_bn_scalars(slope=slope)
     n, c, s = layout(x)
     has_act, slope_arg = _activation(slope)
     partial, chunks = _level1(("batchnorm_backward.cu", "bn_backward_partial", "bn_backward_columns"), x,
@@ -127,7 +117,7 @@ def batch_norm_act_inference(x, gamma, beta, running_mean, running_var, eps, slo
     if x.ndim not in (2, 4):
         raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
     _check_per_channel(x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
-    _check_numbers(eps, slope)
+    check_bn_scalars(eps, slope)
     c = x.shape[1]
     invstd = empty((c,), x.dtype)
     launch("batchnorm_apply.cu", "bn_running_invstd", x.dtype, plan.per_channel(c), running_var, invstd, i32(c),

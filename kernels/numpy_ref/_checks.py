@@ -3,7 +3,7 @@ the argument), and the one rule that keeps float32 float32: python or NumPy floa
 to the input's dtype before they touch an array."""
 import numpy as np
 
-from kernels.shapes import check_float
+from kernels.shapes import check_float, check_number  # noqa: F401  (re-exported for the ops)
 
 
 def check_array(name, a, dtype=None):
@@ -25,16 +25,6 @@ def check_shape_tuple(name, shape, rank):
             and all(isinstance(s, (int, np.integer)) and s > 0 for s in shape)):
         raise ValueError(f"{name} must be a tuple of {rank} positive ints, got {shape!r}")
     return tuple(int(s) for s in shape)
-
-
-def check_number(name, value, low=None, high=None, high_open=False):
-    """A real python/NumPy number in [low, high] (or [low, high) with high_open)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not np.isfinite(value) or (low is not None and value < low) or \
-            (high is not None and (value >= high if high_open else value > high)):
-        bound = f"[{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a finite number in {bound}, got {value!r}")
 
 
 def like(shape, dtype):

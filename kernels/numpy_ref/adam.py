@@ -12,7 +12,9 @@ param's dtype, so a float32 model stays float32.
 """
 import numpy as np
 
-from ._checks import check_array, check_number, check_shape
+from kernels.shapes import check_adam_hyperparameters
+
+from ._checks import check_array, check_shape
 
 
 def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
@@ -20,13 +22,7 @@ def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
     for name, a in (("grad", grad), ("m", m), ("v", v)):
         check_array(name, a, param.dtype)
         check_shape(name, a, param.shape)
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be an int >= 1 (it counts from 1), got {step!r}")
-    check_number("lr", lr, low=0.0)
-    check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    check_number("eps", eps, low=0.0)
-    check_number("weight_decay", weight_decay, low=0.0)
+    check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay)
 
     t = param.dtype.type
     g = grad + t(weight_decay) * param if weight_decay else grad

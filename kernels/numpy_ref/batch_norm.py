@@ -18,9 +18,9 @@ so it pays for the extra precision; a GPU kernel accumulating in float32 differs
 """
 import numpy as np
 
-from kernels.shapes import check_batch_norm, check_slope
+from kernels.shapes import check_batch_norm, check_bn_scalars
 
-from ._checks import check_array, check_number, check_shape
+from ._checks import check_array, check_shape
 
 
 def _axes(x):
@@ -59,13 +59,7 @@ def _check(x, gamma, beta=None, slope=None, eps=None, batch_stats=True, **same_d
     for name, a in same_dtype.items():
         check_array(name, a, x.dtype)
         check_shape(name, a, x.shape if name in ("dy", "y") else (x.shape[1],))
-    if eps is not None:
-        check_number("eps", eps, low=0.0)
-        if eps <= 0:
-            raise ValueError(f"eps must be positive, got {eps!r}")
-    if slope is not None:
-        check_number("slope", slope)
-    check_slope(slope)
+    check_bn_scalars(eps, slope)
 
 
 # --- training mode ------------------------------------------------------------------------------

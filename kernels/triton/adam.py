@@ -15,12 +15,13 @@ step is a single element-wise pass, BLOCK elements per program: read param, grad
 m, v. Seven trips through memory per element and nothing else, which is why Adam is fused at all: an
 unfused step over every parameter tensor would pay one launch per tensor and per operation.
 """
-import numpy as np
 import triton
 import triton.language as tl
 
+from kernels.shapes import check_adam_hyperparameters
+
 from . import runtime
-from .checks import check_array, check_number, check_shape, contiguous
+from .checks import check_array, check_shape, contiguous
 
 BLOCK = 1024
 
@@ -54,13 +55,7 @@ def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
     for name, a in (("grad", grad), ("m", m), ("v", v)):
         check_array(name, a, param.dtype)
         check_shape(name, a, param.shape)
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be an int >= 1 (it counts from 1), got {step!r}")
-    check_number("lr", lr, low=0.0)
-    check_number("beta1", beta1, low=0.0, high=1.0, high_open=True)
-    check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
-    check_number("eps", eps, low=0.0)
-    check_number("weight_decay", weight_decay, low=0.0)
+    check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay)
     for name, a in (("param", param), ("m", m), ("v", v)):
         if not a.flags.c_contiguous:   # a copy would take the update away from the caller's array
             raise ValueError(f"{name} must be C-contiguous: adam_step updates it in place")
