@@ -64,7 +64,8 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
         raise UserError(f"--bn-stats must be 'running' or 'batch', got {bn_stats!r}")
     cfg = model.cfg
     info = probe(film)
-    fps = info.get("fps") or 25.0
+    video = next(s for s in info["streams"] if s["index"] == info["video"])
+    fps = video.get("fps_fraction") or 25       # exact: 30000/1001 stays 30000/1001
     stem = os.path.splitext(out)[0]
     times, mses, psnrs = [], [], []
     t0 = time.perf_counter()
