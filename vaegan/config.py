@@ -47,11 +47,18 @@ class ModelConfig:
         f = 2 ** self.stages
         return self.height // f, self.width // f
 
+    @property
+    def padding(self):
+        """kernel // 2: "same" size at stride 1, exact halving at stride 2, exact doubling for a stride-2
+        transposed convolution with output_padding 1."""
+        return self.kernel // 2
+
     def disc_feature_shapes(self):
-        """(C, H, W) of each discriminator convolution's output (5x5 kernels, padding 2)."""
+        """(C, H, W) of each discriminator convolution's output."""
         shapes, h, w = [], self.height, self.width
         for c, s in zip(self.disc_widths, self.disc_strides):
-            h, w = (h + 4 - self.kernel) // s + 1, (w + 4 - self.kernel) // s + 1
+            h = (h + 2 * self.padding - self.kernel) // s + 1
+            w = (w + 2 * self.padding - self.kernel) // s + 1
             shapes.append((c, h, w))
         return shapes
 

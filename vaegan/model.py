@@ -5,12 +5,10 @@
     Discriminator  x -> logit (N,1), and hidden feature maps: the "learned similarity" in which the
                    reconstruction error is measured (Larsen et al. 2016)
 
-Every convolution is 5x5 with padding 2, so a stride-2 convolution halves the frame exactly and a
-stride-2 transposed convolution with output_padding 1 doubles it exactly.
+Every convolution is 5x5 (cfg.kernel) with padding 2 (cfg.padding), so a stride-2 convolution halves
+the frame exactly and a stride-2 transposed convolution with output_padding 1 doubles it exactly.
 """
 from . import nn
-
-PAD = 2  # for the 5x5 kernels: "same" size at stride 1, exact halving at stride 2
 
 
 def _act(K, name, slope):
@@ -20,7 +18,7 @@ def _act(K, name, slope):
 def _conv_block(K, cfg, c_in, c_out, stride, act, batch_norm, dtype):
     """conv -> (batch-norm fused with the activation | activation). Returns the layers; the block's
     output is the output of its last layer."""
-    conv = nn.Conv2d(K, c_in, c_out, cfg.kernel, stride, PAD, dtype=dtype)
+    conv = nn.Conv2d(K, c_in, c_out, cfg.kernel, stride, cfg.padding, dtype=dtype)
     if batch_norm:
         return [conv, nn.BatchNorm(K, c_out, act=act, slope=cfg.slope, dtype=dtype)]
     return [conv, _act(K, act, cfg.slope)]
@@ -35,13 +33,6 @@ def _conv_stack(K, cfg, widths, strides, act, dtype):
         ends.append(len(layers) - 1)
         c_in = c_out
     return layers, ends
-
-
-def _spatial_size(cfg, strides):
-    h, w = cfg.height, cfg.width
-    for s in strides:
-        h, w = (h + 2 * PAD - cfg.kernel) // s + 1, (w + 2 * PAD - cfg.kernel) // s + 1
-    return h, w
 
 
 class Encoder(nn.Module):
@@ -88,13 +79,13 @@ class Decoder(nn.Module):
                   nn.BatchNorm(K, cfg.dec_start, act=cfg.dec_act, dtype=dtype)]
         c_in = cfg.dec_start
         for i, c_out in enumerate(cfg.dec_widths):
-            layers.append(nn.ConvTranspose2d(K, c_in, c_out, cfg.kernel, 2, PAD, output_padding=1, dtype=dtype))
+            layers.append(nn.ConvTranspose2d(K, c_in, c_out, cfg.kernel, 2, cfg.padding, output_padding=1, dtype=dtype))
             last = i == len(cfg.dec_widths) - 1
             if not last or cfg.dec_final_conv:
                 layers.append(nn.BatchNorm(K, c_out, act=cfg.dec_act, dtype=dtype))
             c_in = c_out
         if cfg.dec_final_conv:
-            layers.append(nn.Conv2d(K, c_in, 3, cfg.kernel, 1, PAD, dtype=dtype))
+            layers.append(nn.Conv2d(K, c_in, 3, cfg.kernel, 1, cfg.padding, dtype=dtype))
         layers.append(nn.Tanh(K))
         self.net = nn.Sequential(K, layers)
 
@@ -110,7 +101,7 @@ class Discriminator(nn.Module):
         super().__init__(K)
         self.cfg = cfg
         layers, ends = _conv_stack(K, cfg, cfg.disc_widths, cfg.disc_strides, cfg.disc_act, dtype)
-        h, w = _spatial_size(cfg, cfg.disc_strides)
+        _, h, w = cfg.disc_feature_shapes()[-1]
         features = cfg.disc_widths[-1] * h * w
         layers.append(nn.Reshape(K, (features,)))
         if cfg.disc_fc:
