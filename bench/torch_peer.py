@@ -15,14 +15,13 @@ torch.autograd.grad of its own loss only:
 and three torch.optim.Adam updates (lr, beta1, beta2 of the TrainConfig). The losses come to the host
 in one copy per step, as ours do. The equilibrium rule is not mirrored (the benchmark runs without it).
 """
-from vaegan.model import PAD, _spatial_size
-
 LOSS_NAMES = ("kl", "sim", "disc", "gen")
 
 
 def build(torch, cfg, device):
     """{"encoder", "decoder", "discriminator"} -> torch modules for ModelConfig `cfg`, on `device`."""
     nn = torch.nn
+    pad = cfg.kernel // 2      # as vaegan/model.py: "same" at stride 1, exact halving at stride 2
 
     def act(name):
         return nn.LeakyReLU(cfg.slope) if name == "lrelu" else nn.ReLU()
@@ -30,7 +29,7 @@ def build(torch, cfg, device):
     def conv_blocks(widths, strides, act_name):
         blocks, c_in = [], 3
         for i, (c_out, stride) in enumerate(zip(widths, strides)):
-            layers = [nn.Conv2d(c_in, c_out, cfg.kernel, stride, PAD)]
+            layers = [nn.Conv2d(c_in, c_out, cfg.kernel, stride, pad)]
             layers += [nn.BatchNorm2d(c_out)] if i > 0 else []
             blocks.append(nn.Sequential(*layers, act(act_name)))
             c_in = c_out
@@ -52,15 +51,15 @@ def build(torch, cfg, device):
            nn.BatchNorm2d(cfg.dec_start), act(cfg.dec_act)]
     c_in = cfg.dec_start
     for i, c_out in enumerate(cfg.dec_widths):
-        dec.append(nn.ConvTranspose2d(c_in, c_out, cfg.kernel, 2, PAD, output_padding=1))
+        dec.append(nn.ConvTranspose2d(c_in, c_out, cfg.kernel, 2, pad, output_padding=1))
         if i < len(cfg.dec_widths) - 1 or cfg.dec_final_conv:
             dec += [nn.BatchNorm2d(c_out), act(cfg.dec_act)]
         c_in = c_out
     if cfg.dec_final_conv:
-        dec.append(nn.Conv2d(c_in, 3, cfg.kernel, 1, PAD))
+        dec.append(nn.Conv2d(c_in, 3, cfg.kernel, 1, pad))
     decoder = nn.Sequential(*dec, nn.Tanh())
 
-    dh, dw = _spatial_size(cfg, cfg.disc_strides)
+    _, dh, dw = cfg.disc_feature_shapes()[-1]
     fc, features = dense_head(cfg.disc_widths[-1] * dh * dw, cfg.disc_fc, cfg.disc_act)
     discriminator = nn.ModuleDict(dict(
         blocks=nn.ModuleList(conv_blocks(cfg.disc_widths, cfg.disc_strides, cfg.disc_act)),
