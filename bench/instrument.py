@@ -10,7 +10,7 @@ With a hook set, every op of the contract (kernels/api.py) goes through the hook
 network is running: each network's forward/backward and each optimiser's step are wrapped to set
 `proxy.network` while they run ("encoder", "decoder", "discriminator"; outside them the sampler and
 the losses run under OUTSIDE). Two users: bench/layers.py records the shapes of every call, and
-bench/train.py times every call (synchronising the device after each one).
+bench/train.py times every call (synchronising the device before and after each one).
 
 Arithmetic the framework does with K.xp directly (adding gradients, scaling a loss) is not a contract
 op and is not seen; bench/train.py reports it as the remainder of the step.

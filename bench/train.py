@@ -10,7 +10,7 @@ steps, the device synchronised before and after each step. The batch is one fixe
 noise is drawn per step by the backend, sigma = 1.
 
 Breakdown: then --breakdown-steps more steps run with every contract op timed on its own (through the
-OpProxy of bench/instrument.py, the device synchronised after each op, so these steps run slower than
+OpProxy of bench/instrument.py, the device synchronised before and after each op, so these steps run slower than
 the timed ones), labelled by the network whose forward/backward/optimiser step called it (encoder,
 decoder, discriminator; "losses" for the sampler and losses between them) and by op kind (conv,
 batchnorm, linear, elementwise, sampler+loss, optimiser). What the ops do not cover is the framework's
@@ -60,12 +60,15 @@ def _syncer(backend):
 
 
 class OpTimer:
-    """The OpProxy hook that times each op (synchronising after it) into [network][kind] totals."""
+    """The OpProxy hook that times each op into [network][kind] totals. The device is synchronised
+    before the op too: on the GPU the framework's own K.xp arithmetic runs asynchronously, and would
+    otherwise be charged to the next op instead of to the remainder."""
 
     def __init__(self, sync):
         self.sync, self.ms = sync, defaultdict(lambda: defaultdict(float))
 
     def __call__(self, network, op, fn, args, kwargs):
+        self.sync()
         t0 = time.perf_counter()
         out = fn(*args, **kwargs)
         self.sync()
