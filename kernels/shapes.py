@@ -130,6 +130,13 @@ def check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay):
     check_number("weight_decay", weight_decay, low=0.0)
 
 
+def check_noise_key(key):
+    """The key of a backend's normal(): a non-empty tuple of non-negative ints, e.g. (seed, step, k)."""
+    if not (isinstance(key, tuple) and key and all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 for k in key)):
+        raise ValueError(f"key must be a non-empty tuple of non-negative ints, got {key!r}")
+
+
 def check_bn_scalars(eps=None, slope=None):
     """Batch norm's scalars, where given: eps > 0; slope None (no activation) or in [0, 1)."""
     if eps is not None:

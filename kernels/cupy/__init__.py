@@ -21,6 +21,7 @@ Settings, module-wide: set_conv_variant("im2col" | "implicit" | "implicit_tf32")
 import numpy as np
 
 from kernels.api import HELPERS, OPS
+from kernels.shapes import check_noise_key
 
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
@@ -60,9 +61,7 @@ def normal(shape, key, dtype):
     with it (offset 0), draws the numbers. Philox is counter-based, so reseeding costs nothing. The
     numbers are not NumPy's for the same key (train.py's --noise host draws those on the host)."""
     global _generator
-    if not (isinstance(key, tuple) and key and all(
-            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 for k in key)):
-        raise ValueError(f"key must be a non-empty tuple of non-negative ints, got {key!r}")
+    check_noise_key(key)
     if str(np.dtype(dtype)) not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     seed = int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, np.uint64)[0])

@@ -27,6 +27,7 @@ NumPy.
 import numpy as np
 
 from kernels.api import HELPERS, OPS
+from kernels.shapes import check_noise_key
 
 from . import runtime
 from .adam import adam_step
@@ -67,14 +68,18 @@ def to_numpy(a):
 def normal(shape, key, dtype):
     """Standard-normal noise of `shape`, a pure function of `key` (a non-empty tuple of non-negative
     ints, e.g. (seed, step, k)): the generator is seeded from the key through NumPy's SeedSequence, so
-    the same key gives the same numbers. On the GPU they come from CuPy's generator (not the numbers
-    of the numpy backend, which draws on the host); under the interpreter from NumPy's, as there."""
-    if not (isinstance(key, tuple) and key and all(
-            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 for k in key)):
-        raise ValueError(f"key must be a non-empty tuple of non-negative ints, got {key!r}")
+    the same key gives the same numbers. Under the interpreter they are NumPy's default_rng numbers,
+    the numpy backend's own. On the GPU they come from CuPy's Philox4x3210 generator (not NumPy's
+    numbers): a fresh generator per call must set up its per-thread cuRAND states, which for Philox is
+    writing a counter, where CuPy's default (XORWOW) runs a skip-ahead per state, milliseconds a draw."""
+    check_noise_key(key)
     module = runtime.xp()
-    generator = module.random.default_rng([int(k) for k in key])
-    return generator.standard_normal(shape, dtype=np.float64).astype(dtype)
+    seed = [int(k) for k in key]
+    if module is np:
+        generator = np.random.default_rng(seed)
+    else:
+        generator = module.random.Generator(module.random.Philox4x3210(seed))
+    return generator.standard_normal(shape, dtype=np.float64).astype(dtype, copy=False)
 
 
 __all__ = [*HELPERS, "set_precision", "get_precision", "set_poison", *OPS]
