@@ -8,7 +8,8 @@ arguments it was given (pointers typed by their arrays' dtype, scalars as annota
 Python values), its constexprs from the launcher plus the config, and the config's warps and stages.
 The jobs are compiled with triton.compile(ASTSource(...), target=GPUTarget("cuda", 90, 32)) in worker
 processes (compiling is CPU-bound and single-threaded), each must give a cubin, and each must fit the
-H100's shared memory (a config that does not is one the autotuner could never run).
+H100's shared memory (a config that does not is one the autotuner could never run) and need no global
+scratch memory (Triton would ask triton.set_allocator for it at launch, and the backend sets none).
 """
 import contextlib
 import multiprocessing
@@ -171,6 +172,9 @@ def _compile(index):
         return index, "no cubin"
     if compiled.metadata.shared > H100_SHARED_BYTES:
         return index, f"needs {compiled.metadata.shared} bytes of shared memory, sm_90 has {H100_SHARED_BYTES}"
+    scratch = compiled.metadata.global_scratch_size + compiled.metadata.profile_scratch_size
+    if scratch:   # the launcher would call triton's allocator, and kernels/triton sets none (no torch)
+        return index, f"needs {scratch} bytes of global scratch per program; runtime.py sets no triton allocator"
     return index, None
 
 
