@@ -31,6 +31,13 @@ def check_same_shape(name_a, a, name_b, b):
         raise ValueError(f"{name_b} must have the shape of {name_a} {tuple(a.shape)}, got {tuple(b.shape)}")
 
 
+def check_in_place(name, a):
+    """An argument an op writes into (adam_step's param, m, v) must be C-contiguous itself: the kernels
+    index flat memory, and a contiguous copy would take the update away from the caller's array."""
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous: it is updated in place")
+
+
 def check_bias(b, channels):
     if b is not None and tuple(b.shape) != (channels,):
         raise ValueError(f"b must have shape ({channels},), got {tuple(b.shape)}")

@@ -6,21 +6,20 @@ launch (one thread per element) updates the whole network. 1 - beta and the bias
 the reference rounds them.
 """
 
-from kernels.shapes import check_adam_hyperparameters
+from kernels.shapes import check_adam_hyperparameters, check_in_place
 
 from . import plan
-from .arrays import check_shape, in_place, inputs
+from .arrays import check_shape, inputs
 from .runtime import i64, launch, real
 
 
 def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
-    checked = inputs(param=param, grad=grad, m=m, v=v)
-    for name, a in (("param", param), ("m", m), ("v", v)):
-        in_place(name, a)
-    for name, a in zip(("grad", "m", "v"), checked[1:]):
+    grad = inputs(param=param, grad=grad, m=m, v=v)[1]     # grad alone may be a contiguous copy
+    for name, a in (("grad", grad), ("m", m), ("v", v)):
         check_shape(name, a, param.shape)
-    grad = checked[1]
     check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay)
+    for name, a in (("param", param), ("m", m), ("v", v)):
+        check_in_place(name, a)
 
     t = param.dtype
     launch("adam.cu", "adam_step", t, plan.elementwise(param.size), param, grad, m, v, i64(param.size),

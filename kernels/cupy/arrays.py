@@ -3,7 +3,7 @@
 The kernels index raw memory, so before a launch every array argument must be an array of this
 backend (a CuPy device array), of the one float dtype the op works in, and C-contiguous. `inputs()`
 checks the first two and returns contiguous versions (a no-op for arrays that already are); an op
-that writes into its arguments (adam_step) must not get a copy, so `in_place()` refuses instead.
+that writes into its arguments (adam_step) must not get a copy, so shapes.check_in_place refuses instead.
 A wrong argument raises ValueError naming it, as in the NumPy reference.
 
 The number and shape checks are the reference's own (kernels/shapes.py and kernels/numpy_ref/_checks.py),
@@ -35,12 +35,6 @@ def inputs(**named):
             raise ValueError(f"{name} must have dtype {dtype} like {first}, got {a.dtype}")
         out.append(xp().ascontiguousarray(a))
     return out
-
-
-def in_place(name, a):
-    """An argument the op writes into must be contiguous itself: a contiguous copy would take the update."""
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous: it is updated in place")
 
 
 def layout(x):

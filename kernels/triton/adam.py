@@ -18,7 +18,7 @@ unfused step over every parameter tensor would pay one launch per tensor and per
 import triton
 import triton.language as tl
 
-from kernels.shapes import check_adam_hyperparameters
+from kernels.shapes import check_adam_hyperparameters, check_in_place
 
 from . import runtime
 from .checks import check_array, check_shape, contiguous
@@ -57,8 +57,7 @@ def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
         check_shape(name, a, param.shape)
     check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay)
     for name, a in (("param", param), ("m", m), ("v", v)):
-        if not a.flags.c_contiguous:   # a copy would take the update away from the caller's array
-            raise ValueError(f"{name} must be C-contiguous: adam_step updates it in place")
+        check_in_place(name, a)
     grad = contiguous(grad)
     step = int(step)
     n = param.size
