@@ -91,6 +91,29 @@ def check_conv_transpose2d(x, w, b, stride, padding, output_padding):
     return (n, c_out, h_out, w_out)
 
 
+def check_conv_transpose2d_dy_channels(dy, w):
+    """conv_transpose2d's data gradient takes dy (N, C_out, H_out, W_out) and w (C_in, C_out, kH, kW)."""
+    check_rank("dy", dy, 4)
+    check_rank("w", w, 4)
+    if dy.shape[1] != w.shape[1]:
+        raise ValueError(f"dy has {dy.shape[1]} channels but w has {w.shape[1]} output channels "
+                         "(w is (C_in, C_out, kH, kW))")
+
+
+def check_conv_transpose2d_dy(dy, x, w, stride, padding):
+    """dy must be the output of conv_transpose2d(x, w) for some output_padding in [0, stride)."""
+    check_rank("dy", dy, 4)
+    check_conv_transpose2d(x, w, None, stride, padding, 0)
+    n, _, h, wd = x.shape
+    _, c_out, kh, kw = w.shape
+    h_min = conv_transpose2d_out_size(h, kh, stride, padding, 0)
+    w_min = conv_transpose2d_out_size(wd, kw, stride, padding, 0)
+    if (dy.shape[0], dy.shape[1]) != (n, c_out) or not (
+            h_min <= dy.shape[2] < h_min + stride and w_min <= dy.shape[3] < w_min + stride):
+        raise ValueError(f"dy must have shape ({n}, {c_out}, {h_min}+op, {w_min}+op) with output padding "
+                         f"op in [0, {stride}), got {tuple(dy.shape)}")
+
+
 def check_batch_norm(x, gamma):
     if x.ndim not in (2, 4):
         raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")

@@ -158,7 +158,7 @@ def check_argument_errors(K):
         K.batch_norm_forward(x, K.asarray(np.ones(3, np.float32)), K.asarray(np.zeros(3, np.float32)), 0.0)
     with pytest.raises(ValueError, match="sigma"):
         K.reparam_forward(x, x, x, -1.0)
-    with pytest.raises(ValueError, match="dy must hold"):
+    with pytest.raises(ValueError, match="dy must have shape"):
         K.conv_transpose2d_backward_weight(x, x, (3, 4, 3, 3), 2, 1)
     p = K.asarray(np.zeros((4, 4), np.float32)).T
     with pytest.raises(ValueError, match="param must be C-contiguous"):

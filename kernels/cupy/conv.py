@@ -201,13 +201,11 @@ def conv2d_backward(dy, x, w, stride, padding):
 
 def _adjoint_geometry(y_shape, x_shape, w_shape, stride, padding):
     """The conv2d whose adjoint is conv_transpose2d(x, w) -> y: it maps y's shape (N, C_out, Ho, Wo) back
-    to x's (N, C_in, H, W), with w (C_in, C_out, kH, kW) read as its (C_out', C_in', kH, kW) weight."""
+    to x's (N, C_in, H, W), with w (C_in, C_out, kH, kW) read as its (C_out', C_in', kH, kW) weight.
+    The shapes are checked already: y's is a conv_transpose2d output of x's for some output_padding."""
     n, ct_out, ho, wo = y_shape
     _, ct_in, h, w = x_shape
     kh, kw = w_shape[2], w_shape[3]
-    if shapes.conv2d_out_size(ho, kh, stride, padding) != h or shapes.conv2d_out_size(wo, kw, stride, padding) != w:
-        raise ValueError(f"dy of spatial size {ho}x{wo} is not a conv_transpose2d output of x of size {h}x{w} "
-                         f"with a {kh}x{kw} kernel, stride {stride}, padding {padding}")
     return plan.ConvGeometry(batch=n, c_in=ct_out, height=ho, width=wo, c_out=ct_in, kernel_h=kh, kernel_w=kw,
                              stride=stride, pad=padding, out_h=h, out_w=w)
 
@@ -222,29 +220,17 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
     return y
 
 
-def _check_transposed_dy(dy, w, stride, padding):
-    shapes.check_rank("dy", dy, 4)
-    shapes.check_rank("w", w, 4)
-    if w.shape[1] != dy.shape[1]:
-        raise ValueError(f"w has {w.shape[1]} output channels but dy has {dy.shape[1]} "
-                         f"(w is (C_in, C_out, kH, kW))")
-    return _geometry(dy, w, stride, padding)     # conv2d(dy, w): w read as (C_out', C_in') = (C_in, C_out)
-
-
 def conv_transpose2d_backward_data(dy, w, stride, padding):
     dy, w = inputs(dy=dy, w=w)
-    g = _check_transposed_dy(dy, w, stride, padding)
+    shapes.check_conv_transpose2d_dy_channels(dy, w)
+    g = _geometry(dy, w, stride, padding)        # conv2d(dy, w): w read as (C_out', C_in') = (C_in, C_out)
     return _forward(dy, w, g)
 
 
 def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
     w_shape = check_shape_tuple("w_shape", w_shape, 4)
     dy, x = inputs(dy=dy, x=x)
-    shapes.check_rank("dy", dy, 4)
-    shapes.check_conv_transpose2d(x, like(w_shape, x.dtype), None, stride, padding, 0)
-    if (dy.shape[0], dy.shape[1]) != (x.shape[0], w_shape[1]):
-        raise ValueError(f"dy must hold {x.shape[0]} images (as x) of {w_shape[1]} channels (C_out of w_shape), "
-                         f"got shape {tuple(dy.shape)}")
+    shapes.check_conv_transpose2d_dy(dy, x, like(w_shape, x.dtype), stride, padding)
     g = _adjoint_geometry(dy.shape, x.shape, w_shape, stride, padding)
     return _weight_grad(x, dy, g), bias_grad(dy)
 

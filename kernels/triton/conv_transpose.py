@@ -19,13 +19,13 @@ How the work is split: see conv.py; the forward runs the phase-split data-gradie
 makes the decoder's stride-2 upsampling skip the three quarters of multiply-adds that would land between
 input pixels.
 """
-from kernels.numpy_ref.conv_transpose import _check_dy as check_dy
-from kernels.shapes import check_conv_transpose2d, check_rank
+from kernels.shapes import check_conv_transpose2d, check_conv_transpose2d_dy, check_conv_transpose2d_dy_channels
 
 from . import conv, reduce
 from .checks import check_array, check_shape, check_shape_tuple, contiguous, like
 
-# The reference's checks (kernels/numpy_ref/conv_transpose.py), in its order, then the convolution kernels.
+# The reference's checks (kernels/numpy_ref/conv_transpose.py, kernels/shapes.py), in its order, then the
+# convolution kernels.
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
@@ -41,11 +41,7 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
 def conv_transpose2d_backward_data(dy, w, stride, padding):
     check_array("dy", dy)
     check_array("w", w, dy.dtype)
-    check_rank("dy", dy, 4)
-    check_rank("w", w, 4)
-    if dy.shape[1] != w.shape[1]:
-        raise ValueError(f"dy has {dy.shape[1]} channels but w has {w.shape[1]} output channels "
-                         "(w is (C_in, C_out, kH, kW))")
+    check_conv_transpose2d_dy_channels(dy, w)
     return conv.conv2d_forward(dy, w, None, stride, padding)
 
 
@@ -53,7 +49,7 @@ def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
     w_shape = check_shape_tuple("w_shape", w_shape, 4)
     check_array("dy", dy)
     check_array("x", x, dy.dtype)
-    check_dy(dy, x, like(w_shape, dy.dtype), stride, padding)
+    check_conv_transpose2d_dy(dy, x, like(w_shape, dy.dtype), stride, padding)
     dy, x = contiguous(dy, x)
     # the convolution's weight gradient with the roles of x and dy exchanged
     return conv.backward_weight(x, dy, w_shape, stride, padding), reduce.channel_sums(dy)
