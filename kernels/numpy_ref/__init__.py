@@ -6,6 +6,8 @@ Every op takes and returns NumPy arrays, works in float32 and float64, and retur
 """
 import numpy as np
 
+from kernels.shapes import check_noise_key
+
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .adam import adam_step
@@ -36,9 +38,7 @@ def to_numpy(a):
 def normal(shape, key, dtype):
     """Standard-normal noise of `shape`, a pure function of `key` (a tuple of non-negative ints,
     e.g. (seed, step, k)), so that a run is reproducible and resumes exactly."""
-    if not (isinstance(key, tuple) and key and all(
-            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 0 for k in key)):
-        raise ValueError(f"key must be a non-empty tuple of non-negative ints, got {key!r}")
+    check_noise_key(key)
     return np.random.default_rng(key).standard_normal(shape).astype(dtype)
 
 

@@ -15,7 +15,7 @@ The output size H_out = (H - 1)*s - 2p + kH + output_padding: several conv2d inp
 adjoint is taken for. The extra rows/cols are at the bottom/right; they receive contributions from
 the kernel only where the padding p overlaps them (with p = 0 they hold just the bias).
 """
-from kernels.shapes import check_conv_transpose2d, check_rank
+from kernels.shapes import check_conv_transpose2d, check_conv_transpose2d_dy, check_conv_transpose2d_dy_channels
 
 from ._checks import check_array, check_shape, check_shape_tuple, like
 from .conv import conv2d_backward_data, conv2d_backward_weight, conv2d_forward
@@ -36,11 +36,7 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
 def conv_transpose2d_backward_data(dy, w, stride, padding):
     check_array("dy", dy)
     check_array("w", w, dy.dtype)
-    check_rank("dy", dy, 4)
-    check_rank("w", w, 4)
-    if dy.shape[1] != w.shape[1]:
-        raise ValueError(f"dy has {dy.shape[1]} channels but w has {w.shape[1]} output channels "
-                         "(w is (C_in, C_out, kH, kW))")
+    check_conv_transpose2d_dy_channels(dy, w)
     return conv2d_forward(dy, w, None, stride, padding)
 
 
@@ -48,7 +44,7 @@ def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
     w_shape = check_shape_tuple("w_shape", w_shape, 4)
     check_array("dy", dy)
     check_array("x", x, dy.dtype)
-    _check_dy(dy, x, like(w_shape, dy.dtype), stride, padding)
+    check_conv_transpose2d_dy(dy, x, like(w_shape, dy.dtype), stride, padding)
     dw, _ = conv2d_backward_weight(x, dy, w_shape, stride, padding)   # roles of x and dy swapped
     return dw, dy.sum(axis=(0, 2, 3))
 
@@ -62,17 +58,3 @@ def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
     dx = conv_transpose2d_backward_data(dy, w, stride, padding)
     dw, db = conv_transpose2d_backward_weight(dy, x, w.shape, stride, padding)
     return dx, dw, db
-
-
-def _check_dy(dy, x, w, stride, padding):
-    """dy must be the output of conv_transpose2d(x, w) for some output_padding in [0, stride)."""
-    check_rank("dy", dy, 4)
-    check_conv_transpose2d(x, w, None, stride, padding, 0)
-    n, _, h, wd = x.shape
-    _, c_out, kh, kw = w.shape
-    h_min = (h - 1) * stride - 2 * padding + kh
-    w_min = (wd - 1) * stride - 2 * padding + kw
-    if (dy.shape[0], dy.shape[1]) != (n, c_out) or not (
-            h_min <= dy.shape[2] < h_min + stride and w_min <= dy.shape[3] < w_min + stride):
-        raise ValueError(f"dy must have shape ({n}, {c_out}, {h_min}+op, {w_min}+op) with output padding "
-                         f"op in [0, {stride}), got {tuple(dy.shape)}")
