@@ -66,8 +66,6 @@ def gpu_ceilings(copy_bytes=GPU_COPY_BYTES, gemm_n=GPU_GEMM_N, repeats=20):
     with cupy_float32_compute(linalg.COMPUTE_TYPE_TF32):
         tf32_ms, _ = median_ms(lambda i: cupy.matmul(a, b), clock, warmup=3, repeats=repeats, budget_s=5)
     copy, fp32 = _rates(copy_ms, copy_bytes, fp32_ms, gemm_n)
-    del src, dst, a, b
-    cupy.get_default_memory_pool().free_all_blocks()
     return {"copy_GBps": copy, "fp32_TFLOPs": fp32, "tf32_TFLOPs": 2 * gemm_n ** 3 / tf32_ms / 1e9,
             "how": f"cudaMemcpy device-to-device of {copy_bytes >> 20} MiB; cupy.matmul float32 n={gemm_n} "
                    f"(cuBLAS compute type FP32, then TF32)"}

@@ -42,6 +42,7 @@ from vaegan.optim import Adam
 from vaegan.step import TrainConfig, forward_and_gradients, training_step
 
 from .instrument import KINDS, NETWORKS, OP_KINDS, OUTSIDE, OpProxy, label_networks
+from .kernels import rel_l2
 from .report import describe, environment, num, table, write_json
 from .variants import precision_of, select_variant
 
@@ -87,12 +88,6 @@ def _time_steps(step, count, sync):
     return times
 
 
-def _rel_l2(a, b):
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    norm = np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / norm) if norm > 0 else float(np.linalg.norm(a - b))
-
-
 def peer_check(torch, nets, model, cfg, tc, K, x, eps, z_p, device):
     """One step's losses and gradients, ours and the peer's, from the same weights and inputs.
     Call before any update. Returns {"losses": {name: rel diff}, "grads": {network: rel L2}}."""
@@ -105,7 +100,7 @@ def peer_check(torch, nets, model, cfg, tc, K, x, eps, z_p, device):
            "grads": {}}
     for name, flat in model.flat.items():
         theirs = np.concatenate([g.detach().cpu().numpy().ravel() for g in their_grads[name]])
-        out["grads"][name] = _rel_l2(K.to_numpy(flat.grad), theirs)
+        out["grads"][name] = rel_l2([K.to_numpy(flat.grad).ravel()], [theirs])
     for flat in model.flat.values():
         flat.zero_grad()
     return out
