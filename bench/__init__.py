@@ -1,1 +1,1 @@
-"""Kernel micro-benchmarks and training throughput (see bench/README.md)."""
+"""Kernel micro-benchmarks, training throughput and film decoding speed (see bench/README.md)."""

@@ -202,6 +202,19 @@ def _memory(K, model, optimizers, step, gpu):
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
+def _format_breakdown(b, instrumented_ms):
+    rows = []
+    for net in NETWORKS + (OUTSIDE,):
+        kinds = b.get(net, {})
+        rows.append([net] + [num(kinds.get(k)) for k in KINDS] + [num(sum(kinds.values()))])
+    totals = [sum(b.get(net, {}).get(k, 0.0) for net in b) for k in KINDS]
+    rows.append(["all"] + [num(t) for t in totals] + [num(sum(totals))])
+    return ["time per step by network and op kind, ms (mean of instrumented steps, each op synchronised):",
+            table(["network"] + list(KINDS) + ["total"], rows, right=tuple(KINDS) + ("total",)),
+            f"instrumented step {num(instrumented_ms)} ms = ops {num(sum(totals))} ms + remainder "
+            f"{num(instrumented_ms - sum(totals))} ms (framework arithmetic through xp, Python, the losses' host copy)"]
+
+
 def format_report(r):
     lines = [f"bench.train  backend {r['backend']}{'/' + r['variant'] if r['variant'] else ''}  preset {r['preset']}"
              f"  batch {r['batch']}", describe(r["env"]),
@@ -217,18 +230,10 @@ def format_report(r):
         lines.append("  same step? losses rel diff " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["losses"].items())
                      + "; gradients rel L2 " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["grads"].items())
                      + f" -> {'AGREE' if p['agrees'] else 'DISAGREE'} (bound {p['bound']:g})")
-    b = r["breakdown_ms"]
-    rows = []
-    for net in NETWORKS + (OUTSIDE,):
-        kinds = b.get(net, {})
-        rows.append([net] + [num(kinds.get(k)) for k in KINDS] + [num(sum(kinds.values()))])
-    totals = [sum(b.get(net, {}).get(k, 0.0) for net in b) for k in KINDS]
-    rows.append(["all"] + [num(t) for t in totals] + [num(sum(totals))])
-    lines.append("time per step by network and op kind, ms (mean of instrumented steps, each op synchronised):")
-    lines.append(table(["network"] + list(KINDS) + ["total"], rows, right=tuple(KINDS) + ("total",)))
-    rest = r["instrumented_step_ms"] - sum(totals)
-    lines.append(f"instrumented step {num(r['instrumented_step_ms'])} ms = ops {num(sum(totals))} ms + remainder "
-                 f"{num(rest)} ms (framework arithmetic through xp, Python, the losses' host copy)")
+    if r["instrumented_step_ms"] is None:
+        lines.append("time per step by network and op kind: not measured (--breakdown-steps 0)")
+    else:
+        lines += _format_breakdown(r["breakdown_ms"], r["instrumented_step_ms"])
     m = r["memory"]
     mb = 2 ** 20
     if "device_pool_bytes" in m:

@@ -119,6 +119,12 @@ def test_train_reports_throughput_breakdown_and_memory():
     assert "frames/s" in bench_train.format_report(r)
 
 
+def test_train_without_breakdown_steps_still_reports():
+    r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=False)
+    assert r["breakdown_ms"] == {} and r["instrumented_step_ms"] is None
+    assert "not measured (--breakdown-steps 0)" in bench_train.format_report(r)
+
+
 def test_the_pytorch_peer_computes_the_same_step():
     pytest.importorskip("torch")
     r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=True)
