@@ -21,7 +21,7 @@ LOSS_NAMES = ("kl", "sim", "disc", "gen")
 def build(torch, cfg, device):
     """{"encoder", "decoder", "discriminator"} -> torch modules for ModelConfig `cfg`, on `device`."""
     nn = torch.nn
-    pad = cfg.kernel // 2      # as vaegan/model.py: "same" at stride 1, exact halving at stride 2
+    pad = cfg.padding          # as vaegan/model.py: "same" at stride 1, exact halving at stride 2
 
     def act(name):
         return nn.LeakyReLU(cfg.slope) if name == "lrelu" else nn.ReLU()
