@@ -17,6 +17,10 @@ Settings, module-wide:
                                      float64 always runs "ieee".
     set_poison(True)                 every output and scratch buffer is filled with NaN before the kernel
                                      writes it, so an element a kernel forgets to write cannot pass a test.
+    set_forced_config(i | None)      every autotuned kernel launches its i-th config (modulo the number of
+                                     configs) instead of tuning: i = 0 skips tuning (a short GPU check),
+                                     and the interpreter tests run each config in turn. None (the default)
+                                     tunes. The environment variable VAEGAN_TRITON_CONFIG=i sets it at import.
 
 Launching Triton without PyTorch: Triton 3.6's CUDA driver asks PyTorch for the current device and
 stream. `_CupyDriver` answers from CuPy instead, so our kernels run on CuPy's current stream, ordered with
@@ -25,6 +29,7 @@ CUDA events for the same reason.
 """
 import contextlib
 import functools
+import os
 
 import numpy as np
 import triton
@@ -56,6 +61,7 @@ class _Settings:
     on_gpu = True              # False in host mode: no CUDA driver, no CuPy timing
     precision = "ieee"
     poison = False
+    forced_config = None       # index into an autotuned kernel's configs, or None to tune
     launches = None            # a list while compile_only() is active
 
 
@@ -99,6 +105,24 @@ def dot_precision(dtype):
 def set_poison(on=True):
     """Fill every buffer the backend allocates with NaN before a kernel writes it (for tests)."""
     _settings.poison = bool(on)
+
+
+def set_forced_config(index):
+    """Launch every autotuned kernel with its config number `index` (taken modulo its number of configs)
+    instead of tuning; None restores tuning. Returns the previous setting."""
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+        raise ValueError(f"forced config must be a non-negative int or None, got {index!r}")
+    previous = _settings.forced_config
+    _settings.forced_config = index
+    return previous
+
+
+def _forced_from_environment():
+    value = os.environ.get("VAEGAN_TRITON_CONFIG", "").strip()
+    if value:
+        if not value.isdigit():
+            raise ValueError(f"VAEGAN_TRITON_CONFIG must be a config index (0, 1, ...), got {value!r}")
+        set_forced_config(int(value))
 
 
 def empty(shape, dtype):
@@ -147,6 +171,11 @@ def launch(kernel, grid, *args, **meta):
         return
     if _settings.on_gpu:
         _use_cupy_driver()
+    if _settings.forced_config is not None and isinstance(kernel, triton.runtime.Autotuner):
+        # what the autotuner would do once it had chosen: its jit function with the config's meta
+        config = kernel.configs[_settings.forced_config % len(kernel.configs)]
+        kernel.fn[grid](*args, **meta, **config.all_kwargs())
+        return
     kernel[grid](*args, **meta)
 
 
@@ -222,3 +251,6 @@ def _make_cupy_driver():
             self.get_device_capability = lambda device: divmod(int(cupy.cuda.Device(device).compute_capability), 10)
 
     return _CupyDriver()
+
+
+_forced_from_environment()
