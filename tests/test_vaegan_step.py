@@ -21,8 +21,8 @@ MINI_FC = ModelConfig(name="mini_fc", width=8, height=8, z_dim=5, enc_widths=(3,
                       dec_widths=(4, 3), dec_final_conv=True, disc_widths=(3, 4, 4), disc_strides=(1, 2, 2),
                       disc_fc=6, sim_layers=(2,), enc_act="relu", disc_act="relu")
 LOSS_OF = {
-    "encoder": lambda L, tc: tc.kl_weight * L["kl"] + L["sim"],
-    "decoder": lambda L, tc: tc.gamma * L["sim"] + L["gen"],
+    "encoder": lambda L, tc: tc.kl_weight * L["kl"] + L["sim"] + tc.pixel_weight * L["pixel"],
+    "decoder": lambda L, tc: tc.gamma * (L["sim"] + tc.pixel_weight * L["pixel"]) + tc.gen_weight * L["gen"],
     "discriminator": lambda L, tc: L["disc"],
 }
 
@@ -34,8 +34,9 @@ def _inputs(cfg, rng, n=4):
 
 @pytest.mark.parametrize("cfg", [MINI, MINI_FC], ids=lambda c: c.name)
 @pytest.mark.parametrize("tc", [TrainConfig(gamma=2.5, kl_weight=0.7),
-                                TrainConfig(gen_loss="minimax", recon_as_fake=False, label_smoothing=0.1)],
-                         ids=["nonsaturating", "minimax-no-rec"])
+                                TrainConfig(gen_loss="minimax", recon_as_fake=False, label_smoothing=0.1),
+                                TrainConfig(gen_weight=0.3, pixel_weight=2.0, prior_bn_stats=False)],
+                         ids=["nonsaturating", "minimax-no-rec", "pixel-gen-weight"])
 def test_each_network_gets_the_gradient_of_its_own_loss(cfg, tc, rng):
     model = VAEGAN(K, cfg, seed=3, dtype="float64")
     x, eps, z_p = _inputs(cfg, rng)

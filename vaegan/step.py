@@ -14,10 +14,14 @@ Losses (all means, kernels/api.py):
               paper writes it) or bce(Dis(x_rec), 1) + bce(Dis(x_p), 1) ("nonsaturating", the usual
               practice and our default: -log(1 - D) has no gradient where D is sure of a fake)
 
+    L_pixel = mse(x_rec, x)                          the error a person measures (PSNR)
+    L_rec   = L_sim + pixel_weight * L_pixel        the reconstruction error; pixel_weight 0 is the
+              paper's (learned similarity alone); > 0 adds the pixel error as a second term
+
 Each network follows the gradient of its own loss only:
-    encoder       <- d(kl_weight * L_prior + L_sim)
-    decoder       <- d(gamma * L_sim + L_gen)
-    discriminator <- d(L_GAN)                         never of L_sim
+    encoder       <- d(kl_weight * L_prior + L_rec)
+    decoder       <- d(gamma * L_rec + gen_weight * L_gen)
+    discriminator <- d(L_GAN)                         never of L_rec
 Every gradient is computed from the same forward pass before any weight moves, then the three Adam
 updates are applied (or skipped by the equilibrium rule).
 
@@ -56,6 +60,10 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     gen_loss: str = "nonsaturating"  # or "minimax"
+    gen_weight: float = 1.0         # weight of L_gen in the decoder's loss
+    pixel_weight: float = 0.0       # weight of the pixel error in L_rec (0: the learned similarity alone)
+    prior_bn_stats: bool = True     # the decoder's pass on z_p updates its batch-norm running statistics
+                                    # too (as PyTorch would); False: only the reconstruction pass does
     recon_as_fake: bool = True      # show reconstructions to the discriminator as fakes
     label_smoothing: float = 0.0    # the discriminator's target for real frames is 1 - this
     equilibrium: float = 0.0        # Larsen's rule; 0 disables it (0.68 in his code)
@@ -64,7 +72,7 @@ class TrainConfig:
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
             raise ValueError(f"gen_loss must be 'nonsaturating' or 'minimax', got {self.gen_loss!r}")
-        for name in ("gamma", "kl_weight", "lr"):
+        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
@@ -86,7 +94,9 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     mu, logvar, enc_ctx = enc.forward(x, "train")
     z, kl = K.reparam_kl_forward(mu, logvar, eps, sigma)
     x_rec, dec_rec = dec.forward(z, "train")
-    x_p, dec_p = dec.forward(z_p, "train")
+    # "batch" normalises with the batch's statistics as "train" does, without touching the running
+    # statistics: with prior_bn_stats off, the statistics a film is re-imagined with are those of z ~ q(z|x)
+    x_p, dec_p = dec.forward(z_p, "train" if tc.prior_bn_stats else "batch")
     logit_real, dis_real = dis.forward(x, "train", features=True)
     logit_rec, dis_rec = dis.forward(x_rec, "train", features=True)
     logit_p, dis_p = dis.forward(x_p, "train")
@@ -118,7 +128,10 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         if tc.recon_as_fake:
             gen_rec, g_rec = K.bce_with_logits(logit_rec, 1.0)
             gen = gen + gen_rec
-    pixel, _ = K.mse(x_rec, x)        # reported only: the error a person would measure
+    g_p = g_p * tc.gen_weight          # the reported `gen` stays L_gen, unweighted
+    if g_rec is not None:
+        g_rec = g_rec * tc.gen_weight
+    pixel, dpixel = K.mse(x_rec, x)   # always reported; a loss term when pixel_weight > 0
 
     # --- discriminator <- d(L_GAN): weight gradients only ---------------------------------------
     dis.backward(d_real, dis_real, need_dx=False)
@@ -130,11 +143,15 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
     dx_rec = dis.backward(g_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
     dx_p = dis.backward(g_p, dis_p, param_grads=False)
+    if tc.pixel_weight:
+        dx_rec = dx_rec + dpixel * (tc.gamma * tc.pixel_weight)
     dec.backward(dx_rec, dec_rec, need_dz=False)
     dec.backward(dx_p, dec_p, need_dz=False)
 
-    # --- encoder <- d(kl_weight * L_prior + L_sim): L_sim's gradient alone, through the decoder ----
+    # --- encoder <- d(kl_weight * L_prior + L_rec): L_rec's gradient alone, through the decoder ----
     dx_rec_sim = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
+    if tc.pixel_weight:
+        dx_rec_sim = dx_rec_sim + dpixel * tc.pixel_weight
     dz = dec.backward(dx_rec_sim, dec_rec, param_grads=False)
     dmu, dlogvar = K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)
     enc.backward(dmu, dlogvar, enc_ctx)

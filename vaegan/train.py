@@ -70,6 +70,11 @@ class Run:
         self.grid_frames = store.batch(np.linspace(0, len(store) - 1, GRID_FRAMES).astype(int))
         self.grid_z = self.noise((GRID_FRAMES, model.cfg.z_dim), (opts.seed, 2**31 - 1))
 
+    @property
+    def finished(self):
+        """Every epoch trained (a finished run resumed without a larger --epochs has nothing to do)."""
+        return self.state["epoch"] >= self.opts.epochs
+
     # --- noise ----------------------------------------------------------------------------------
     def noise(self, shape, key):
         dtype = "float32"
@@ -279,6 +284,24 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
     checkpoint.load_into(run_dir, meta, tensors, model, optimizers)
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
     return Run(opts, tc, K, store, model, optimizers, state)
+
+
+def next_run_dir(base):
+    """The folder a new run with no --out goes to: `base`, or base-2, base-3, ... past the folders that
+    hold finished runs, so that running the same command again starts a new run. A folder holding an
+    unfinished run stops the search: UserError saying how to resume it. -> (folder, [finished runs])."""
+    finished = []
+    for n in range(1, 10000):
+        path = base if n == 1 else f"{base}-{n}"
+        if not os.path.exists(os.path.join(path, checkpoint.FILENAME)):
+            return path, finished
+        meta, _ = checkpoint.read(path)
+        epochs = meta.get("run", {}).get("epochs", 0)
+        if meta.get("epoch", 0) < epochs:
+            raise UserError(f"{path} holds an unfinished run (step {meta.get('step')} of {meta.get('total_steps')}); "
+                            f"resume it with: python cli.py train --resume {path} (or give another --out)")
+        finished.append(path)
+    raise UserError(f"{base}: 9999 finished runs; give --out")
 
 
 def _resolve_kl_weight(tc, cfg):

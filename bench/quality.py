@@ -1,0 +1,193 @@
+"""python -m bench.quality: how well a training recipe re-imagines a film, per step and per second.
+
+    python -m bench.quality --steps 450 --seeds 0,1 --row default --row larsen
+    python -m bench.quality --steps 450 --row "default pixel_weight=0 gen_weight=0.3" --row seed
+
+Each row trains one recipe from scratch for --steps steps on the film (the sample clip unless --film
+names another), once per seed, exactly as `python cli.py train` would: the same frame store, data
+order, noise and schedule (vaegan.train.Run.step), without the pictures and checkpoints. Then:
+
+    PSNR     the mean over the film's frames of 10 log10(255^2 / MSE) between each frame and its
+             reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
+    mean     the same for the film's mean frame, the score of a model that learned nothing frame-specific
+    unseen   the reconstruction's PSNR on a clip the model never trained on (vaegan.sample_clip's
+             generated shapes at the model's size), beside that clip's own mean-frame score
+    s/step   training wall time / steps (the CPU is shared: each report prints the load average)
+
+A row is a named recipe (vaegan/recipes.py: the CLI's defaults, Larsen's paper, the seed's) followed
+by any key=value overrides (a RunOptions or TrainConfig field, model overrides included: width, height,
+z_dim, base_width, preset); --set key=value applies to every row. Rows over seeds are summarised as mean (min..max). Nothing here is a test.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import fields, replace
+
+import numpy as np
+
+from vaegan.recipes import RECIPES
+from vaegan.step import TrainConfig
+from vaegan.train import Run, RunOptions, film_store, new_run
+
+from .report import environment
+
+CACHE = os.path.join("runs", ".quality")
+
+
+def _parse_value(text):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def settings_of(row, sets):
+    """'recipe key=value ...' + ['key=value', ...] -> (label, dict of settings)."""
+    recipe, *items = row.split()
+    if recipe not in RECIPES:
+        raise SystemExit(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    s = dict(RECIPES[recipe])
+    label = [recipe]
+    for item in items + sets:
+        if "=" not in item:
+            raise SystemExit(f"{item!r} is not key=value")
+        key, _, value = item.partition("=")
+        s[key] = _parse_value(value)
+        label.append(f"{key}={value}")
+    return " ".join(label), s
+
+
+def split_settings(s):
+    run_keys = {f.name for f in fields(RunOptions)}
+    train_keys = {f.name for f in fields(TrainConfig)}
+    run, train = {}, {}
+    for k, v in s.items():
+        if k in train_keys:
+            train[k] = v
+        elif k in run_keys:
+            run[k] = v
+        else:
+            raise SystemExit(f"unknown setting {k!r}")
+    return run, train
+
+
+def evaluate(model, frames_uint8, batch=50):
+    """Mean PSNR (dB) of the reconstructions (z = mu, running statistics) of uint8 NHWC frames, and of
+    the frames' mean frame."""
+    from vaegan.framestore import to_float_batch, to_uint8_frames
+    from vaegan.reconstruct import frame_errors
+
+    K, psnrs = model.K, []
+    for i in range(0, len(frames_uint8), batch):
+        chunk = frames_uint8[i:i + batch]
+        rec = to_uint8_frames(K.to_numpy(model.reconstruct(K.asarray(to_float_batch(chunk)), mode="eval")))
+        psnrs.append(frame_errors(chunk, rec)[1])
+    mean_frame = np.rint(frames_uint8.astype(np.float64).mean(axis=0)).astype(np.uint8)
+    baseline = frame_errors(frames_uint8, np.broadcast_to(mean_frame, frames_uint8.shape))[1]
+    return float(np.concatenate(psnrs).mean()), float(baseline.mean())
+
+
+def unseen_frames(width, height):
+    from vaegan.sample_clip import generated_frames
+    return np.stack(list(generated_frames(size=(width, height))))
+
+
+def train_one(job):
+    """One (settings, seed, steps, film) row, in a worker process. Returns a dict of results."""
+    settings, seed, steps, film, out = job
+    run_kw, train_kw = split_settings(settings)
+    opts = RunOptions(film=film, out=out, seed=seed, **run_kw)
+    # the frame store is shared by every row of this size: build it once, then reuse it
+    def store_builder(film, _store_dir, cfg, opts):
+        return film_store(film, os.path.join(CACHE, f"store-{cfg.width}x{cfg.height}-{os.path.basename(film)}"),
+                          cfg, opts)
+    probe = new_run(replace(opts, epochs=1), TrainConfig(**train_kw), store_builder)
+    spe = probe.steps_per_epoch
+    opts.epochs = max(1, -(-steps // spe))
+    run = Run(opts, probe.tc, probe.K, probe.store, probe.model, probe.optimizers, probe.state)
+    t0 = time.perf_counter()
+    done, last = 0, {}
+    for epoch in range(opts.epochs):
+        for x in run.store.shuffled_batches(opts.batch_size, seed, epoch):
+            _, last, _ = run.step(x)
+            run.state["step"] += 1
+            done += 1
+    seconds = time.perf_counter() - t0
+    frames = np.asarray(run.store.frames)
+    psnr, base = evaluate(run.model, frames)
+    unseen = unseen_frames(run.model.cfg.width, run.model.cfg.height)
+    psnr_u, base_u = evaluate(run.model, unseen)
+    import shutil
+    shutil.rmtree(out, ignore_errors=True)
+    return dict(seed=seed, steps=done, seconds=seconds, psnr=psnr, mean_frame=base, unseen=psnr_u,
+                unseen_mean_frame=base_u, last_losses=last, load=os.getloadavg())
+
+
+def _summary(values):
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.2f} ({v.min():.2f}..{v.max():.2f})" if len(v) > 1 else f"{v.mean():.2f}"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--film", default=None, help="film to train on [default: the sample clip]")
+    p.add_argument("--steps", type=int, default=450)
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds; each row is their mean")
+    p.add_argument("--row", action="append", default=None,
+                   help=f"'RECIPE [key=value ...]', RECIPE one of {', '.join(RECIPES)} (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting for every row")
+    p.add_argument("--jobs", type=int, default=1, help="rows trained at once (processes)")
+    p.add_argument("--json", default=None, help="append each row as a JSON line here")
+    args = p.parse_args(argv)
+    if args.steps < 1 or args.jobs < 1:
+        raise SystemExit("--steps and --jobs must be positive")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise SystemExit(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    film = args.film
+    if film is None:
+        from vaegan.sample_clip import sample_clip_path
+        film, _ = sample_clip_path(os.path.join("runs", ".sample"))
+    rows = [settings_of(r, args.set) for r in (args.row or ["default"])]
+    os.makedirs(CACHE, exist_ok=True)
+    # build each store once before the workers run (they would race to build it)
+    for _, s in rows:
+        run_kw, train_kw = split_settings(s)
+        from vaegan.config import make_config
+        cfg = make_config(run_kw.get("preset", "tiny"), run_kw.get("width"), run_kw.get("height"))
+        film_store(film, os.path.join(CACHE, f"store-{cfg.width}x{cfg.height}-{os.path.basename(film)}"), cfg,
+                   RunOptions(film=film, out="", **{k: v for k, v in run_kw.items() if k in ("fit", "every", "max_frames")}))
+    print(", ".join(f"{k} {v}" for k, v in environment().items()), flush=True)
+    print(f"film {film}, {args.steps} steps, seeds {seeds}, load average {os.getloadavg()}", flush=True)
+    jobs = [(s, seed, args.steps, film, os.path.join(CACHE, f"run-{os.getpid()}-{i}-{seed}"))
+            for i, (_, s) in enumerate(rows) for seed in seeds]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(train_one, jobs))
+    else:
+        results = [train_one(j) for j in jobs]
+    print(f"{'recipe':60s} {'steps':>5s} {'PSNR dB':>19s} {'mean frame':>10s} {'unseen dB':>19s} "
+          f"{'unseen mean':>11s} {'s/step':>6s}")
+    for i, (label, s) in enumerate(rows):
+        got = results[i * len(seeds):(i + 1) * len(seeds)]
+        line = (f"{label:60s} {got[0]['steps']:5d} {_summary([g['psnr'] for g in got]):>19s} "
+                f"{got[0]['mean_frame']:10.2f} {_summary([g['unseen'] for g in got]):>19s} "
+                f"{got[0]['unseen_mean_frame']:11.2f} {np.mean([g['seconds'] / g['steps'] for g in got]):6.3f}")
+        print(line, flush=True)
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps({"label": label, "settings": s, "film": film, "runs": got}) + "\n")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

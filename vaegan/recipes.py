@@ -1,0 +1,26 @@
+"""Recipes: named sets of training settings, the CLI's `--recipe` (RunOptions and TrainConfig fields).
+
+    default   what `python cli.py train` uses: chosen from the quality study in bench/README.md
+              ("Quality study") so that the sample clip is recognisable after a few minutes on a CPU
+    larsen    the paper's losses (Larsen et al. 2016, Algorithm 1, with the seed's noise annealing):
+              the learned similarity alone as the reconstruction error, the minimax generator loss at
+              weight 1, the prior pass updating batch-norm statistics, KL at Larsen's balance
+    seed      this project's defaults before the quality study (non-saturating generator loss), kept
+              so the study can show what changed
+
+A setting given on the command line overrides the recipe's.
+"""
+
+SAMPLE_EPOCHS = 20      # `python cli.py train` with no film: passes over the sample clip
+
+RECIPES = {
+    "default": dict(gen_loss="nonsaturating", gen_weight=1.0, pixel_weight=0.0, prior_bn_stats=True,
+                    kl_weight="auto", gamma=2.5, lr=2e-4, batch_size=16,
+                    noise_schedule="1.0@0,0.5@0.6,0.1@1.0"),
+    "larsen": dict(gen_loss="minimax", gen_weight=1.0, pixel_weight=0.0, prior_bn_stats=True,
+                   kl_weight="auto", gamma=2.5, lr=2e-4, batch_size=16,
+                   noise_schedule="1.0@0,0.5@0.6,0.1@1.0"),
+    "seed": dict(gen_loss="nonsaturating", gen_weight=1.0, pixel_weight=0.0, prior_bn_stats=True,
+                 kl_weight="auto", gamma=2.5, lr=2e-4, batch_size=16,
+                 noise_schedule="1.0@0,0.5@0.6,0.1@1.0"),
+}
