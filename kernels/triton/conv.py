@@ -20,7 +20,8 @@ size of x for a 5x5 kernel, never exists.
 
 How the work is split: one program per BLOCK_M x BLOCK_N tile of the product, looping over the shared
 dimension BLOCK_K at a time: load the A tile, load the B tile, tl.dot into a float32 (float64)
-accumulator. Block sizes come from `triton.autotune`, tuned per layer shape.
+accumulator. Block sizes come from `triton.autotune`, tuned per layer shape, precision and bias (a tile
+tuned for exact float32 need not suit TF32's tensor cores, and the array dtypes are part of every key).
   * forward: tiles of (output pixels) x (output channels).
   * weight gradient: tiles of (output channels) x (C_in*KH*KW). Its shared dimension, N*H_out*W_out,
     is long (589,824 for the first layer of broad256x144 at batch 64) while the tiles are few (80 x 75
@@ -56,7 +57,7 @@ SPLIT_TILE = 64      # tile side assumed when deciding how far to split the weig
 SPLIT_MIN = 512      # the fewest output pixels worth a split of their own
 
 
-@runtime.autotune(CONV_CONFIGS, key=["M", "C_OUT", "K", "stride"])
+@runtime.autotune(CONV_CONFIGS, key=["M", "C_OUT", "K", "stride", "HAS_BIAS", "PRECISION"])
 @triton.jit
 def conv2d_forward_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C_IN, H, W, C_OUT, H_OUT, W_OUT, M, K, stride, padding,
                           KH: tl.constexpr, KW: tl.constexpr, HAS_BIAS: tl.constexpr,
@@ -92,7 +93,7 @@ def conv2d_forward_kernel(x_ptr, w_ptr, b_ptr, y_ptr, C_IN, H, W, C_OUT, H_OUT, 
     tl.store(y_ptr + y_offsets, acc, mask=(m < M)[:, None] & (co < C_OUT)[None, :])
 
 
-@runtime.autotune(CONV_CONFIGS, key=["C_OUT", "K", "R", "stride"])
+@runtime.autotune(CONV_CONFIGS, key=["C_OUT", "K", "R", "stride", "PRECISION"])
 @triton.jit
 def conv2d_backward_weight_kernel(dy_ptr, x_ptr, dw_ptr, C_IN, H, W, C_OUT, H_OUT, W_OUT, R, K, stride, padding,
                                   r_per_split, KH: tl.constexpr, KW: tl.constexpr,
@@ -127,7 +128,7 @@ def conv2d_backward_weight_kernel(dy_ptr, x_ptr, dw_ptr, C_IN, H, W, C_OUT, H_OU
     tl.store(dw_ptr + offsets, acc, mask=(co < C_OUT)[:, None] & (k < K)[None, :])
 
 
-@runtime.autotune(CONV_CONFIGS, key=["M_PHASE", "C_IN", "K_PHASE", "STRIDE"])
+@runtime.autotune(CONV_CONFIGS, key=["M_PHASE", "C_IN", "K_PHASE", "STRIDE", "HAS_BIAS", "PRECISION"])
 @triton.jit
 def conv2d_backward_data_kernel(dy_ptr, w_ptr, b_ptr, dx_ptr, N, C_IN, H, W, C_OUT, H_OUT, W_OUT, M_PHASE,
                                 K_PHASE, padding, KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr,

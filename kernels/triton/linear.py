@@ -11,7 +11,8 @@ same memory as w and dy, walked the other way, so no transpose is ever copied.
 How the work is split: C is cut into BLOCK_M x BLOCK_N tiles, one program per tile; a program walks the
 shared dimension K in steps of BLOCK_K, loading a BLOCK_M x BLOCK_K tile of A and a BLOCK_K x BLOCK_N
 tile of B and accumulating their tl.dot (tensor cores in TF32 when the precision is "tf32"). Block
-sizes come from `triton.autotune`, re-tuned per (M, N, K).
+sizes come from `triton.autotune`, re-tuned per (M, N, K), bias and precision (TF32's best tile is not
+exact float32's).
 
 Split-K: the encoder's heads multiply a batch of 64 by a (92160 -> 200) matrix: C has only a handful of
 tiles and each would walk 92160 values of K alone, leaving most of the GPU idle. When C has too few
@@ -40,7 +41,7 @@ SPLIT_TILE = 64     # the tile side assumed when deciding whether to split K
 SPLIT_MIN_K = 256   # the least K worth giving a split of its own
 
 
-@runtime.autotune(GEMM_CONFIGS, key=["M", "N", "K"])
+@runtime.autotune(GEMM_CONFIGS, key=["M", "N", "K", "HAS_BIAS", "PRECISION"])
 @triton.jit
 def matmul_kernel(a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K, k_per_split,
                   stride_am, stride_ak, stride_bk, stride_bn,
