@@ -10,22 +10,23 @@
 // Fusing the activation saves one trip of the activation's tensor through memory each way.
 //
 // Layout (N, C, S) as in bias.cu (S = H*W, or 1 for a 2-D (N, F) input); the channel of offset i is
-// (i / S) % C. Work split: one thread per element, grid-stride loop. Arithmetic in double, stored as T.
+// (i / S) % C. Work split: one thread per element, grid-stride loop (channel_index.cuh: 32-bit index
+// decoding where the size allows). Arithmetic in double, stored as T.
+
+#include "channel_index.cuh"
 
 template <typename T>
 __global__ void bn_apply(const T* __restrict__ x, const T* __restrict__ mean, const T* __restrict__ invstd,
                          const T* __restrict__ gamma, const T* __restrict__ beta, T* __restrict__ y, long long n,
                          int channels, long long spatial, int has_act, double slope) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-         i += (long long)gridDim.x * blockDim.x) {
-        const int c = (int)((i / spatial) % channels);
+    for_each_element(n, channels, spatial, [&](long long i, int c) {
         const double xhat = ((double)x[i] - (double)mean[c]) * (double)invstd[c];
         double v = xhat * (double)gamma[c] + (double)beta[c];
         if (has_act && !(v > 0.0)) {
             v *= slope;
         }
         y[i] = (T)v;
-    }
+    });
 }
 
 template <typename T>

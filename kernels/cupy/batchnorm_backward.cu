@@ -17,8 +17,10 @@
 //   level 2: bn_backward_combine, thread c adds its chunks -> dbeta, dgamma (and keeps both sums in
 //            double in `sums` for the next kernel);
 //   then bn_backward_dx, one thread per element (grid-stride loop), the elementwise line above.
+// The loops decode positions in 32-bit arithmetic where the sizes allow (channel_index.cuh).
 // All arithmetic in double, stored as T.
 
+#include "channel_index.cuh"
 #include "reduce.cuh"
 
 // dy pushed back through the activation (see above)
@@ -45,14 +47,11 @@ __global__ void bn_backward_partial(const T* __restrict__ dy, const T* __restric
     const double is = (double)invstd[c];
     double s_dpre = 0.0;
     double s_dpre_xhat = 0.0;
-    for (long long i = begin + threadIdx.x; i < end; i += blockDim.x) {
-        const long long n = i / spatial;
-        const long long s = i - n * spatial;
-        const long long at = (n * channels + c) * spatial + s;
+    for_each_of_channel(begin, end, channels, spatial, c, [&](long long at) {
         const double dpre = grad_pre_activation(dy, y, at, has_act, slope);
         s_dpre += dpre;
         s_dpre_xhat += dpre * ((double)x[at] - m) * is;
-    }
+    });
     s_dpre = block_sum(s_dpre);
     s_dpre_xhat = block_sum(s_dpre_xhat);
     if (threadIdx.x == 0 && j < chunks) {
@@ -107,14 +106,12 @@ __global__ void bn_backward_dx(const T* __restrict__ dy, const T* __restrict__ x
                                const T* __restrict__ mean, const T* __restrict__ invstd, const T* __restrict__ gamma,
                                const double* __restrict__ sums, T* __restrict__ dx, long long n, int channels,
                                long long spatial, long long count, int has_act, double slope) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-         i += (long long)gridDim.x * blockDim.x) {
-        const int c = (int)((i / spatial) % channels);
+    for_each_element(n, channels, spatial, [&](long long i, int c) {
         const double is = (double)invstd[c];
         const double xhat = ((double)x[i] - (double)mean[c]) * is;
         const double dpre = grad_pre_activation(dy, y, i, has_act, slope);
         const double mean_dpre = sums[(long long)c * 2 + 0] / (double)count;
         const double mean_dpre_xhat = sums[(long long)c * 2 + 1] / (double)count;
         dx[i] = (T)((double)gamma[c] * is * (dpre - mean_dpre - xhat * mean_dpre_xhat));
-    }
+    });
 }

@@ -22,6 +22,7 @@
 // are plain sums that combine by addition, where Welford's partials need a count-weighted merge. The
 // double accumulator leaves float32 data ~29 bits of margin. var is clamped at 0 against round-off.
 
+#include "channel_index.cuh"
 #include "reduce.cuh"
 
 template <typename T>
@@ -35,13 +36,11 @@ __global__ void bn_stats_partial(const T* __restrict__ x, double* __restrict__ p
     const double shift = (double)x[(long long)c * spatial];          // x[0, c, 0]
     double s1 = 0.0;
     double s2 = 0.0;
-    for (long long i = begin + threadIdx.x; i < end; i += blockDim.x) {
-        const long long n = i / spatial;
-        const long long s = i - n * spatial;
-        const double d = (double)x[(n * channels + c) * spatial + s] - shift;
+    for_each_of_channel(begin, end, channels, spatial, c, [&](long long at) {
+        const double d = (double)x[at] - shift;
         s1 += d;
         s2 += d * d;
-    }
+    });
     s1 = block_sum(s1);
     s2 = block_sum(s2);
     if (threadIdx.x == 0 && j < chunks) {

@@ -5,7 +5,8 @@
 // C = F and S = 1. Element (n, c, s) sits at offset (n*C + c)*S + s.
 //
 //   add_channel_bias      y[n, c, s] += b[c]                   in place, one thread per element
-//                         (grid-stride loop; the channel of offset i is (i / S) % C)
+//                         (grid-stride loop; the channel of offset i is (i / S) % C, decoded in 32-bit
+//                         arithmetic where the size allows: channel_index.cuh)
 //   channel_sum_partial   the bias gradient db[c] = sum over n, s of dy[n, c, s], first level:
 //                         block (j, c) sums chunk j of channel c's L = N*S values (values
 //                         j*chunk_len ... (j+1)*chunk_len - 1 in (n, s) order), its threads striding
@@ -18,16 +19,13 @@
 // Two levels instead of atomics: the result does not depend on the order blocks finish, so a run
 // repeats bit for bit. Sums are accumulated in double (see reduce.cuh).
 
+#include "channel_index.cuh"
 #include "reduce.cuh"
 
 template <typename T>
 __global__ void add_channel_bias(T* __restrict__ y, const T* __restrict__ b, long long n, int channels,
                                  long long spatial) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-         i += (long long)gridDim.x * blockDim.x) {
-        const int c = (int)((i / spatial) % channels);
-        y[i] += b[c];
-    }
+    for_each_element(n, channels, spatial, [&](long long i, int c) { y[i] += b[c]; });
 }
 
 template <typename T>
@@ -39,11 +37,7 @@ __global__ void channel_sum_partial(const T* __restrict__ dy, double* __restrict
     const long long begin = j * chunk_len;
     const long long end = min(count, begin + chunk_len);
     double acc = 0.0;
-    for (long long i = begin + threadIdx.x; i < end; i += blockDim.x) {
-        const long long n = i / spatial;
-        const long long s = i - n * spatial;
-        acc += (double)dy[(n * channels + c) * spatial + s];
-    }
+    for_each_of_channel(begin, end, channels, spatial, c, [&](long long at) { acc += (double)dy[at]; });
     acc = block_sum(acc);
     if (threadIdx.x == 0 && j < chunks) {
         partial[(long long)c * chunks + j] = acc;

@@ -56,6 +56,10 @@ def _geometry(x, w, stride, padding):
 
 def _geometry_args(g):
     """The eleven ints every conv kernel takes (CONV_GEOMETRY_PARAMS in conv_gemm_views.cuh), in order."""
+    largest = max(g.batch * g.c_in * g.height * g.width, g.batch * g.c_out * g.out_h * g.out_w,
+                  g.c_out * g.c_in * g.kernel_h * g.kernel_w)
+    if largest >= 2**32:   # conv_gemm_views.cuh decodes indices in 32-bit arithmetic
+        raise ValueError(f"a convolution tensor of {largest} elements is too large (at most 2^32 - 1)")
     return (i32(g.batch), i32(g.c_in), i32(g.height), i32(g.width), i32(g.c_out), i32(g.kernel_h),
             i32(g.kernel_w), i32(g.stride), i32(g.pad), i32(g.out_h), i32(g.out_w))
 

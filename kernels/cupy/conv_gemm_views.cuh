@@ -27,9 +27,23 @@
 //   store(out, row, col, v)   write out[row, col] into its place in the NCHW / weight layout
 // The split into a_k / b_col keeps the integer divisions that decode a flat index out of the inner
 // loads: each thread decodes its fixed coordinate once and only the other one per load.
+//
+
+// Index arithmetic: the divisions that decode a flat index run in 32-bit unsigned arithmetic (divmod
+// below): a 64-bit integer division is a software routine several times as long as a 32-bit one, and
+// b() runs one per gathered element. Every index decoded here (rows, columns, depth, and the offsets
+// within one image) is below 2^32 because every tensor is: kernels/cupy/conv.py refuses larger ones.
+// Addresses are still formed in 64 bits.
 
 #ifndef VAEGAN_CONV_GEMM_VIEWS_CUH
 #define VAEGAN_CONV_GEMM_VIEWS_CUH
+
+struct DivMod { unsigned q, r; };
+__device__ inline DivMod divmod(long long a, long long b) {   // a / b and a % b, both below 2^32
+    const unsigned ua = (unsigned)a, ub = (unsigned)b;
+    const unsigned q = ua / ub;
+    return DivMod{q, ua - q * ub};
+}
 
 struct ConvGeometry {
     int batch, c_in, height, width, c_out, kernel_h, kernel_w, stride, pad, out_h, out_w;
@@ -65,26 +79,24 @@ struct ConvForward {
 
     struct BCol { const T* image; int h0, w0; };            // image n of x; window's top-left (may be < 0)
     __device__ BCol b_col(long long q) const {
-        const long long n = q / g.out_plane();
-        const long long pix = q - n * g.out_plane();
-        const int ho = (int)(pix / g.out_w);
-        const int wo = (int)(pix % g.out_w);
-        return BCol{x + n * g.c_in * g.in_plane(), ho * g.stride - g.pad, wo * g.stride - g.pad};
+        const DivMod np = divmod(q, g.out_plane());          // image n, pixel np.r within it
+        const DivMod hw = divmod(np.r, g.out_w);
+        return BCol{x + (long long)np.q * g.c_in * g.in_plane(), (int)hw.q * g.stride - g.pad,
+                    (int)hw.r * g.stride - g.pad};
     }
     __device__ T b(long long k, const BCol& bc) const {
-        const long long c = k / g.taps();
-        const int t = (int)(k - c * g.taps());
-        const int hi = bc.h0 + t / g.kernel_w;
-        const int wi = bc.w0 + t % g.kernel_w;
+        const DivMod ct = divmod(k, g.taps());                // channel c, tap t
+        const DivMod tap = divmod(ct.r, g.kernel_w);
+        const int hi = bc.h0 + (int)tap.q;
+        const int wi = bc.w0 + (int)tap.r;
         if (hi < 0 || hi >= g.height || wi < 0 || wi >= g.width) {
             return T(0);
         }
-        return bc.image[c * g.in_plane() + (long long)hi * g.width + wi];
+        return bc.image[(long long)ct.q * g.in_plane() + (long long)hi * g.width + wi];
     }
     __device__ void store(T* out, long long co, long long q, T v) const {
-        const long long n = q / g.out_plane();
-        const long long pix = q - n * g.out_plane();
-        out[(n * g.c_out + co) * g.out_plane() + pix] = v;
+        const DivMod np = divmod(q, g.out_plane());
+        out[((long long)np.q * g.c_out + co) * g.out_plane() + np.r] = v;
     }
 };
 
@@ -103,25 +115,23 @@ struct ConvDataGrad {
 
     struct AK { long long w_offset; };                       // offset of w[co, 0, kh, kw]
     __device__ AK a_k(long long r) const {
-        const long long co = r / g.taps();
-        const long long t = r - co * g.taps();
-        return AK{co * g.c_in * g.taps() + t};
+        const DivMod ct = divmod(r, g.taps());
+        return AK{(long long)ct.q * g.c_in * g.taps() + ct.r};
     }
     __device__ T a(long long c, const AK& ak) const { return w[ak.w_offset + c * g.taps()]; }
 
     struct BCol { const T* image; int th, tw; };             // image n of dy; hi + p, wi + p
     __device__ BCol b_col(long long q) const {
-        const long long n = q / g.in_plane();
-        const long long pix = q - n * g.in_plane();
-        const int hi = (int)(pix / g.width);
-        const int wi = (int)(pix % g.width);
-        return BCol{dy + n * g.c_out * g.out_plane(), hi + g.pad, wi + g.pad};
+        const DivMod np = divmod(q, g.in_plane());
+        const DivMod hw = divmod(np.r, g.width);
+        return BCol{dy + (long long)np.q * g.c_out * g.out_plane(), (int)hw.q + g.pad, (int)hw.r + g.pad};
     }
     __device__ T b(long long r, const BCol& bc) const {
-        const long long co = r / g.taps();
-        const int t = (int)(r - co * g.taps());
-        const int dh = bc.th - t / g.kernel_w;                  // = ho * s when this tap reaches hi
-        const int dw = bc.tw - t % g.kernel_w;
+        const DivMod ct = divmod(r, g.taps());                // output channel co, tap t
+        const DivMod tap = divmod(ct.r, g.kernel_w);
+        const long long co = ct.q;
+        const int dh = bc.th - (int)tap.q;                      // = ho * s when this tap reaches hi
+        const int dw = bc.tw - (int)tap.r;
         if (dh < 0 || dw < 0 || dh % g.stride != 0 || dw % g.stride != 0) {
             return T(0);
         }
@@ -133,9 +143,8 @@ struct ConvDataGrad {
         return bc.image[co * g.out_plane() + (long long)ho * g.out_w + wo];
     }
     __device__ void store(T* out, long long c, long long q, T v) const {
-        const long long n = q / g.in_plane();
-        const long long pix = q - n * g.in_plane();
-        out[(n * g.c_in + c) * g.in_plane() + pix] = v;
+        const DivMod np = divmod(q, g.in_plane());
+        out[((long long)np.q * g.c_in + c) * g.in_plane() + np.r] = v;
     }
 };
 
@@ -153,27 +162,26 @@ struct ConvWeightGrad {
 
     struct AK { long long dy_offset; };                      // offset of dy[n, 0, ho, wo]
     __device__ AK a_k(long long q) const {
-        const long long n = q / g.out_plane();
-        const long long pix = q - n * g.out_plane();
-        return AK{n * g.c_out * g.out_plane() + pix};
+        const DivMod np = divmod(q, g.out_plane());
+        return AK{(long long)np.q * g.c_out * g.out_plane() + np.r};
     }
     __device__ T a(long long co, const AK& ak) const { return dy[ak.dy_offset + co * g.out_plane()]; }
 
     struct BCol { long long channel_offset; int kh, kw; };   // c * H * W, and the tap
     __device__ BCol b_col(long long j) const {
-        const long long c = j / g.taps();
-        const int t = (int)(j - c * g.taps());
-        return BCol{c * g.in_plane(), t / g.kernel_w, t % g.kernel_w};
+        const DivMod ct = divmod(j, g.taps());
+        const DivMod tap = divmod(ct.r, g.kernel_w);
+        return BCol{(long long)ct.q * g.in_plane(), (int)tap.q, (int)tap.r};
     }
     __device__ T b(long long q, const BCol& bc) const {
-        const long long n = q / g.out_plane();
-        const long long pix = q - n * g.out_plane();
-        const int hi = (int)(pix / g.out_w) * g.stride - g.pad + bc.kh;
-        const int wi = (int)(pix % g.out_w) * g.stride - g.pad + bc.kw;
+        const DivMod np = divmod(q, g.out_plane());           // image n, output pixel (ho, wo)
+        const DivMod hw = divmod(np.r, g.out_w);
+        const int hi = (int)hw.q * g.stride - g.pad + bc.kh;
+        const int wi = (int)hw.r * g.stride - g.pad + bc.kw;
         if (hi < 0 || hi >= g.height || wi < 0 || wi >= g.width) {
             return T(0);
         }
-        return x[n * g.c_in * g.in_plane() + bc.channel_offset + (long long)hi * g.width + wi];
+        return x[(long long)np.q * g.c_in * g.in_plane() + bc.channel_offset + (long long)hi * g.width + wi];
     }
     __device__ void store(T* out, long long co, long long j, T v) const { out[co * cols() + j] = v; }
 };

@@ -27,10 +27,18 @@ constexpr int MICRO = 4;                       // each thread: MICRO x MICRO out
 static_assert(THREADS == (TILE_M / MICRO) * (TILE_N / MICRO), "one thread per micro-tile");
 static_assert(THREADS % TILE_K == 0 && THREADS % TILE_N == 0, "fixed loader roles");
 static_assert(TILE_M * TILE_K % THREADS == 0 && TILE_K * TILE_N % THREADS == 0, "whole tiles per pass");
+template <typename T> constexpr int A_PAD = 16 / sizeof(T);   // 16 bytes of padding per a_tile row (below)
 
 template <typename T, typename View>
 __device__ void gemm_tiles_fma(const View& view, T* out, long long split_len, long long out_split_stride) {
-    __shared__ T a_tile[TILE_K][TILE_M];       // a_tile[kk][r] = A[m0 + r, k0 + kk]
+    // a_tile[kk][r] = A[m0 + r, k0 + kk]. A warp stores 16 depth columns kk x 2 rows r (the loader roles
+    // below): unpadded, the 16 kk of a store are 64 floats apart, all in one bank, a 16-way conflict.
+    // A row pitch of TILE_M + 16 bytes puts kk in bank 4*kk + r (mod 32): 2-way for float (4-way for
+    // double, whose 8-byte words take two banks), and each row still starts 16-byte aligned, so the
+    // micro-tile reads below stay single 128-bit loads. (An odd pitch would be conflict-free on the
+    // store but split those loads.) The B tile needs no padding: its stores are 64 consecutive columns,
+    // and its 128-bit reads of 4 consecutive columns cover 32 distinct banks per quarter-warp.
+    __shared__ __align__(16) T a_tile[TILE_K][TILE_M + A_PAD<T>];
     __shared__ T b_tile[TILE_K][TILE_N];       // b_tile[kk][c] = B[k0 + kk, n0 + c]
 
     const int tid = threadIdx.x;

@@ -18,6 +18,12 @@
 // breaks up shared-memory bank conflicts) and fragment offsets that are multiples of 8 floats keep
 // every pointer on a 32-byte boundary.
 //
+// Single stage: each step's gathers from device memory and its mma_sync run one after the other, with a
+// barrier between, so the tensor cores wait on the loads (only other resident blocks hide them). The
+// known next step is to double-buffer: gather step k+1 into registers while the warps multiply step k,
+// then store it to the other half of two shared tiles. Not done before a GPU can show what it gains
+// (the host build checks the tiling, not the overlap): the first GPU check times this kernel as is.
+//
 // Accuracy: each product rounds both factors to TF32 (relative error up to 2^-11 each), so a sum of
 // random terms lands at a few 1e-4 relative error; the gpu tests hold it to 3e-3 (TF32_BOUND in
 // tests/test_cupy_backend.py).
