@@ -168,6 +168,7 @@ def train(ctx, film, resume, epochs, final_film, **kw):
         summary = reconstruct_film(run.model, run.opts.film, out, fit=run.opts.fit)
         click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB; "
                    f"per-frame error: {summary['plot']})")
+    click.echo(f"report: {_write_report(run.opts.out)}")
 
 
 def _int_list(name, text):
@@ -238,6 +239,19 @@ def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend):
     model, _ = load_model(run_or_ckpt, backend)
     n = run_morph(model, film, t_from, t_to, seconds, out, fps)
     click.echo(f"{out}: {n} frames")
+
+
+@cli.command("report")
+@click.argument("run_dir")
+def report_command(run_dir):
+    """Write RUN_DIR/report.html: the films side by side, per-frame PSNR, losses, samples, settings."""
+    click.echo(_write_report(run_dir))
+
+
+def _write_report(run_dir):
+    from vaegan.report import write_report
+
+    return write_report(run_dir)
 
 
 def _check_out_dir(path):

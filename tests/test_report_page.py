@@ -1,0 +1,165 @@
+"""The run's report page (vaegan/report.py) in a real browser: Debian's chromium driven by selenium.
+
+A run folder is put together here without training (a generated film, its frame store, a
+"reconstruction" that is the film with its colours inverted, a few metrics lines with one roll-back), so
+the page is tested on what it reads, in seconds. The browser tests skip where chromium, chromedriver or
+selenium is missing, except on CI (CI=true), where .ci/run installs them and a skip would hide a failure.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cli
+from tests.films import pattern, write_film
+from vaegan.film import FilmWriter
+from vaegan.framestore import FrameStore
+from vaegan.reconstruct import frame_errors
+
+FPS, N = 10, 25          # a 2.5 s film
+SIZE = (32, 24)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    film = write_film(root / "film.mp4", n=N, size=SIZE, fps=FPS)
+    run = root / "run"
+    run.mkdir()
+    store = FrameStore.open_or_build(film, run / "frames", size=SIZE, progress=False)
+    original = np.asarray(store.frames)
+    rec = 255 - original
+    with FilmWriter(run / "reconstruction.mp4", FPS, *SIZE) as w:
+        w.write(rec)
+    _, psnr = frame_errors(original, rec)
+    with open(run / "reconstruction_error.csv", "w") as f:
+        f.write("frame,time_s,mse,psnr_db\n")
+        for i, p in enumerate(psnr):
+            f.write(f"{i},{i / FPS:.3f},0,{p:.3f}\n")
+    with open(run / "metrics.jsonl", "w") as f:
+        for s in range(1, 11):
+            f.write(json.dumps({"step": s, "kl": 1.0 / s, "sim": 2.0 / s, "disc": 1.3, "gen": 0.7,
+                                "pixel": 0.1, "sigma": 1.0}) + "\n")
+        f.write(json.dumps({"event": "rollback", "step": 8, "cause": "probe error", "restored_step": 5}) + "\n")
+    (run / "grids").mkdir()
+    from vaegan.images import save_grid
+    save_grid(run / "grids" / "step_000010.png", np.stack([pattern(i, *SIZE) for i in range(4)]), ncols=4)
+    with open(run / "config.json", "w") as f:
+        json.dump({"run": {"film": str(film), "fit": "crop"}, "model": {"width": SIZE[0], "height": SIZE[1]},
+                   "train": {"lr": 2e-4}}, f)
+    result = CliRunner().invoke(cli.cli, ["report", str(run)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_report_command_writes_a_self_contained_page(run_dir):
+    page = (run_dir / "report.html").read_text()
+    assert (run_dir / "original.mp4").exists()
+    # nothing fetched from elsewhere: every src/href is relative (or a data: URL)
+    for attr in ("src=", "href="):
+        for part in page.split(attr)[1:]:
+            target = part[1:].split(part[0])[0]
+            assert not target.startswith(("http:", "https:", "//")), target
+            if not target.startswith("data:"):
+                assert (run_dir / target).exists(), target
+    assert "roll-back at step 8" in page and 'id="psnr"' in page
+
+
+def test_report_of_a_missing_folder_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli.cli, ["report", str(tmp_path / "nope")])
+    assert result.exit_code != 0 and "no such run folder" in result.output
+    assert "Traceback" not in result.output
+
+
+# --- in the browser ---------------------------------------------------------------------------
+
+def _browser():
+    """A headless chromium, or a skip (a failure on CI) naming what is missing."""
+    missing = []
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("selenium (pip install selenium)")
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not binary:
+        missing.append("chromium (apt-get install chromium)")
+    if not driver:
+        missing.append("chromedriver (apt-get install chromium-driver)")
+    if missing:
+        why = "report page test needs " + ", ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(why + "; .ci/run installs them")
+        pytest.skip(why)
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1000"):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = binary
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(driver)), profile
+
+
+@pytest.fixture(scope="module")
+def page(run_dir):
+    browser, profile = _browser()
+    try:
+        browser.get((run_dir / "report.html").as_uri())
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(browser, script, what, timeout=30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda b: b.execute_script(script), what)
+
+
+def _videos(browser):
+    return browser.execute_script(
+        "return ['original', 'reconstruction'].map(id => { const v = document.getElementById(id);"
+        " return {t: v.currentTime, d: v.duration, ready: v.readyState, seeking: v.seeking,"
+        " error: v.error && v.error.code}; });")
+
+
+def test_page_loads_both_films_at_the_films_duration_without_console_errors(page):
+    _wait(page, "return ['original', 'reconstruction'].every(id => document.getElementById(id).readyState >= 2"
+                " || document.getElementById(id).error)", "both videos loaded")
+    for v in _videos(page):
+        assert v["error"] is None, f"the browser cannot play the film (MediaError {v['error']})"
+        assert abs(v["d"] - N / FPS) <= 1 / FPS, v
+    severe = [e for e in page.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+@pytest.mark.parametrize("t", [0.05, 1.23, 2.41])
+def test_a_click_on_the_curve_at_t_seeks_both_films_to_t(page, t):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    _wait(page, "return ['original', 'reconstruction'].every(id => document.getElementById(id).readyState >= 1)",
+          "video metadata")
+    curve = page.find_element("id", "psnr")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", curve)
+    # where t lies on the curve, in CSS pixels from the element's centre (selenium's offsets)
+    dx, dy = page.execute_script(
+        "const c = arguments[0], t = arguments[1], box = c.getBoundingClientRect(), vb = c.viewBox.baseVal;"
+        "const x0 = +c.dataset.x0, x1 = +c.dataset.x1, l = +c.dataset.left, r = +c.dataset.right;"
+        "const ux = l + (t - x0) / (x1 - x0) * (r - l);"
+        "return [ux / vb.width * box.width - box.width / 2, 0];", curve, t)
+    ActionChains(page).move_to_element_with_offset(curve, round(dx), dy).click().perform()
+    _wait(page, "return ['original', 'reconstruction'].every(id => { const v = document.getElementById(id);"
+                " return !v.seeking && v.readyState >= 2; })", "both videos seeked")
+    for v in _videos(page):
+        assert abs(v["t"] - t) <= 1 / FPS, (t, v)
+    severe = [e for e in page.get_log("browser") if e["level"] == "SEVERE"]   # the page's own handlers ran clean
+    assert not severe, severe
