@@ -183,13 +183,15 @@ def _int_list(name, text):
 @click.argument("film", required=False)
 @click.option("-o", "--out", required=True, help="output film (.mp4), or image with --image")
 @click.option("--image", default=None, help="re-imagine one image instead of a film")
+@click.option("--smooth", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="smooth the latent path in film order: a centred Gaussian of this standard deviation (s), reset at shot cuts; 0: off")
 @click.option("--side-by-side", is_flag=True, help="original | reconstruction")
 @click.option("--bn-stats", default="running", show_default=True, type=click.Choice(["running", "batch"]),
               help="batch-norm statistics: learned running ones, or each batch's own (the original's)")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend):
+def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth):
     """Re-imagine FILM (any film) frame by frame with the model in RUN_OR_CKPT."""
     from vaegan.reconstruct import load_model, reconstruct_film, reconstruct_image
 
@@ -201,9 +203,11 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
         psnr = reconstruct_image(model, image, out, side_by_side, fit)
         click.echo(f"{out}: PSNR {psnr:.2f} dB")
         return
-    s = reconstruct_film(model, film, out, side_by_side, bn_stats, batch_size, fit)
+    s = reconstruct_film(model, film, out, side_by_side, bn_stats, batch_size, fit, smooth=smooth)
     click.echo(f"{out}: {s['frames']} frames in {s['seconds']:.1f} s, mean PSNR {s['psnr']:.2f} dB; "
                f"per-frame error: {s['csv']}, {s['plot']}")
+    click.echo(f"flicker (mean |frame - previous frame|, 0..255, {s['cuts']} cuts left out): "
+               f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}")
 
 
 @cli.command()

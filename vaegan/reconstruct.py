@@ -53,7 +53,7 @@ def frame_errors(original, rec):
 
 
 def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", batch_size=32, fit="crop",
-                     progress=True):
+                     progress=True, smooth=0.0):
     """Write the re-imagined film to `out`, and `<out stem>_error.csv` / `_error.png` beside it.
     Returns a summary dict (frames, mean PSNR, seconds)."""
     from .film import FilmWriter, side_by_side as join
@@ -71,10 +71,15 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     t0 = time.perf_counter()
     frames = iter_frames(film, size=(cfg.width, cfg.height), fit=fit)
     width = cfg.width * (2 if side_by_side else 1)
+    from .smoothing import FlickerMeter, SmoothedPath    # --smooth: a first pass encodes the whole film
+    path = SmoothedPath(model, iter_frames(film, size=(cfg.width, cfg.height), fit=fit), fps, smooth, bn_stats,
+                        batch_size) if smooth else None
+    flicker = FlickerMeter(fps)
     bar = tqdm(total=info.get("frames") or None, unit="frame", desc="reconstruct", disable=None if progress else True)
     with FilmWriter(out, fps, width, cfg.height, audio_from=film) as writer:
         for batch, pts in _batches(frames, batch_size):
-            rec = _run_batch(model, batch, bn_stats)
+            rec = path.next(batch) if path else _run_batch(model, batch, bn_stats)
+            flicker.update(batch, rec)
             mse, psnr = frame_errors(batch, rec)
             writer.write(join(batch, rec) if side_by_side else rec)
             times += pts
@@ -93,7 +98,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     plot_frame_error(times, psnrs, stem + "_error.png",
                      f"{os.path.basename(film)} through {cfg.name}: mean PSNR {np.mean(psnrs):.2f} dB")
     return {"frames": len(times), "psnr": float(np.mean(psnrs)), "seconds": time.perf_counter() - t0,
-            "csv": stem + "_error.csv", "plot": stem + "_error.png"}
+            "csv": stem + "_error.csv", "plot": stem + "_error.png", **flicker.summary()}
 
 
 def _batches(frames, batch_size):
