@@ -22,6 +22,8 @@ Two families:
     channel, no bias, batch norm 2-D and 4-D with every slope. Cheap: fine for a CPU interpreter.
   * the real layer shapes of the presets broad256x144 and larsen64 at batch 2 (`case.preset` names
     the preset, `case.real` is True): for GPU tests and benchmarks; seconds of NumPy reference time.
+A third list, MULTI_TILE_CASES, is neither: shapes whose channels, pixels and reductions run past one
+tile of the GPU kernels while staying small elsewhere, for the CPU runs of the GPU backends (see there).
 
 `adam_step` works in place: its run copies param, m, v, steps, and returns the updated copies.
 """
@@ -146,6 +148,46 @@ ADAM_SETTINGS = [  # (param shape, step, lr, beta1, beta2, eps, weight_decay)
     ((3, 5), 10, 2e-4, 0.9, 0.999, 1e-8, 0.01),
     ((2, 1, 3, 3), 3, 1e-3, 0.5, 0.99, 1e-6, 0.1),
 ]
+
+# multi-tile shapes -------------------------------------------------------------------------------
+# The GPU kernels cut each product into tiles: Triton's convolutions and GEMM into BLOCK_M x BLOCK_N
+# programs of 16..128 along each axis, stepping BLOCK_K = 32 or 64 along the reduction; the CuPy
+# implicit GEMM into 64 x 64 tiles stepping 16, split over a third grid axis when the reduction is long;
+# the batch-norm and bias reductions into blocks of 32..256 channels (CuPy) or 64-channel programs
+# (Triton). The awkward shapes above have at most 5 channels: everything sits in the first tile of
+# every channel axis, so a kernel that gets the offset of its second tile wrong passes them.
+# Each shape below is chosen for the kernel(s) of one op (named beside it; the other ops of the shape
+# would cost interpreter time and cross less): 130 channels on the channel axis that kernel tiles
+# (past Triton's largest tile, 128, and the CuPy tile, 64, with a ragged remainder), more than 128
+# pixels on its pixel axis where that costs little, a reduction a little past one step (36 = 32 + 4),
+# and batch 1-2, images of 6-33 px elsewhere. Which tile of which backend each one crosses is written,
+# and checked against the launchers' own grids, in tests/test_triton_interpreted.py and
+# tests/test_cupy_host.py.
+MULTI_TILE_CONV = [
+    # conv forward: pixels 2*9*9 = 162, output channels 130, reduction 4*3*3 = 36
+    (conv(2, 4, 130, 9, 9, k=3, stride=1, padding=1), "conv2d_forward"),
+    # data gradient: input pixels 162, input channels 130, reduction 4*3*3 = 36
+    (conv(2, 130, 4, 9, 9, k=3, stride=1, padding=1), "conv2d_backward_data"),
+    # weight gradient: output channels 130, columns 15*3*3 = 135, reduction over 1*6*6 = 36 pixels
+    (conv(1, 15, 130, 6, 6, k=3, stride=1, padding=1), "conv2d_backward_weight"),
+    # weight gradient with its reduction split: 1*33*33 = 1089 pixels, output channels 70
+    (conv(1, 4, 70, 33, 33, k=3, stride=1, padding=1), "conv2d_backward_weight"),
+    # transposed conv forward (the data-gradient kernel at stride 2, 4 phases): output channels 130,
+    # output pixels 18*18 (81 per phase), reduction 30*3*3 = 270 (30*2*2 = 120 per phase)
+    (conv_t(1, 30, 130, 9, 9, k=3, stride=2, padding=1, output_padding=1), "conv_transpose2d_forward"),
+    # its data gradient (the forward kernel on dy): pixels 2*9*9 = 162, channels 130, reduction 36
+    (conv_t(2, 130, 4, 9, 9, k=3, stride=2, padding=1, output_padding=1), "conv_transpose2d_backward_data"),
+    # its weight gradient (the weight kernel, x and dy exchanged): rows 130, columns 15*3*3 = 135,
+    # reduction over 1*6*6 = 36 pixels
+    (conv_t(1, 130, 15, 6, 6, k=3, stride=2, padding=1, output_padding=1), "conv_transpose2d_backward_weight"),
+]
+# (n, in, out, bias, ops): batch, inputs and outputs all past 128 (forward and both gradients);
+# and a forward whose reduction over 600 inputs is split (two output tiles, one row tile)
+MULTI_TILE_LINEAR = [(130, 130, 130, True, ("linear_forward", "linear_backward")),
+                     (2, 600, 130, True, ("linear_forward",))]
+# (shape, slope): 70 channels (two 64-channel programs, three 32-thread blocks) of 2*5*5 = 50 values
+# or 40 rows; 40 channels in 2 chunks of 36 values; 260 features (two 256-thread blocks)
+MULTI_TILE_BN = [((2, 70, 5, 5), 0.2), ((40, 70), 0.2), ((2, 40, 6, 6), 0.0), ((3, 260), 0.2)]
 
 # real layer shapes of the presets, at batch 2 ----------------------------------------------------
 REAL_BATCH = 2
@@ -501,9 +543,19 @@ def _real_cases():
     return cases
 
 
+def _multi_tile_cases():
+    cases = [c for s, op in MULTI_TILE_CONV for c in conv_cases(s) if c.op == op]
+    for n, f_in, f_out, bias, ops in MULTI_TILE_LINEAR:
+        cases += [c for c in linear_cases(n, f_in, f_out, bias) if c.op in ops]
+    for shape, slope in MULTI_TILE_BN:
+        cases += bn_cases(shape, slope)
+    return cases
+
+
 AWKWARD_CASES = _awkward_cases()
 REAL_CASES = _real_cases()
 CASES = AWKWARD_CASES + REAL_CASES
+MULTI_TILE_CASES = _multi_tile_cases()   # not in CASES: for the CPU runs of the GPU backends
 
 
 def cases_for(op, real=None):

@@ -16,7 +16,9 @@ What this checks: the index arithmetic, bounds, padding, output_padding, the spl
 reductions, the typed arguments, on every awkward case of tests/op_cases.py in float32 and float64,
 with every buffer poisoned with NaN; once with the H100 launch plan and once with a "tight" plan
 (tiny blocks, grids and chunks) that makes every grid-stride loop turn, every reduction run several
-chunks and every convolution GEMM split its depth; and a few training steps end to end.
+chunks and every convolution GEMM split its depth; the multi-tile cases of tests/op_cases.py (70-260
+channels: several GEMM tiles and several blocks of channels, see below) in float32 with every conv
+variant, both plans; and a few training steps end to end.
 The tensor-core kernels run against a stand-in for WMMA (below): that checks our tiling, fragment
 offsets, alignment and epilogue, not the hardware's own fragment layout or its TF32 arithmetic.
 What it cannot check: the GPU's memory model and scheduling (races a fiber order happens to hide),
@@ -399,6 +401,96 @@ def test_convolution_on_host(host, case, dtype, variant, rng, monkeypatch):
     from kernels.cupy import conv
     monkeypatch.setattr(conv, "_variant", variant)
     _check(host, case, dtype, rng, variant)
+
+
+# --- multi-tile shapes ----------------------------------------------------------------------------------
+# The awkward cases have at most 5 channels: one GEMM tile along the channel axis of every product, one
+# block of per-channel threads. op_cases.MULTI_TILE_CASES cross those boundaries; in float32 only (the
+# float64 instantiations are the same template code, and the awkward cases run them).
+# The implicit GEMM (conv_implicit.cu, and conv_implicit_tf32.cu's WMMA twin: both 64 x 64 tiles, depth
+# steps of 16, plan.GEMM_TILES) on each conv case, rows x columns x depth of its one product:
+#   conv2d_forward 4->130          forward      130 x 162 x 36     3 x 3 tiles, both ragged, 3 steps
+#   conv2d_backward_data 130->4    data grad    130 x 162 x 36     3 x 3 tiles
+#   conv2d_backward_weight 15->130 weight grad  130 x 135 x 36     3 x 3 tiles
+#   conv2d_backward_weight 4->70   weight grad   70 x  36 x 1089   2 x 1 tiles, depth split 5 ways on
+#                                                                  the H100 plan (4 x 224 + 193)
+#   conv_transpose2d_forward       data grad    130 x 324 x 270    3 x 6 tiles, split 2 ways on the H100
+#                                                                  plan (144 + 126)
+#   conv_transpose2d_backward_data forward      130 x 162 x 36     3 x 3 tiles
+#   conv_transpose2d_backward_weight weight grad 130 x 135 x 36    3 x 3 tiles
+# On the tight plan every one of them splits its depth 3 to 23 ways, the last slice short. The im2col
+# variant runs the same shapes through im2col / col2im / swap_axes (grid-stride loops) and NumPy's matmul.
+# Each GEMM launch is checked against this: more than one tile along the rows with the last one ragged,
+# likewise along the columns (but for the split weight gradient, whose 36 columns are one tile), a
+# depth past one step and not a multiple of it, and the splits above.
+# Per-channel kernels (one thread per channel: batch-norm level 2, 2-D level 1 and running invstd,
+# bias-gradient level 2 and column sums): 40, 70 and 130 channels are 2, 3 and 5 blocks of the tight
+# plan's 32 threads, 260 features 2 blocks of the H100 plan's 256 (checked on every launch of them);
+# 2x40x6x6 is also 2 chunks of level 1 on the tight plan.
+MULTI_TILE = op_cases.MULTI_TILE_CASES
+GEMM_PRODUCTS = {"conv2d_forward_implicit": "forward", "conv2d_data_grad_implicit": "data_grad",
+                 "conv2d_weight_grad_implicit": "weight_grad", "conv2d_forward_tf32": "forward",
+                 "conv2d_data_grad_tf32": "data_grad", "conv2d_weight_grad_tf32": "weight_grad"}
+SPLIT_ON_H100 = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]": 5,
+                 "conv_transpose2d_forward[n1 30->130 9x9 k3x3 s2 p1 op1]": 2}
+ONE_COLUMN_TILE = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]"}
+PER_CHANNEL_KERNELS = {"bn_stats_columns", "bn_stats_combine", "bn_backward_columns", "bn_backward_combine",
+                       "bn_running_invstd", "channel_sum_combine", "column_sum"}
+
+
+class RecordingRunner:
+    """A runner for runtime.use_host that notes (kernel name, grid, arguments) of every launch."""
+
+    def __init__(self, runner):
+        self.runner, self.launches = runner, []
+
+    def __call__(self, filename, name, dtype, grid, block, args):
+        self.launches.append((name, (tuple(grid) + (1, 1))[:3], args))
+        return self.runner(filename, name, dtype, grid, block, args)
+
+
+def _check_gemm_tiles(case, variant, tight, launches):
+    """Every implicit-GEMM launch of `case` crossed the tile boundaries the table above says it does."""
+    tile_m, tile_n, tile_k, _ = plan.GEMM_TILES["implicit_tf32" if variant == "implicit_tf32" else "implicit"]
+    gemms = [(name, grid, args) for name, grid, args in launches if name in GEMM_PRODUCTS]
+    assert gemms, f"{case.name}: no implicit GEMM ran with the {variant} variant"
+    for name, (tiles_n, tiles_m, splits), args in gemms:
+        geometry = plan.ConvGeometry(*(int(a) for a in args[3:14]))
+        rows, cols, depth = geometry.gemm(GEMM_PRODUCTS[name])
+        split_len = int(args[14])
+        where = f"{case.name} {variant}: {name} {rows} x {cols} x {depth} on grid {(tiles_n, tiles_m, splits)}"
+        assert tiles_m > 1 and rows % tile_m, f"{where}: not several row tiles with a ragged last one"
+        if case.name not in ONE_COLUMN_TILE:
+            assert tiles_n > 1 and cols % tile_n, f"{where}: not several column tiles with a ragged last one"
+        assert depth > tile_k and depth % tile_k, f"{where}: the depth is not past one step, ragged"
+        want_splits = splits > 1 if tight else splits == SPLIT_ON_H100.get(case.name, 1)
+        assert want_splits and (splits == 1 or depth - (splits - 1) * split_len < split_len), \
+            f"{where}: {splits} depth slices of {split_len}, not what the table above says"
+
+
+@pytest.mark.parametrize("variant", CONV_VARIANTS)
+@pytest.mark.parametrize("case", [c for c in MULTI_TILE if c.op.startswith("conv")], ids=lambda c: c.name)
+def test_multi_tile_convolution_on_host(host, host_kernels, case, variant, rng, monkeypatch, request):
+    from kernels.cupy import conv
+    monkeypatch.setattr(conv, "_variant", variant)
+    recorder = RecordingRunner(host_kernels)
+    runtime.use_host(np, recorder)              # the host fixture puts it back afterwards
+    _check(host, case, "float32", rng, variant)
+    if variant != "im2col":
+        _check_gemm_tiles(case, variant, request.node.callspec.params["host"] == "tight", recorder.launches)
+
+
+# (linear_forward is left out: here it is NumPy's matmul and a grid-stride bias add, nothing per channel)
+@pytest.mark.parametrize("case", [c for c in MULTI_TILE if not c.op.startswith(("conv", "linear_forward"))],
+                         ids=lambda c: c.name)
+def test_multi_tile_op_on_host(host, host_kernels, case, rng, request):
+    recorder = RecordingRunner(host_kernels)
+    runtime.use_host(np, recorder)
+    _check(host, case, "float32", rng)
+    per_channel = [(name, grid) for name, grid, _ in recorder.launches if name in PER_CHANNEL_KERNELS]
+    if request.node.callspec.params["host"] == "tight" or "3x260" in case.name:
+        assert per_channel and all(grid[0] > 1 for _, grid in per_channel), \
+            f"{case.name}: a per-channel kernel ran in one block: {per_channel}"
 
 
 @pytest.mark.parametrize("dtype, variant", [s for s in CONV_SETTINGS if s[1] != "implicit_tf32"])

@@ -81,6 +81,127 @@ def test_split_reductions_match_reference(T, case, rng):
     run_against_reference(T, case, rng, np.float32)
 
 
+# --- multi-tile shapes, and every autotune config ----------------------------------------------------
+# op_cases.MULTI_TILE_CASES run 70-260 channels, up to 324 pixels and reductions a little past one step
+# through the kernels, so that a program other than the first along each tiled axis has to find its
+# own tile. The autotuned kernels (the three convolution kernels, the GEMM) run each of their configs
+# in turn on one shape (runtime.set_forced_config; the interpreter would otherwise run only the first);
+# the other shapes run config 0. float32 only: the tiling does not depend on the dtype, and the
+# awkward cases run both. What each crosses, in programs per grid axis (BLOCK sizes from
+# conv.CONV_CONFIGS: M 64/128, N 64/128/16, K 32; linear.GEMM_CONFIGS: M 32..128, N 64/128, K 32/64;
+# batch norm: 64-channel programs, rows in splits of 16-row steps, elements in blocks of 1024):
+#   conv2d_forward 4->130, 162 px   forward kernel: pixels 3/2 tiles (BLOCK_M 64/128, last ragged),
+#                                   channels 3/2/9 (BLOCK_N 64/128/16), reduction 36: 2 steps of 32
+#   conv2d_backward_data 130->4     data kernel: input pixels 162, input channels 130, as above
+#   conv2d_backward_weight 15->130  weight kernel: channels 130 (rows), columns 135 (3/2/9), 36 pixels
+#                                   in 2 steps; bias gradient: 3 channel programs x 2 row splits
+#   conv2d_backward_weight 4->70, 33x33   the reduction over 1089 pixels split in 2 (1024 + 65),
+#                                   channels in 2 tiles; the splits added by sum_rows over 2520 columns
+#   conv_transpose2d_forward 30->130 data kernel at stride 2: 4 phases of 81 pixels (2 tiles),
+#                                   130 channels, reduction 120 per phase (4 steps, ragged)
+#   conv_transpose2d_backward_data  forward kernel on dy: 162 pixels, 130 channels
+#   conv_transpose2d_backward_weight weight kernel, x and dy exchanged: 130 rows, 135 columns
+#   linear 130->130, batch 130      GEMM: 3/2/5 row tiles, 3/2 column tiles, K 130 in 5/3 steps, in the
+#                                   forward and both gradient products; bias gradient 3 x 2 programs
+#   linear 2x600->130               split-K: 2 splits (512 + 88), 3/2 column tiles
+#   batch norm 2x70x5x5, 40x70      partial sums: 2 channel programs x 2 row splits; finish: 2
+#                                   programs; apply: 4 / 3 blocks; backward sum_rows: 3 programs
+#   batch norm 2x40x6x6             partial sums in 3 row splits (one channel program)
+#   batch norm 3x260                partial sums: 5 channel programs; finish: 5
+# Each case's claim below is checked against the grids its launches actually got: a kernel named here
+# that ran with one program on an axis named here fails the test (a config or shape change that made
+# the case fit in one tile again).
+
+
+def _config_count(case):
+    from kernels.triton.conv import CONV_CONFIGS
+    from kernels.triton.linear import GEMM_CONFIGS
+    return len(GEMM_CONFIGS if case.op.startswith("linear") else CONV_CONFIGS)
+
+
+_BN_FORWARD = {"stats_partial_kernel": (0, 1), "finish_stats_kernel": (0,), "apply_kernel": (0,)}
+_BN_BACKWARD = {"grads_partial_kernel": (0, 1), "sum_rows_kernel": (0,), "backward_apply_kernel": (0,)}
+# case name -> (every config, or config 0 only; {kernel: the grid axes that must hold more than one program})
+MULTI_TILE_CLAIMS = {
+    "conv2d_forward[n2 4->130 9x9 k3x3 s1 p1]": (True, {"conv2d_forward_kernel": (0, 1)}),
+    "conv2d_backward_data[n2 130->4 9x9 k3x3 s1 p1]": (True, {"conv2d_backward_data_kernel": (0, 1)}),
+    "conv2d_backward_weight[n1 15->130 6x6 k3x3 s1 p1]": (True, {
+        "conv2d_backward_weight_kernel": (0, 1), "channel_sums_kernel": (0, 1), "sum_rows_kernel": (0,)}),
+    "conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]": (False, {
+        "conv2d_backward_weight_kernel": (0, 2), "sum_rows_kernel": (0,)}),
+    "conv_transpose2d_forward[n1 30->130 9x9 k3x3 s2 p1 op1]": (False, {
+        "conv2d_backward_data_kernel": (0, 1, 2)}),
+    "conv_transpose2d_backward_data[n2 130->4 9x9 k3x3 s2 p1 op1]": (False, {"conv2d_forward_kernel": (0, 1)}),
+    "conv_transpose2d_backward_weight[n1 130->15 6x6 k3x3 s2 p1 op1]": (False, {
+        "conv2d_backward_weight_kernel": (0, 1)}),
+    "linear_forward[n130 130->130]": (True, {"matmul_kernel": (0, 1)}),
+    "linear_backward[n130 130->130]": (True, {"matmul_kernel": (0, 1), "channel_sums_kernel": (0, 1)}),
+    "linear_forward[n2 600->130]": (True, {"matmul_kernel": (1, 2), "sum_rows_kernel": (0,)}),
+    "batch_norm_act_forward[2x70x5x5 slope=0.2]": (False, _BN_FORWARD),
+    "batch_norm_act_backward[2x70x5x5 slope=0.2]": (False, _BN_BACKWARD),
+    "batch_norm_act_inference[2x70x5x5 slope=0.2]": (False, {"apply_kernel": (0,)}),
+    "batch_norm_act_forward[40x70 slope=0.2]": (False, _BN_FORWARD),
+    "batch_norm_act_backward[40x70 slope=0.2]": (False, _BN_BACKWARD),
+    "batch_norm_act_forward[2x40x6x6 slope=0.0]": (False, {"stats_partial_kernel": (1,), "apply_kernel": (0,)}),
+    "batch_norm_act_backward[2x40x6x6 slope=0.0]": (False, {"grads_partial_kernel": (1,), "sum_rows_kernel": (0,)}),
+    "batch_norm_act_forward[3x260 slope=0.2]": (False, {"stats_partial_kernel": (0,), "finish_stats_kernel": (0,)}),
+    "batch_norm_act_backward[3x260 slope=0.2]": (False, {"grads_partial_kernel": (0,), "sum_rows_kernel": (0,)}),
+}
+_MULTI_TILE = {c.name: c for c in op_cases.MULTI_TILE_CASES}
+MULTI_TILE_RUNS = [pytest.param(_MULTI_TILE[name], config, claims, id=f"{name}-config{config}")
+                   for name, (every, claims) in MULTI_TILE_CLAIMS.items()
+                   for config in range(_config_count(_MULTI_TILE[name]) if every else 1)]
+
+
+def _kernel_name(kernel):
+    return kernel.fn.__name__ if isinstance(kernel, triton.runtime.Autotuner) else kernel.__name__
+
+
+def _record_grids(T, monkeypatch, config):
+    """From here on, every launch of the interpreted backend also appends (kernel name, grid as 3 ints)
+    to the returned list; an autotuned kernel's grid is evaluated for the config it is forced to."""
+    grids, launch = [], T.runtime.launch
+
+    def recording(kernel, grid, *args, **meta):
+        shape = grid
+        if callable(grid):
+            tuned = kernel.configs[config % len(kernel.configs)].kwargs if isinstance(
+                kernel, triton.runtime.Autotuner) else {}
+            shape = grid({**meta, **tuned})
+        grids.append((_kernel_name(kernel), tuple(shape) + (1,) * (3 - len(shape))))
+        return launch(kernel, grid, *args, **meta)
+
+    monkeypatch.setattr(T.runtime, "launch", recording)
+    return grids
+
+
+@pytest.mark.parametrize("case, config, claims", MULTI_TILE_RUNS)
+def test_multi_tile_shapes_match_reference_at_every_config(T, case, config, claims, rng, monkeypatch):
+    grids = _record_grids(T, monkeypatch, config)
+    previous = T.runtime.set_forced_config(config)
+    try:
+        run_against_reference(T, case, rng, np.float32)
+    finally:
+        T.runtime.set_forced_config(previous)
+    for kernel, axes in claims.items():
+        got = [grid for name, grid in grids if name == kernel]
+        assert got, f"{case.name}: {kernel} never ran (ran: {sorted({name for name, _ in grids})})"
+        for grid in got:
+            assert all(grid[a] > 1 for a in axes), (
+                f"{case.name} config {config}: {kernel} ran on grid {grid}, one program on an axis of {axes}: "
+                f"the case no longer crosses a tile there")
+
+
+def test_every_multi_tile_case_has_a_claim():
+    assert set(MULTI_TILE_CLAIMS) <= set(_MULTI_TILE)
+    unrun = set(_MULTI_TILE) - set(MULTI_TILE_CLAIMS)
+    assert unrun == {"batch_norm_act_inference[40x70 slope=0.2]", "batch_norm_act_inference[2x40x6x6 slope=0.0]",
+                     "batch_norm_act_inference[3x260 slope=0.2]"}, (
+        "a multi-tile case that runs here on no tile boundary of the Triton kernels (the inference "
+        "apply pass of these shapes is one block of 1024) is left to tests/test_cupy_host.py; any other "
+        f"must be claimed: {sorted(unrun)}")
+
+
 # --- the contract: names, helpers, argument checks -----------------------------------------------------
 
 def test_backend_meets_the_contract(T):
