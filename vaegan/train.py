@@ -69,6 +69,8 @@ class Run:
         self.history = _read_history(os.path.join(opts.out, "metrics.jsonl"), state["step"])
         self.grid_frames = store.batch(np.linspace(0, len(store) - 1, GRID_FRAMES).astype(int))
         self.grid_z = self.noise((GRID_FRAMES, model.cfg.z_dim), (opts.seed, 2**31 - 1))
+        from .rollback import Guard    # probe checks every K steps; a collapse rolls back (vaegan/rollback.py)
+        self.guard = Guard(self)
 
     @property
     def finished(self):
@@ -92,6 +94,8 @@ class Run:
         losses, updated = training_step(self.model, self.optimizers, x, eps, z_p, sigma, self.tc)
         if updated is None:
             bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not np.isfinite(v))
+            if self.guard.non_finite(bad):
+                return sigma, losses, None          # rolled back to the last good checkpoint
             raise UserError(f"a loss became non-finite at step {s} ({bad}); stopped without updating. "
                             f"The last good checkpoint is {self.checkpoint_file()}")
         return sigma, losses, updated
@@ -111,6 +115,8 @@ class Run:
                     for x in self.store.shuffled_batches(opts.batch_size, opts.seed, epoch, start_batch=start):
                         t0 = time.perf_counter()
                         sigma, losses, updated = self.step(x)
+                        if updated is None:
+                            break                   # rolled back: the loop starts again from there
                         fps = x.shape[0] / (time.perf_counter() - t0)
                         state["step"] += 1
                         state["batch"] += 1
@@ -118,8 +124,11 @@ class Run:
                         record = {"step": state["step"], "epoch": epoch, "sigma": round(sigma, 6),
                                   **{k: round(v, 6) for k, v in losses.items()},
                                   "updated": [k[:3] for k, v in updated.items() if v], "frames_per_s": round(fps, 2)}
+                        rolled_back = self.guard.check(record)   # every K steps: the probe; perhaps a roll-back
                         log.write(json.dumps(record) + "\n")
                         self.history.append(record)
+                        if rolled_back:
+                            break
                         bar.set_postfix_str(f"ep {epoch + 1}/{opts.epochs} " + " ".join(
                             f"{k} {losses[k]:.3f}" for k in LOSS_NAMES) + f" sigma {sigma:.2f} {fps:.0f} fr/s")
                         bar.update(1)
@@ -131,6 +140,8 @@ class Run:
                             self.save()
                         if stop.requested:
                             break
+                    if self.guard.restart(log):
+                        continue
                     if stop.requested:
                         break
                     state["epoch"] += 1
@@ -165,6 +176,7 @@ class Run:
     def save(self):
         state = dict(self.state, run=asdict(self.opts), train=asdict(self.tc), total_steps=self.total_steps)
         checkpoint.save(self.checkpoint_file(), self.model, self.optimizers, state)
+        self.guard.saved()
 
     def write_pictures(self):
         from .film import to_uint8_frames
@@ -283,6 +295,7 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     checkpoint.load_into(run_dir, meta, tensors, model, optimizers)
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
+    state["rollback"] = meta.get("rollback")
     return Run(opts, tc, K, store, model, optimizers, state)
 
 

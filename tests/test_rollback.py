@@ -1,0 +1,172 @@
+"""Roll-back on collapse (vaegan/rollback.py, hooked into vaegan/train.py), on a small model and a
+generated clip: a collapse injected through a test hook (weights scrambled, a learning rate blown up)
+is caught, rolled back and recovered from; a normal run never rolls back; a resume after a roll-back
+continues exactly as the uninterrupted run."""
+import json
+import os
+import signal
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cli
+import vaegan.rollback as rollback
+import vaegan.train as train_module
+from tests.films import write_film
+from vaegan import checkpoint
+
+# 32x24 frames, widths 4/8/16, z = 8, batches of 4: 16 frames are 4 steps an epoch
+SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
+# a check every 2 steps, two bad checks make a collapse (the defaults check every 25)
+FAST = dict(every=2, patience=2)
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def lines(run_dir):
+    return [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory):
+    return write_film(tmp_path_factory.mktemp("film") / "clip.mp4", n=16, size=(48, 36), fps=8)
+
+
+@pytest.fixture
+def fast_checks(monkeypatch):
+    monkeypatch.setattr(rollback, "DEFAULTS", replace(rollback.DEFAULTS, **FAST))
+
+
+def inject(monkeypatch, at_call, harm, interrupt_at_call=None):
+    """Wrap the training step: before call number `at_call` (0-based, counted over the whole test,
+    roll-backs included) `harm(model, optimizers)` runs once. Optionally a real Ctrl-C during another."""
+    original = train_module.training_step
+    calls = {"n": 0}
+
+    def hooked(model, optimizers, *rest):
+        if calls["n"] == at_call:
+            harm(model, optimizers)
+        if calls["n"] == interrupt_at_call:
+            os.kill(os.getpid(), signal.SIGINT)
+        calls["n"] += 1
+        return original(model, optimizers, *rest)
+
+    monkeypatch.setattr(train_module, "training_step", hooked)
+    return calls
+
+
+def scramble_decoder(model, optimizers):
+    flat = model.flat["decoder"].data
+    flat[...] = model.K.asarray(np.random.default_rng(0).normal(0, 3, flat.shape).astype(flat.dtype))
+
+
+def blow_up_learning_rates(model, optimizers):
+    for opt in optimizers.values():
+        opt.lr = 1e4
+
+
+def test_a_normal_run_never_rolls_back(film, tmp_path, fast_checks):
+    out = tmp_path / "normal"
+    result = invoke("train", film, "--out", out, "--epochs", 3, *SMALL)
+    assert result.exit_code == 0, result.output
+    records = lines(out)
+    assert not [r for r in records if "event" in r]
+    assert [r["step"] for r in records] == list(range(1, 13))
+    probed = [r for r in records if "probe_mse" in r]
+    assert [r["step"] for r in probed] == [2, 4, 6, 8, 10, 12]
+    assert all(np.isfinite(r["probe_mse"]) and np.isfinite(r["probe_sim"]) for r in probed)
+    meta, _ = checkpoint.read(out)
+    assert meta["rollback"]["rollbacks"] == 0 and meta["rollback"]["lr_scale"] == 1.0
+    assert len(meta["rollback"]["probe"]) == rollback.PROBE_FRAMES
+    good, _ = checkpoint.read(out / rollback.GOOD_FILENAME)
+    assert good["step"] == 12
+
+
+def test_scrambled_weights_are_caught_rolled_back_and_recovered_from(film, tmp_path, fast_checks, monkeypatch):
+    out = tmp_path / "scrambled"
+    inject(monkeypatch, 6, scramble_decoder)        # the 7th step starts from a destroyed decoder
+    result = invoke("train", film, "--out", out, "--epochs", 3, *SMALL)
+    assert result.exit_code == 0, result.output
+    records = lines(out)
+    events = [r for r in records if "event" in r]
+    assert len(events) == 1, events
+    e = events[0]
+    # checks at 8 and 10 are bad (two in a row); the last good state is the check at 6
+    assert (e["event"], e["step"], e["restored_step"], e["lr_scale"]) == ("rollback", 10, 6, 0.5)
+    assert "probe" in e["cause"]
+    after = records[records.index(e) + 1:]
+    assert [r["step"] for r in after] == list(range(7, 13))
+    best = min(r["probe_mse"] for r in records[:records.index(e)] if "probe_mse" in r)
+    assert after[-1]["probe_mse"] < 3 * best          # recovered: as good as before the collapse
+    meta, _ = checkpoint.read(out)
+    assert meta["step"] == 12 and meta["rollback"]["rollbacks"] == 1 and meta["rollback"]["since_good"] == 0
+    assert meta["rollback"]["lr_scale"] == 0.5
+    assert "roll-back" in result.output
+
+
+def test_a_learning_rate_that_blows_up_is_caught_and_lowered(film, tmp_path, fast_checks, monkeypatch):
+    out = tmp_path / "lr"
+    inject(monkeypatch, 6, blow_up_learning_rates)
+    result = invoke("train", film, "--out", out, "--epochs", 3, *SMALL)
+    assert result.exit_code == 0, result.output
+    events = [r for r in lines(out) if "event" in r]
+    assert events and all(e["restored_step"] == 6 for e in events)
+    meta, _ = checkpoint.read(out)
+    assert meta["step"] == 12 and meta["rollback"]["since_good"] == 0
+    # the roll-back put the learning rates back to the run's own, halved once per roll-back
+    assert meta["rollback"]["lr_scale"] == 0.5 ** len(events)
+
+
+def test_resume_after_a_roll_back_is_exact(film, tmp_path, fast_checks, monkeypatch):
+    whole = tmp_path / "whole"
+    inject(monkeypatch, 6, scramble_decoder)
+    assert invoke("train", film, "--out", whole, "--epochs", 3, *SMALL).exit_code == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(rollback, "DEFAULTS", replace(rollback.DEFAULTS, **FAST))
+
+    parts = tmp_path / "parts"
+    # calls 0-9 are steps 1-10, the roll-back returns to step 6: call 12 is step 9 the second time
+    inject(monkeypatch, 6, scramble_decoder, interrupt_at_call=12)
+    result = invoke("train", film, "--out", parts, "--epochs", 3, *SMALL)
+    assert result.exit_code == 130, result.output
+    meta, _ = checkpoint.read(parts)
+    assert meta["step"] == 9 and meta["rollback"]["rollbacks"] == 1
+    monkeypatch.undo()
+    result = invoke("train", "--resume", parts)
+    assert result.exit_code == 0, result.output
+    (meta_a, a), (meta_b, b) = checkpoint.read(whole), checkpoint.read(parts)
+    assert meta_a["step"] == meta_b["step"] == 12
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert meta_a["rollback"] == meta_b["rollback"]
+    strip = lambda d: [{k: v for k, v in r.items() if k != "frames_per_s"} for r in lines(d)]   # noqa: E731
+    assert strip(whole) == strip(parts)
+
+
+def test_a_collapse_that_keeps_coming_back_stops_with_the_good_model_kept(film, tmp_path, fast_checks, monkeypatch):
+    out = tmp_path / "hopeless"
+    original = train_module.training_step
+
+    def always_nan_from_the_7th(model, optimizers, x, *rest):
+        if calls["n"] >= 6:
+            x = x.copy()
+            x[0, 0, 0, 0] = np.nan
+        calls["n"] += 1
+        return original(model, optimizers, x, *rest)
+
+    calls = {"n": 0}
+    monkeypatch.setattr(train_module, "training_step", always_nan_from_the_7th)
+    result = invoke("train", film, "--out", out, "--epochs", 3, *SMALL)
+    assert result.exit_code == 1
+    message = result.output.strip().splitlines()[-1]
+    assert "non-finite at step 6" in message and "3 roll-backs" in message and "last good checkpoint" in message
+    assert "Traceback" not in result.output
+    events = [r for r in lines(out) if "event" in r]
+    assert [e["restored_step"] for e in events] == [6, 6, 6]
+    assert [e["lr_scale"] for e in events] == [0.5, 0.25, 0.125]
+    meta, _ = checkpoint.read(out)
+    assert meta["step"] == 6          # the last good model, also in the run's main checkpoint
