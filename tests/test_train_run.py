@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -15,12 +16,14 @@ from click.testing import CliRunner
 
 import cli
 import vaegan.train as train_module
+from tests.filmcheck import check_audio, check_frames, check_rate, expected_reconstruction, psnr
 from tests.films import decode_all, write_film
 from vaegan import checkpoint
 from vaegan.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # a model small enough for a test: 32x24 frames, widths 4/8/16, z = 8
+FILM_FPS = Fraction(30000, 1001)
 SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
 
 
@@ -40,7 +43,8 @@ def params(run_dir):
 
 @pytest.fixture(scope="module")
 def film(tmp_path_factory):
-    return write_film(tmp_path_factory.mktemp("film") / "clip.mp4", n=16, size=(48, 36), fps=8)
+    # NTSC's 30000/1001 frames/s, with sound: the run's reconstruction.mp4 must keep both exactly
+    return write_film(tmp_path_factory.mktemp("film") / "clip.mp4", n=16, size=(48, 36), fps=FILM_FPS, audio="aac")
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +73,17 @@ def test_a_run_writes_checkpoint_grids_curves_metrics_and_the_film(run, film):
     # --kl-weight auto: z_dim 8 over the 4*16*12 + 8*8*6 + 16*4*3 features the similarity compares
     assert meta["train"]["kl_weight"] == pytest.approx(8 / (768 + 384 + 192))
     assert meta["sigma"] == pytest.approx(sigmas[-1], abs=1e-6)
-    frames = decode_all(out / "reconstruction.mp4")
-    assert frames.shape == (16, 24, 32, 3)
+    # the film: each frame the final model's reconstruction of the training film's frame, in order
+    # (the checkpoint holds the model the film was made with), at the film's rate, with its sound
+    from vaegan.reconstruct import load_model
+    inputs, expected = expected_reconstruction(load_model(str(out))[0], film)
+    check_frames(decode_all(out / "reconstruction.mp4"), expected, "reconstruction.mp4")
+    check_rate(out / "reconstruction.mp4", FILM_FPS)
+    check_audio(out / "reconstruction.mp4", film, 16, FILM_FPS)
     rows = list(csv.DictReader(open(out / "reconstruction_error.csv")))
-    assert len(rows) == 16 and all(float(r["psnr_db"]) > 0 for r in rows)
+    assert [int(r["frame"]) for r in rows] == list(range(16))
+    for r, a, b in zip(rows, inputs, expected):   # the error the CSV reports is the reconstruction's, frame by frame
+        assert float(r["psnr_db"]) == pytest.approx(psnr(a, b), abs=0.01)
     assert (out / "reconstruction_error.png").stat().st_size > 0
 
 
@@ -179,7 +190,8 @@ def test_reconstruct_one_image(run, tmp_path):
     from PIL import Image
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "black.png")   # the paper's black frame
     result = invoke("reconstruct", run[0], "--image", tmp_path / "black.png", "-o", tmp_path / "out.png")
-    assert result.exit_code == 0, result.output and "PSNR" in result.output
+    assert result.exit_code == 0, result.output
+    assert "PSNR" in result.output
     assert Image.open(tmp_path / "out.png").size == (32, 24)
 
 
@@ -188,7 +200,7 @@ def test_sample_and_morph(run, film, tmp_path):
     result = invoke("sample", run[0], "--n", 6, "-o", tmp_path / "s.png")
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "s.png").size == (2 + 6 * 34, 2 + 26)        # 6 frames in one row, 2-px borders
-    result = invoke("morph", run[0], film, "--from", 0.0, "--to", 1.5, "--seconds", 2, "--fps", 5,
+    result = invoke("morph", run[0], film, "--from", 0.0, "--to", 0.4, "--seconds", 2, "--fps", 5,
                     "-o", tmp_path / "m.mp4")
     assert result.exit_code == 0, result.output
     assert decode_all(tmp_path / "m.mp4").shape == (10, 24, 32, 3)
