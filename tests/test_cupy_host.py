@@ -480,6 +480,11 @@ def test_multi_tile_convolution_on_host(host, host_kernels, case, variant, rng, 
         _check_gemm_tiles(case, variant, request.node.callspec.params["host"] == "tight", recorder.launches)
 
 
+def test_every_gemm_tile_shape_runs():
+    """plan.gemm_tiles picks its tile shape by conv variant: each has a variant the tests above run."""
+    assert set(plan.GEMM_TILES) <= set(CONV_VARIANTS)
+
+
 # (linear_forward is left out: here it is NumPy's matmul and a grid-stride bias add, nothing per channel)
 @pytest.mark.parametrize("case", [c for c in MULTI_TILE if not c.op.startswith(("conv", "linear_forward"))],
                          ids=lambda c: c.name)

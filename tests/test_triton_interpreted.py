@@ -9,6 +9,8 @@ with it the compile test and the GPU tests in the same process, is untouched.
   outputs poisoned with NaN before every launch, against the reference;
 * a few larger shapes that make the launchers split their reductions over several programs (on the
   interpreter the backend assumes a device of 4 programs, so these paths run on small shapes too);
+* multi-tile shapes (op_cases.MULTI_TILE_CASES: 70-260 channels) that need a second program along every
+  axis a kernel tiles, each autotuned kernel at every one of its configs (runtime.set_forced_config);
 * the contract's helpers, its argument checks (the reference's ValueErrors), in-place Adam on a view;
 * the adapter itself (pinned to the Triton version whose internals it uses);
 * two VAE-GAN training steps of a tiny model, against the numpy backend (losses and gradients).
@@ -190,6 +192,15 @@ def test_multi_tile_shapes_match_reference_at_every_config(T, case, config, clai
             assert all(grid[a] > 1 for a in axes), (
                 f"{case.name} config {config}: {kernel} ran on grid {grid}, one program on an axis of {axes}: "
                 f"the case no longer crosses a tile there")
+
+
+def test_every_autotuned_kernel_runs_every_config(T):
+    """Each autotuned kernel of the backend is the one a case of MULTI_TILE_CLAIMS runs at every config."""
+    import types
+    tuned = {name for module in vars(T).values() if isinstance(module, types.ModuleType)
+             for name, value in vars(module).items() if isinstance(value, triton.runtime.Autotuner)}
+    swept = {kernel for every, claims in MULTI_TILE_CLAIMS.values() if every for kernel in claims}
+    assert tuned and tuned <= swept, f"autotuned kernels no multi-tile case runs at every config: {tuned - swept}"
 
 
 def test_every_multi_tile_case_has_a_claim():
