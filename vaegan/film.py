@@ -16,9 +16,12 @@ container accepts are copied packet by packet (no quality loss); any other (PCM,
 re-encoded to AAC. Audio packets are written as the video advances, so the file is interleaved and
 nothing is held in memory. A source without audio gives a silent film (.audio says which happened).
 
-A write that fails, or a `with` block left by an exception, removes the half-written file.
+The film is written to a temporary file beside `path` and renamed over it only when it is complete
+(close): a crash, a full disk or a `with` block left by an exception removes the half-written file and
+leaves whatever film was at `path` before (the last run's reconstruction) intact.
 """
 import os
+import tempfile
 from fractions import Fraction
 
 import av
@@ -36,6 +39,12 @@ COPYABLE_AUDIO = {
                  "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le"},
 }
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def side_by_side(a, b):
@@ -87,9 +96,14 @@ class FilmWriter:
         self.audio = None        # None (silent), "copy" or "aac"
         self._audio_source = None
         options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") else {}
-        try:
-            self._out = av.open(self.path, "w", format=self.format, options=options)
+        self._out = None
+        try:   # the film grows in a hidden file beside its final name; close() renames it into place
+            fd, self._partial = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".",
+                                                 suffix=".partial", dir=os.path.dirname(self.path))
+            os.close(fd)
+            self._out = av.open(self._partial, "w", format=self.format, options=options)
         except (av.FFmpegError, OSError) as e:
+            self._abandon()
             raise UserError(f"{self.path}: cannot write ({e})") from None
         try:
             video = self._out.add_stream("libx264", rate=self.fps)
@@ -227,7 +241,8 @@ class FilmWriter:
             raise
 
     def close(self):
-        """Flush the encoder, finish the audio, and close the file."""
+        """Flush the encoder, finish the audio, close the file, and put it in place (atomically: the
+        rename replaces any earlier film at `path` in one step, after the data is on disk)."""
         if self._out is None:
             return
         try:
@@ -236,6 +251,14 @@ class FilmWriter:
             self._finish_audio()
             self._out.close()
             self._out = None
+            fd = os.open(self._partial, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(self._partial, 0o666 & ~_umask())   # mkstemp made it private; a film is not
+            os.replace(self._partial, self.path)
+            self._partial = None
         except BaseException as e:
             self._abandon()
             if isinstance(e, OSError) and not isinstance(e, av.FFmpegError):
@@ -243,7 +266,7 @@ class FilmWriter:
             raise
 
     def _abandon(self):
-        """Close whatever is open and remove the half-written film."""
+        """Close whatever is open and remove the half-written film (an earlier film at `path` stays)."""
         for thing in (self._audio_source, getattr(self, "_out", None)):
             try:
                 if thing is not None:
@@ -251,8 +274,10 @@ class FilmWriter:
             except Exception:
                 pass
         self._audio_source, self._out = None, None
+        partial, self._partial = getattr(self, "_partial", None), None
         try:
-            os.remove(self.path)
+            if partial is not None:
+                os.remove(partial)
         except OSError:
             pass
 
