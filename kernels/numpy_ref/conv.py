@@ -1,27 +1,38 @@
-"""conv2d, the reference definition: im2col + one matrix product per image.
+"""conv2d, the reference definition: im2col + one matrix product for the whole batch.
 
 Forward. With x (N, C, H, W), w (C_out, C, kH, kW), stride s and zero padding p (xpad = x padded):
 
     y[n, o, i, j] = b[o] + sum_{c, u, v} w[o, c, u, v] * xpad[n, c, s*i + u, s*j + v]
 
-im2col gathers, for every output pixel (i, j), the C*kH*kW input values its window sees into one
-column: cols[n] is (C*kH*kW, H_out*W_out), rows ordered (c, u, v) like w's trailing axes. Then
+im2col gathers, for every output pixel (i, j) of every image n, the C*kH*kW input values its window
+sees into one column:
 
-    y[n] = W @ cols[n]          W = w.reshape(C_out, C*kH*kW)
+    cols  (C*kH*kW, N*H_out*W_out)      rows ordered (c, u, v) like w's trailing axes, columns (n, i, j)
 
-a GEMM per image (matmul broadcasts over n) whose result is already in NCHW order.
+and the sum over (c, u, v) is one GEMM over the whole batch:
 
-Backward. y is linear in W and in cols; with dY[n] = dy[n].reshape(C_out, H_out*W_out):
+    Y = W @ cols        W = w.reshape(C_out, C*kH*kW);  Y (C_out, N*H_out*W_out) is y as (o, n, i, j)
 
-    dW       = sum_n dY[n] @ cols[n]^T    every window's input values, weighted by its upstream
-    dcols[n] = W^T @ dY[n]                each window's share of the input gradient
-    dx       = col2im(dcols)              col2im is the adjoint of im2col: each window adds its
-                                          values back where im2col read them (padding dropped)
-    db       = sum of dy over n, i, j
+One transposed copy, with the bias added on the way, puts Y in NCHW order.
 
-The work is split over the kH*kW kernel offsets (u, v): for each, one strided slice of xpad holds
-that offset's value for every output pixel, so the Python loop runs 25 times for a 5x5 kernel,
-never over pixels. Everything runs in the input's dtype (the GEMM accumulates in it too).
+Backward. Y is linear in W and in cols; with dY = dy in Y's (C_out, N*H_out*W_out) layout:
+
+    dW    = dY @ cols^T     every window's input values, weighted by its upstream gradient, summed
+                            over all pixels of all images (the GEMM's inner dimension)
+    dcols = W^T @ dY        each window's share of the input gradient
+    dx    = col2im(dcols)   col2im is the adjoint of im2col: each window adds its values back
+                            where im2col read them (padding dropped)
+    db    = sum of dy over n, i, j
+
+How it is computed. The batch is folded into the GEMM's pixel dimension, (n, i, j) together, rather
+than a product per image: the deepest layers have only tens of pixels per image, and one large GEMM
+runs near the BLAS's peak where N small ones do not. im2col and col2im work over the kH*kW kernel
+offsets (u, v): for each, one strided slice of xpad holds that offset's value for every output pixel,
+so the Python loop runs 25 times for a 5x5 kernel, never over pixels or images. Channels lead inside
+the op ((C, N, H, W) for xpad) so that each slice is already in cols' column order. The result is the
+formula above exactly, up to float rounding: the same products, summed over (c, u, v) in the GEMM's
+order (tests/test_numpy_ref_fast_forms.py holds these against the plain sum). Everything runs in the
+input's dtype (the GEMM accumulates in it too).
 """
 import numpy as np
 
@@ -30,31 +41,54 @@ from kernels.shapes import check_conv2d
 from ._checks import check_array, check_shape, check_shape_tuple, like
 
 
+def _out_size(size, k, stride, padding):
+    return (size + 2 * padding - k) // stride + 1
+
+
+def _window(u, stride, count):
+    """The slice of xpad rows (or columns) that kernel offset u sees: u, u + s, ..., u + s*(count-1)."""
+    return slice(u, u + stride * (count - 1) + 1, stride)
+
+
 def im2col(x, kh, kw, stride, padding):
-    """x (N, C, H, W) -> cols (N, C*kH*kW, H_out*W_out): the window of every output pixel."""
+    """x (N, C, H, W) -> cols (C*kH*kW, N*H_out*W_out): the window of every output pixel of every image,
+    cols[(c, u, v), (n, i, j)] = xpad[n, c, s*i + u, s*j + v]."""
     n, c, h, w = x.shape
-    h_out = (h + 2 * padding - kh) // stride + 1
-    w_out = (w + 2 * padding - kw) // stride + 1
-    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    cols = np.empty((n, c, kh, kw, h_out, w_out), dtype=x.dtype)
+    h_out, w_out = _out_size(h, kh, stride, padding), _out_size(w, kw, stride, padding)
+    xpad = np.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=x.dtype)     # channels first
+    xpad[:, :, padding:padding + h, padding:padding + w] = x.transpose(1, 0, 2, 3)
+    cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
     for u in range(kh):
         for v in range(kw):
-            # kernel offset (u, v) sees xpad[s*i + u, s*j + v] for every output pixel (i, j)
-            cols[:, :, u, v] = xpad[:, :, u:u + stride * (h_out - 1) + 1:stride, v:v + stride * (w_out - 1) + 1:stride]
-    return cols.reshape(n, c * kh * kw, h_out * w_out)
+            cols[:, u, v] = xpad[:, :, _window(u, stride, h_out), _window(v, stride, w_out)]
+    return cols.reshape(c * kh * kw, n * h_out * w_out)
 
 
-def col2im(cols, x_shape, kh, kw, stride, padding):
-    """The adjoint of im2col: cols (N, C*kH*kW, H_out*W_out) -> (N, C, H, W), overlaps summed."""
+def col2im(dcols, x_shape, kh, kw, stride, padding):
+    """The adjoint of im2col: dcols (C*kH*kW, N*H_out*W_out) -> (N, C, H, W), overlaps summed."""
     n, c, h, w = x_shape
-    h_out = (h + 2 * padding - kh) // stride + 1
-    w_out = (w + 2 * padding - kw) // stride + 1
-    cols = cols.reshape(n, c, kh, kw, h_out, w_out)
-    xpad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    h_out, w_out = _out_size(h, kh, stride, padding), _out_size(w, kw, stride, padding)
+    dcols = dcols.reshape(c, kh, kw, n, h_out, w_out)
+    xpad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=dcols.dtype)
     for u in range(kh):
         for v in range(kw):
-            xpad[:, :, u:u + stride * (h_out - 1) + 1:stride, v:v + stride * (w_out - 1) + 1:stride] += cols[:, :, u, v]
+            xpad[:, :, _window(u, stride, h_out), _window(v, stride, w_out)] += dcols[:, u, v].transpose(1, 0, 2, 3)
     return np.ascontiguousarray(xpad[:, :, padding:padding + h, padding:padding + w])
+
+
+def _pixels_last(dy):
+    """dy (N, C_out, H_out, W_out) -> dY (C_out, N*H_out*W_out), Y's layout."""
+    return dy.transpose(1, 0, 2, 3).reshape(dy.shape[1], -1)
+
+
+def _to_nchw(y, n, h, w, b=None):
+    """Y (C_out, N*H*W) -> y (N, C_out, H, W), contiguous, the bias (C_out,) added in the same pass."""
+    view = y.reshape(-1, n, h, w).transpose(1, 0, 2, 3)
+    if b is None:
+        return np.ascontiguousarray(view)
+    out = np.empty(view.shape, dtype=y.dtype)
+    np.add(view, b.reshape(1, -1, 1, 1), out=out)
+    return out
 
 
 def conv2d_forward(x, w, b, stride, padding):
@@ -64,12 +98,9 @@ def conv2d_forward(x, w, b, stride, padding):
         check_array("b", b, x.dtype)
     n, c_out, h_out, w_out = check_conv2d(x, w, b, stride, padding)
     _, _, kh, kw = w.shape
-    cols = im2col(x, kh, kw, stride, padding)                     # (N, C*kH*kW, H_out*W_out)
-    y = np.matmul(w.reshape(c_out, -1), cols)                     # (N, C_out, H_out*W_out)
-    y = y.reshape(n, c_out, h_out, w_out)
-    if b is not None:
-        y += b.reshape(1, c_out, 1, 1)
-    return y
+    cols = im2col(x, kh, kw, stride, padding)                     # (C*kH*kW, N*H_out*W_out)
+    y = w.reshape(c_out, -1) @ cols                               # (C_out, N*H_out*W_out)
+    return _to_nchw(y, n, h_out, w_out, b)
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
@@ -79,21 +110,19 @@ def conv2d_backward_data(dy, w, x_shape, stride, padding):
     check_array("w", w, dy.dtype)
     check_shape("dy", dy, check_conv2d(like(x_shape, dy.dtype), w, None, stride, padding))
     c_out, _, kh, kw = w.shape
-    n = dy.shape[0]
-    dcols = np.matmul(w.reshape(c_out, -1).T, dy.reshape(n, c_out, -1))   # (N, C*kH*kW, H_out*W_out)
+    dcols = w.reshape(c_out, -1).T @ _pixels_last(dy)            # (C*kH*kW, N*H_out*W_out)
     return col2im(dcols, x_shape, kh, kw, stride, padding)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
-    """dW[o, k] = sum over images n and output pixels l of dY[n, o, l] * cols[n, k, l]; db = sum dy."""
+    """dW[o, k] = sum over images n and output pixels l of dY[o, (n, l)] * cols[k, (n, l)]; db = sum dy."""
     w_shape = check_shape_tuple("w_shape", w_shape, 4)
     check_array("dy", dy)
     check_array("x", x, dy.dtype)
     check_shape("dy", dy, check_conv2d(x, like(w_shape, dy.dtype), None, stride, padding))
-    c_out, _, kh, kw = w_shape
-    n = dy.shape[0]
+    _, _, kh, kw = w_shape
     cols = im2col(x, kh, kw, stride, padding)
-    dw = np.tensordot(dy.reshape(n, c_out, -1), cols, axes=([0, 2], [0, 2]))  # sum over n and l
+    dw = _pixels_last(dy) @ cols.T                                # (C_out, C*kH*kW): sum over n and l
     return dw.reshape(w_shape), dy.sum(axis=(0, 2, 3))
 
 
