@@ -9,13 +9,19 @@ CURVES = (("kl", "L_prior (KL)"), ("sim", "L_sim (learned similarity)"), ("disc"
 
 
 def plot_losses(history, path):
-    """history: the metrics records (dicts with 'step' and the loss names). One panel per curve."""
+    """history: the metrics records (dicts with 'step' and the loss names). One panel per curve.
+    Roll-backs (records with an "event", vaegan/rollback.py) are dashed red lines; a step that was run
+    again after one is drawn as it ran the last time."""
+    events = [r for r in history if "event" in r]
+    history = sorted({r["step"]: r for r in history if "event" not in r}.values(), key=lambda r: r["step"])
     if not history:
         return
     steps = [r["step"] for r in history]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
     for ax, (key, title) in zip(axes.flat, CURVES):
         ax.plot(steps, [r.get(key, float("nan")) for r in history], lw=0.8)
+        for e in events:
+            ax.axvline(e["step"], color="tab:red", ls="--", lw=0.8)
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:

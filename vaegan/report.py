@@ -41,8 +41,8 @@ LOSS_PANELS = (("kl", "L_prior (KL)"), ("sim", "L_sim"), ("disc", "L_GAN (discri
 # --- reading the run folder -------------------------------------------------------------------
 
 def read_metrics(path):
-    """metrics.jsonl -> (step records, events). Events are the lines with an "event" key (roll-backs);
-    a torn last line (a run killed mid-write) is skipped."""
+    """metrics.jsonl -> (step records, one per step, in order; events). Events are the lines with an
+    "event" key (roll-backs); a torn last line (a run killed mid-write) is skipped."""
     steps, events = [], []
     if not os.path.exists(path):
         return steps, events
@@ -55,6 +55,8 @@ def read_metrics(path):
             if not isinstance(rec, dict):
                 continue
             (events if "event" in rec else steps).append(rec)
+    # a step run again after a roll-back (or after a resume from an earlier checkpoint): its last run
+    steps = sorted({r.get("step", 0): r for r in steps}.values(), key=lambda r: r.get("step", 0))
     return steps, events
 
 

@@ -146,11 +146,12 @@ class Guard:
         the loop starts again at the restored position."""
         if self.restored is None:
             return False
-        for event in self.pending:
+        events, self.pending = self.pending, []
+        for event in events:
             log.write(json.dumps(event) + "\n")
         log.flush()
-        self.pending = []
-        self.run.history = [r for r in self.run.history if r.get("step", 0) <= self.restored]
+        self.run.history = [r for r in self.run.history if r.get("step", 0) <= self.restored and "event" not in r] + \
+            [r for r in self.run.history if "event" in r] + events     # losses.png marks them (vaegan/plots.py)
         self.restored = None
         return True
 
