@@ -1,0 +1,288 @@
+"""The mutation check: plant known bugs one at a time in a copy of the project and see the tests catch them.
+
+    python -m tests.mutants                  every mutant in MUTANTS; exit 1 if any is missed (or stale)
+    python -m tests.mutants triton cupy      only the mutants whose name contains one of the words
+    python -m tests.mutants --list           names, files, the tests each one runs; STALE where an edit no
+                                             longer matches exactly once (exit 1)
+
+How: the working tree (git's tracked and untracked-but-not-ignored files, as they are on disk) is copied
+once to a temporary folder. For each mutant its edits are applied there (each `old` text must occur
+EXACTLY once in its file, else the mutant is "stale": the code moved and the mutant must be updated),
+its tests run with `python -m pytest -x -q` under a time limit, and the files are put back. A mutant is
+CAUGHT when pytest fails, MISSED when it passes. Before any mutant, the union of all the mutants' tests
+runs once on the unmutated copy: a red baseline would make every mutant look caught, so it stops the
+check. Python writes no bytecode in the copy (a mutant and its restored original can have the same size
+and modification second, and a stale .pyc would run the wrong one); the CuPy host build is keyed by the
+hash of its source and the Triton interpreter compiles nothing to disk, so neither reuses a stale build.
+
+To add a mutant: append a Mutant to MUTANTS: a name (backend-family-what), one or more (file, old, new)
+edits, and the few tests that should catch it (paths, with -k to keep the run short). A bug that only
+shows on a second tile, block or split needs the multi-tile cases of tests/op_cases.py.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    edits: tuple     # ((file, old, new), ...): `old` must occur exactly once in `file`
+    tests: tuple     # pytest arguments: the tests that must catch it
+    why: str = ""
+
+
+def M(name, file, old, new, tests, why=""):
+    return Mutant(name, ((file, old, new),), tuple(tests), why)
+
+
+NUMPY = ("tests/test_numpy_ref_gradients.py", "tests/test_torch_oracle.py")
+STEP = ("tests/test_vaegan_step.py", "tests/test_torch_oracle.py")
+FILM = ("tests/test_film_content.py", "tests/test_train_run.py", "-k", "reconstruct or writes")
+
+
+def cupy(k):
+    return ("tests/test_cupy_host.py", "-k", k)
+
+
+def triton(k):
+    return ("tests/test_triton_interpreted.py", "-k", k)
+
+
+MUTANTS = [
+    # --- the four of issue 16 ----------------------------------------------------------------------
+    M("triton-conv-output-channel-tile-offset", "kernels/triton/conv.py",
+      "co = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
+      "co = tl.program_id(1) * (BLOCK_N + 7) + tl.arange(0, BLOCK_N)", triton("conv or multi_tile")),
+    M("cupy-conv-implicit-gemm-row-tile-offset", "kernels/cupy/conv_implicit.cu",
+      "const long long m0 = (long long)blockIdx.y * TILE_M;",
+      "const long long m0 = (long long)blockIdx.y * (TILE_M + 3);", cupy("conv")),
+    M("step-gan-real-target-flipped", "vaegan/step.py",
+      "K.bce_with_logits(logit_real, 1.0 - tc.label_smoothing)",
+      "K.bce_with_logits(logit_real, 0.0 + tc.label_smoothing)", STEP),
+    Mutant("reconstruct-writes-inputs-at-25-fps", (
+        ("vaegan/reconstruct.py", 'fps = video.get("fps_fraction") or 25', "fps = 25"),
+        ("vaegan/reconstruct.py", "writer.write(join(batch, rec) if side_by_side else rec)",
+         "writer.write(join(batch, rec) if side_by_side else batch)")), FILM),
+
+    # --- the losses, one each, where the step combines them (vaegan/step.py) -----------------------
+    M("step-kl-weight-ignored", "vaegan/step.py",
+      "K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)",
+      "K.reparam_kl_backward(dz, mu, logvar, eps, sigma, 1.0)", STEP),
+    M("step-sim-not-averaged-over-layers", "vaegan/step.py",
+      "sim = sim + loss_t / len(taps)", "sim = sim + loss_t", STEP),
+    M("step-gen-target-zero", "vaegan/step.py",
+      "gen, g_p = K.bce_with_logits(logit_p, 1.0)", "gen, g_p = K.bce_with_logits(logit_p, 0.0)", STEP,
+      "a wrong but self-consistent loss: finite differences agree with it, PyTorch does not"),
+    M("step-gamma-ignored", "vaegan/step.py",
+      "gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}", "gamma_dsim = dict(dsim)", STEP),
+
+    # --- the NumPy reference, one per kernel family --------------------------------------------------
+    M("numpy-conv-im2col-kernel-offsets-swapped", "kernels/numpy_ref/conv.py",
+      "cols[:, u, v] = xpad[:, :, _window(u, stride, h_out), _window(v, stride, w_out)]",
+      "cols[:, u, v] = xpad[:, :, _window(v, stride, h_out), _window(u, stride, w_out)]", NUMPY),
+    M("numpy-conv-transpose-bias-subtracted", "kernels/numpy_ref/conv_transpose.py",
+      "y += b.reshape(1, -1, 1, 1)", "y -= b.reshape(1, -1, 1, 1)", NUMPY),
+    M("numpy-batchnorm-eps-tenfold", "kernels/numpy_ref/batch_norm.py",
+      "sq.sum(axis=_axes(x)) / t(m) + t(eps))", "sq.sum(axis=_axes(x)) / t(m) + t(10 * eps))", NUMPY,
+      "forward and backward still agree to first order: the PyTorch step catches it"),
+    M("numpy-linear-bias-gradient-doubled", "kernels/numpy_ref/linear.py",
+      "return dy @ w, dy.T @ x, dy.sum(axis=0)", "return dy @ w, dy.T @ x, 2 * dy.sum(axis=0)", NUMPY),
+    M("numpy-leaky-relu-backward-slope-lost", "kernels/numpy_ref/activations.py",
+      "return np.where(x > 0, dy, scalar(slope, x.dtype) * dy)", "return np.where(x > 0, dy, dy)", NUMPY),
+    M("numpy-tanh-backward", "kernels/numpy_ref/activations.py",
+      "return dy * (1 - y * y)", "return dy * (1 - y)", NUMPY),
+    M("numpy-kl-sign-of-mu-squared", "kernels/numpy_ref/sampler.py",
+      "np.mean(-0.5 * (1 + logvar - mu * mu - var)", "np.mean(-0.5 * (1 + logvar + mu * mu - var)", NUMPY),
+    M("numpy-sampler-kl-gradient-sign", "kernels/numpy_ref/sampler.py",
+      "dmu = dz + w * mu", "dmu = dz - w * mu", NUMPY),
+    M("numpy-mse-gradient-halved", "kernels/numpy_ref/losses.py",
+      "diff * scalar(2.0 / a.size, a.dtype)", "diff * scalar(1.0 / a.size, a.dtype)", NUMPY),
+    M("numpy-bce-loss-sign", "kernels/numpy_ref/losses.py",
+      "loss = _loss(softplus - target * logits, logits.dtype)",
+      "loss = _loss(softplus + target * logits, logits.dtype)", NUMPY),
+    M("numpy-adam-second-moment-bias-correction", "kernels/numpy_ref/adam.py",
+      "v_hat = v / t(1 - beta2 ** int(step))", "v_hat = v / t(1 - beta1 ** int(step))", NUMPY),
+
+    # --- CuPy's CUDA C, through the host build --------------------------------------------------------
+    M("cupy-adam-second-moment-bias-correction", "kernels/cupy/adam.cu",
+      "(sqrt(v_new / bias_correction2) + eps)", "(sqrt(v_new / bias_correction1) + eps)", cupy("adam")),
+    M("cupy-adam-grid-stride", "kernels/cupy/adam.cu",
+      "i += (long long)gridDim.x * blockDim.x) {", "i += (long long)blockDim.x) {", cupy("adam"),
+      "every block after the first redoes the others' elements: only a grid of 2+ blocks shows it"),
+    M("cupy-reparam-kl-logvar-gradient", "kernels/cupy/reparam_kl.cu",
+      "kl_scale * (exp(lv) - T(1)) * T(0.5);", "kl_scale * (exp(lv) - T(1));", cupy("reparam or kl")),
+    M("cupy-bce-gradient-sign", "kernels/cupy/losses.cu",
+      "dlogits[i] = (sig - t) * inv_count;", "dlogits[i] = (t - sig) * inv_count;", cupy("bce")),
+    M("cupy-mse-loss-not-squared", "kernels/cupy/losses.cu",
+      "acc += (double)d * (double)d;", "acc += (double)d * fabs((double)d) + (double)d * 0;", cupy("mse")),
+    M("cupy-leaky-relu-backward-slope-lost", "kernels/cupy/activations.cu",
+      "dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i];", "dx[i] = x[i] > T(0) ? dy[i] : dy[i];", cupy("relu")),
+    M("cupy-tanh-backward", "kernels/cupy/activations.cu",
+      "dx[i] = dy[i] * (T(1) - t * t);", "dx[i] = dy[i] * (T(1) - t);", cupy("tanh")),
+    M("cupy-batchnorm-backward-xhat-sum", "kernels/cupy/batchnorm_backward.cu",
+      "s_dpre_xhat += dpre * ((double)x[at] - m) * is;\n    });",
+      "s_dpre_xhat += dpre * ((double)x[at] - m);\n    });", cupy("batch_norm")),
+    M("cupy-col2im-transposed-conv-stride-check", "kernels/cupy/col2im.cu",
+      "if (th < 0 || th % stride != 0 || th / stride >= out_h) {", "if (th < 0 || th / stride >= out_h) {",
+      cupy("conv_transpose or conv2d_backward")),
+    M("cupy-linear-bias-gradient-channel", "kernels/cupy/bias.cu",
+      "partial[(long long)c * chunks + j] = acc;", "partial[(long long)c * chunks + j] = acc * 0.5;",
+      cupy("linear or bias")),
+
+    # --- Triton, under the interpreter ------------------------------------------------------------------
+    M("triton-adam-second-moment-not-squared", "kernels/triton/adam.py",
+      "tl.full((), one_minus_beta2, dtype) * g * g", "tl.full((), one_minus_beta2, dtype) * g", triton("adam")),
+    M("triton-sampler-logvar-gradient", "kernels/triton/sampler.py",
+      "tl.store(dlogvar_ptr + offsets, dz * s * eps * (0.5 * tl.exp(0.5 * logvar)), mask=mask)",
+      "tl.store(dlogvar_ptr + offsets, dz * s * eps * (1.0 * tl.exp(0.5 * logvar)), mask=mask)",
+      triton("reparam")),
+    M("triton-bce-loss-sign", "kernels/triton/losses.py",
+      "acc += tl.where(mask, softplus(x) - t * x, 0.0)", "acc += tl.where(mask, softplus(x) + t * x, 0.0)",
+      triton("bce")),
+    M("triton-mse-loss-not-squared", "kernels/triton/losses.py",
+      "acc += diff * diff", "acc += diff * tl.abs(diff) + diff", triton("mse")),
+    M("triton-leaky-relu-backward-slope-lost", "kernels/triton/elementwise.py",
+      "return tl.where(saved > 0, dy, dy * slope)", "return tl.where(saved > 0, dy, dy)", triton("relu")),
+    M("triton-batchnorm-variance-sum", "kernels/triton/batchnorm.py",
+      "sum_d2 += d * d", "sum_d2 += d * tl.abs(d)", triton("batch_norm")),
+    M("triton-linear-column-tile", "kernels/triton/linear.py",
+      "cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
+      "cols = tl.program_id(1) * (BLOCK_N - 1) + tl.arange(0, BLOCK_N)", triton("linear or multi_tile")),
+]
+
+
+# --- the runner -----------------------------------------------------------------------------------
+
+def project_files():
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                         check=True, capture_output=True).stdout
+    return [p for p in out.decode().split("\0") if p and os.path.isfile(os.path.join(ROOT, p))]
+
+
+def copy_project(dest):
+    for rel in project_files():
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, rel), target)
+
+
+def environment(copy):
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=copy)
+    return env
+
+
+def run_pytest(copy, args, timeout):
+    """(passed?, seconds, the last lines of output); a timeout counts as a failure (caught)."""
+    t0 = time.time()
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args]
+    try:
+        done = subprocess.run(cmd, cwd=copy, env=environment(copy), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, time.time() - t0, f"timed out after {timeout} s"
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return done.returncode == 0, time.time() - t0, "\n".join(lines[-3:])
+
+
+def apply(copy, mutant):
+    """Apply the edits; returns {file: original text}, or raises ValueError naming a stale edit."""
+    originals = {}
+    try:
+        for rel, old, new in mutant.edits:
+            path = os.path.join(copy, rel)
+            text = originals.get(rel) or open(path).read()
+            originals.setdefault(rel, text)
+            current = open(path).read()
+            count = current.count(old)
+            if count != 1:
+                raise ValueError(f"{rel}: the text to replace occurs {count} times, not once: {old!r}")
+            with open(path, "w") as f:
+                f.write(current.replace(old, new))
+    except ValueError:
+        restore(copy, originals)
+        raise
+    return originals
+
+
+def restore(copy, originals):
+    for rel, text in originals.items():
+        with open(os.path.join(copy, rel), "w") as f:
+            f.write(text)
+
+
+def union_of_tests(mutants):
+    """One pytest invocation covering every mutant's tests (paths, -k expressions or-ed per file)."""
+    by_file = {}
+    for m in mutants:
+        paths, k = [a for a in m.tests if a.endswith(".py")], None
+        if "-k" in m.tests:
+            k = m.tests[m.tests.index("-k") + 1]
+        for p in paths:
+            by_file.setdefault(p, set()).add(k)
+    return by_file
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("words", nargs="*", help="run only mutants whose name contains one of these")
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the tests")
+    ap.add_argument("--timeout", type=int, default=TIMEOUT_S, help="seconds per mutant's test run")
+    a = ap.parse_args(argv)
+    chosen = [m for m in MUTANTS if not a.words or any(w in m.name for w in a.words)]
+    if a.list:
+        stale = 0
+        for m in chosen:
+            counts = [open(os.path.join(ROOT, rel)).read().count(old) for rel, old, _ in m.edits]
+            state = "ok   " if all(c == 1 for c in counts) else "STALE"
+            stale += state == "STALE"
+            print(f"{state} {m.name}: {', '.join(sorted({e[0] for e in m.edits}))} -> pytest {' '.join(m.tests)}")
+        return 1 if stale else 0
+    t_start = time.time()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vaegan-mutants-") as copy:
+        copy_project(copy)
+        if not a.no_baseline:
+            for path, ks in union_of_tests(chosen).items():
+                args = [path] if None in ks else [path, "-k", " or ".join(f"({k})" for k in sorted(ks))]
+                ok, secs, tail = run_pytest(copy, args, a.timeout * 2)
+                print(f"baseline  {'passes' if ok else 'FAILS '}  {secs:6.1f} s  pytest {' '.join(args)}", flush=True)
+                if not ok:
+                    print(tail)
+                    print("the unmutated project fails these tests: fix that first (or --no-baseline)")
+                    return 2
+        for m in chosen:
+            try:
+                originals = apply(copy, m)
+            except ValueError as e:
+                results.append((m, "STALE", 0.0, str(e)))
+                print(f"STALE     {m.name}: {e}", flush=True)
+                continue
+            try:
+                ok, secs, tail = run_pytest(copy, m.tests, a.timeout)
+            finally:
+                restore(copy, originals)
+            verdict = "missed" if ok else "caught"
+            results.append((m, verdict, secs, tail))
+            print(f"{verdict:8}  {secs:6.1f} s  {m.name}", flush=True)
+            if ok:
+                print(f"          pytest {' '.join(m.tests)} passed with this bug: {tail.splitlines()[-1] if tail else ''}")
+    caught = sum(1 for r in results if r[1] == "caught")
+    print(f"\n{caught} of {len(results)} mutants caught in {time.time() - t_start:.0f} s "
+          f"(load average {os.getloadavg()[0]:.1f})")
+    for m, verdict, _, why in results:
+        if verdict != "caught":
+            print(f"  {verdict}: {m.name} ({', '.join(e[0] for e in m.edits)})")
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
