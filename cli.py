@@ -5,6 +5,7 @@
     python cli.py frames FILM -o STORE          decode a film into a frame store
     python cli.py train [FILM]                  learn a film (the sample clip when none is given)
     python cli.py reconstruct RUN FILM -o OUT   re-imagine any film with a trained model
+    python cli.py report RUN                    RUN/report.html: the films in sync, PSNR, losses, settings
 """
 import errno
 import os

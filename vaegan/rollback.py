@@ -199,8 +199,9 @@ class Guard:
         self.restored = meta["step"]
         self.pending.append({"event": "rollback", "step": at, "cause": cause, "restored_step": meta["step"],
                              "lr_scale": self.st["lr_scale"], "rollbacks": self.st["rollbacks"]})
-        print(f"roll-back: {cause}; restored step {meta['step']}, learning rates x "
-              f"{self.st['lr_scale']:g}", flush=True)
+        from tqdm import tqdm
+
+        tqdm.write(f"roll-back: {cause}; restored step {meta['step']}, learning rates x {self.st['lr_scale']:g}")
 
 
 def _copy_atomic(src, dst):
