@@ -11,11 +11,55 @@ import errno
 import os
 import sys
 
+import math
+
 import click
 from click.core import ParameterSource
 
 from vaegan import __version__
 from vaegan.errors import UserError
+from vaegan.recipes import RECIPES, SAMPLE_EPOCHS
+
+
+class Number(click.ParamType):
+    """An int or float option with its range: a value outside it (or NaN, or infinity) is refused before
+    anything runs, in one line that names the option and the range."""
+
+    def __init__(self, kind, low=None, high=None, low_open=False, high_open=False):
+        self.kind, self.low, self.high, self.low_open, self.high_open = kind, low, high, low_open, high_open
+        self.name = "integer" if kind is int else "number"
+
+    def range_text(self):
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high}")
+        return " and ".join(parts) or "finite"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, self.kind) and not isinstance(value, bool):
+            v = value
+        else:
+            try:
+                v = self.kind(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not {'a whole number' if self.kind is int else 'a number'}", param, ctx)
+        if self.kind is float and not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        below = self.low is not None and (v <= self.low if self.low_open else v < self.low)
+        above = self.high is not None and (v >= self.high if self.high_open else v > self.high)
+        if below or above:
+            self.fail(f"{value} is out of range (must be {self.range_text()})", param, ctx)
+        return v
+
+
+def Int(low=None, high=None):
+    return Number(int, low, high)
+
+
+def Float(low=None, high=None, low_open=False, high_open=False):
+    return Number(float, low, high, low_open, high_open)
 
 
 class Commands(click.Group):
@@ -24,6 +68,10 @@ class Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.BadParameter as e:   # one line, not click's usage block: the option and what is wrong
+            error = click.ClickException(e.format_message())
+            error.exit_code = 2
+            raise error from None
         except UserError as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt as e:
@@ -69,10 +117,10 @@ def probe_command(film):
 @click.option("--size", default="96x64", show_default=True, help="WIDTHxHEIGHT of the stored frames")
 @click.option("--fit", type=click.Choice(["crop", "pad", "stretch"]), default="crop", show_default=True,
               help="centre-crop or letterbox to the size's aspect, or stretch")
-@click.option("--every", type=int, default=1, show_default=True, help="keep every N-th frame")
-@click.option("--start", type=float, default=None, help="first second to keep")
-@click.option("--end", type=float, default=None, help="second to stop at (not kept)")
-@click.option("--max-frames", type=int, default=None, help="stop after this many frames")
+@click.option("--every", type=Int(1), default=1, show_default=True, help="keep every N-th frame")
+@click.option("--start", type=Float(0), default=None, help="first second to keep")
+@click.option("--end", type=Float(0, low_open=True), default=None, help="second to stop at (not kept)")
+@click.option("--max-frames", type=Int(1), default=None, help="stop after this many frames")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def frames_command(film, store_dir, size, fit, every, start, end, max_frames, quiet):
     """Decode FILM into a frame store (reused when FILM and the settings are unchanged)."""
@@ -88,49 +136,70 @@ def frames_command(film, store_dir, size, fit, every, start, end, max_frames, qu
 
 # --- model: train / reconstruct / sample / morph (vaegan/train.py, vaegan/reconstruct.py) ------
 
+def _recipe_default(key):
+    value = RECIPES["default"][key]
+    return f"[default: {value}; --recipe sets it]"
+
+
 @cli.command()
 @click.argument("film", required=False)
 @click.option("--preset", default="tiny", show_default=True,
               type=click.Choice(["tiny", "broad96x64", "broad256x144", "larsen64"]), help="model shape")
-@click.option("--width", type=int, default=0, help="override the preset's frame width")
-@click.option("--height", type=int, default=0, help="override the preset's frame height")
-@click.option("--z-dim", type=int, default=0, help="override the latent size")
-@click.option("--base-width", type=int, default=0, help="scale every layer so the first conv has this many channels")
-@click.option("--epochs", type=int, default=None, help="passes over the film [default: 20 for the sample clip, else 10]")
-@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--width", type=Int(0), default=0, help="override the preset's frame width")
+@click.option("--height", type=Int(0), default=0, help="override the preset's frame height")
+@click.option("--z-dim", type=Int(0), default=0, help="override the latent size")
+@click.option("--base-width", type=Int(0), default=0, help="scale every layer so the first conv has this many channels")
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default="default", show_default=True,
+              help="a named set of the training settings below (vaegan/recipes.py); larsen: the paper's losses")
+@click.option("--epochs", type=Int(1), default=None,
+              help=f"passes over the film [default: {SAMPLE_EPOCHS} for the sample clip, else 10]")
+@click.option("--batch-size", type=Int(1), default=None, help=_recipe_default("batch_size"))
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-@click.option("--out", "out", default=None, help="run folder [default: runs/<film>-<preset>]")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--noise-schedule", default="1.0@0,0.5@0.6,0.1@1.0", show_default=True,
-              help="sigma of the sampler's noise over training: sigma@progress,... or linear:A:B, cosine:A:B, step:A:B:..")
-@click.option("--gamma", type=float, default=2.5, show_default=True, help="weight of L_sim in the decoder's loss")
-@click.option("--kl-weight", default="auto", show_default=True,
-              help="weight of L_prior in the encoder's loss; auto: z_dim / similarity features, Larsen's balance")
-@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (beta1 0.5)")
-@click.option("--gen-loss", default="nonsaturating", show_default=True, type=click.Choice(["nonsaturating", "minimax"]))
+@click.option("--out", "out", default=None,
+              help="run folder [default: runs/<film>-<preset>, or -2, -3... when that holds a finished run]")
+@click.option("--seed", type=Int(0), default=0, show_default=True)
+@click.option("--noise-schedule", default=None,
+              help="sigma of the sampler's noise over training: sigma@progress,... or linear:A:B, cosine:A:B, "
+                   "step:A:B:.. " + _recipe_default("noise_schedule"))
+@click.option("--gamma", type=Float(0), default=None, help="weight of L_rec in the decoder's loss " + _recipe_default("gamma"))
+@click.option("--kl-weight", default=None,
+              help="weight of L_prior in the encoder's loss; auto: z_dim / similarity features, Larsen's balance "
+                   + _recipe_default("kl_weight"))
+@click.option("--lr", type=Float(0, low_open=True), default=None, help="Adam learning rate (beta1 0.5) " + _recipe_default("lr"))
+@click.option("--gen-loss", default=None, type=click.Choice(["nonsaturating", "minimax"]), help=_recipe_default("gen_loss"))
+@click.option("--gen-weight", type=Float(0), default=None,
+              help="weight of the adversarial loss in the decoder's loss " + _recipe_default("gen_weight"))
+@click.option("--pixel-weight", type=Float(0), default=None,
+              help="weight of the pixel error beside the learned similarity in L_rec (0: the paper's) "
+                   + _recipe_default("pixel_weight"))
+@click.option("--prior-bn-stats/--no-prior-bn-stats", default=None,
+              help="let the decoder's pass on prior samples update its batch-norm running statistics "
+                   + _recipe_default("prior_bn_stats"))
 @click.option("--recon-as-fake/--no-recon-as-fake", default=True, show_default=True,
               help="show reconstructions to the discriminator as fakes")
-@click.option("--equilibrium", type=float, default=0.0, show_default=True,
+@click.option("--equilibrium", type=Float(0, 1), default=0.0, show_default=True,
               help="Larsen's balancing rule (0.68 in his code); 0 disables it")
-@click.option("--margin", type=float, default=0.35, show_default=True)
-@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
+@click.option("--margin", type=Float(0, 1), default=0.35, show_default=True)
+@click.option("--label-smoothing", type=Float(0, 0.5, high_open=True), default=0.0, show_default=True)
 @click.option("--sim-layers", default=None, help="discriminator convs forming L_sim, e.g. 3 or 0,1,2,3 [default: preset's]")
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
-@click.option("--every", type=int, default=1, show_default=True, help="keep every N-th frame")
-@click.option("--max-frames", type=int, default=0, help="use at most this many frames (0: all)")
-@click.option("--grid-every", type=int, default=0, help="steps between sample grids (0: each epoch)")
-@click.option("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: each epoch)")
+@click.option("--every", type=Int(1), default=1, show_default=True, help="keep every N-th frame")
+@click.option("--max-frames", type=Int(0), default=0, help="use at most this many frames (0: all)")
+@click.option("--grid-every", type=Int(0), default=0, help="steps between sample grids (0: each epoch)")
+@click.option("--checkpoint-every", type=Int(0), default=0, help="steps between checkpoints (0: each epoch)")
 @click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
 @click.option("--final-film/--no-final-film", default=True, show_default=True,
               help="reconstruct the training film when training ends")
 @click.pass_context
-def train(ctx, film, resume, epochs, final_film, **kw):
+def train(ctx, film, resume, epochs, final_film, recipe, **kw):
     """Learn FILM (the sample clip when none is given) and re-imagine it."""
     from vaegan.step import TrainConfig
-    from vaegan.train import RunOptions, film_store, new_run, resume_run
+    from vaegan.train import RunOptions, film_store, new_run, next_run_dir, resume_run
 
     if resume:
         given = [name for name in kw if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+        if ctx.get_parameter_source("recipe") == ParameterSource.COMMANDLINE:
+            given.append("recipe")
         if film is not None:
             raise UserError(f"--resume {resume} continues the run on its own film; drop {film}")
         shape = {k: kw[k] for k in ("preset", "width", "height", "z_dim", "base_width") if k in given}
@@ -139,7 +208,19 @@ def train(ctx, film, resume, epochs, final_film, **kw):
             raise UserError(f"--resume {resume} continues the run with the settings it started with; "
                             f"{', '.join(others)} cannot change (only --epochs can)")
         run = resume_run(resume, film_store, epochs=epochs, shape=shape)
-        click.echo(f"resuming {resume} at step {run.state['step']} (epoch {run.state['epoch'] + 1}/{run.opts.epochs})")
+        if run.finished:
+            click.echo(f"{resume} has finished its {run.opts.epochs} epochs ({run.state['step']} steps); nothing "
+                       f"to train. To train on, give --epochs with more than {run.opts.epochs}")
+            film_out = os.path.join(run.opts.out, "reconstruction.mp4")
+            if os.path.exists(film_out):
+                click.echo(f"its film: {film_out}")
+                return
+            if not final_film:
+                return
+        else:           # (its film is missing: written below)
+            click.echo(f"resuming {resume} at step {run.state['step']} "
+                       f"(epoch {run.state['epoch'] + 1}/{run.opts.epochs})")
+            run.train()
     else:
         sample = film is None
         if sample:
@@ -148,20 +229,33 @@ def train(ctx, film, resume, epochs, final_film, **kw):
             film, about = sample_clip_path(os.path.join("runs", ".sample"))
             click.echo(f"no film given: training on the sample clip, {about}")
         stem = os.path.splitext(os.path.basename(film))[0]
+        for key, value in RECIPES[recipe].items():   # the recipe fills what the command line left out
+            if kw.get(key) is None:
+                kw[key] = value
         tc = TrainConfig(gamma=kw.pop("gamma"), kl_weight=kw.pop("kl_weight"), lr=kw.pop("lr"),
-                         gen_loss=kw.pop("gen_loss"), recon_as_fake=kw.pop("recon_as_fake"),
-                         label_smoothing=kw.pop("label_smoothing"), equilibrium=kw.pop("equilibrium"),
-                         margin=kw.pop("margin"))
+                         gen_loss=kw.pop("gen_loss"), gen_weight=kw.pop("gen_weight"),
+                         pixel_weight=kw.pop("pixel_weight"), prior_bn_stats=kw.pop("prior_bn_stats"),
+                         recon_as_fake=kw.pop("recon_as_fake"), label_smoothing=kw.pop("label_smoothing"),
+                         equilibrium=kw.pop("equilibrium"), margin=kw.pop("margin"))
         sim_layers = kw.pop("sim_layers")
-        opts = RunOptions(film=film, out=kw.pop("out") or os.path.join("runs", f"{stem}-{kw['preset']}"),
-                          epochs=epochs or (20 if sample else 10), **kw)
+        out = kw.pop("out")
+        if out is None:        # the default folder, or the next numbered one when it holds a finished run
+            base = os.path.join("runs", f"{stem}-{kw['preset']}")
+            out, finished = next_run_dir(base)
+            if finished:
+                click.echo(f"{finished[-1]} holds a finished run (its film: "
+                           f"{os.path.join(finished[-1], 'reconstruction.mp4')}); this run goes to {out}")
+        default_epochs = SAMPLE_EPOCHS if sample else 10
+        opts = RunOptions(film=film, out=out, epochs=epochs or default_epochs, **kw)
         if sim_layers:
             opts.sim_layers = _int_list("--sim-layers", sim_layers)
         run = new_run(opts, tc, film_store)
         click.echo(f"training {run.model.cfg.describe()} on {len(run.store)} frames of {film} with the "
-                   f"{opts.backend} backend: {run.total_steps} steps -> {opts.out}")
-    run.train()
+                   f"{opts.backend} backend, recipe {recipe}: {run.total_steps} steps -> {opts.out}")
+        run.train()
     click.echo(f"checkpoint: {run.checkpoint_file()}")
+    click.echo(f"frames over their reconstructions: {os.path.join(run.opts.out, 'strip.png')} "
+               f"(PSNR {run.write_strip():.2f} dB on these frames)")
     if final_film:
         from vaegan.reconstruct import reconstruct_film
 
@@ -184,12 +278,12 @@ def _int_list(name, text):
 @click.argument("film", required=False)
 @click.option("-o", "--out", required=True, help="output film (.mp4), or image with --image")
 @click.option("--image", default=None, help="re-imagine one image instead of a film")
-@click.option("--smooth", type=float, default=0.0, show_default=True, metavar="SECONDS",
+@click.option("--smooth", type=Float(0), default=0.0, show_default=True, metavar="SECONDS",
               help="smooth the latent path in film order: a centred Gaussian of this standard deviation (s), reset at shot cuts; 0: off")
 @click.option("--side-by-side", is_flag=True, help="original | reconstruction")
 @click.option("--bn-stats", default="running", show_default=True, type=click.Choice(["running", "batch"]),
               help="batch-norm statistics: learned running ones, or each batch's own (the original's)")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=Int(1), default=32, show_default=True)
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
 def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth):
@@ -213,9 +307,9 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
 
 @cli.command()
 @click.argument("run_or_ckpt")
-@click.option("--n", type=int, default=64, show_default=True)
+@click.option("--n", type=Int(1), default=64, show_default=True, help="how many samples")
 @click.option("-o", "--out", default="samples.png", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=Int(0), default=0, show_default=True)
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
 def sample(run_or_ckpt, n, out, seed, backend):
     """A grid of frames decoded from the prior, z ~ N(0, I)."""
@@ -230,10 +324,10 @@ def sample(run_or_ckpt, n, out, seed, backend):
 @cli.command()
 @click.argument("run_or_ckpt")
 @click.argument("film")
-@click.option("--from", "t_from", type=float, required=True, help="seconds into FILM")
-@click.option("--to", "t_to", type=float, required=True, help="seconds into FILM")
-@click.option("--seconds", type=float, default=4.0, show_default=True, help="length of the morph")
-@click.option("--fps", type=float, default=25.0, show_default=True)
+@click.option("--from", "t_from", type=Float(0), required=True, help="seconds into FILM")
+@click.option("--to", "t_to", type=Float(0), required=True, help="seconds into FILM")
+@click.option("--seconds", type=Float(0, low_open=True), default=4.0, show_default=True, help="length of the morph")
+@click.option("--fps", type=Float(0, 1000, low_open=True), default=25.0, show_default=True)
 @click.option("-o", "--out", default="morph.mp4", show_default=True)
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
 def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend):

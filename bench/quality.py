@@ -12,7 +12,8 @@ order, noise and schedule (vaegan.train.Run.step), without the pictures and chec
     mean     the same for the film's mean frame, the score of a model that learned nothing frame-specific
     unseen   the reconstruction's PSNR on a clip the model never trained on (vaegan.sample_clip's
              generated shapes at the model's size), beside that clip's own mean-frame score
-    s/step   training wall time / steps (the CPU is shared: each report prints the load average)
+    s/step   training wall time / steps (the CPU is shared: each report prints the load average), and
+             CPU s/step, the process's CPU time / steps (what an idle machine's wall time would be, about)
 
 A row is a named recipe (vaegan/recipes.py: the CLI's defaults, Larsen's paper, the seed's) followed
 by any key=value overrides (a RunOptions or TrainConfig field, model overrides included: width, height,
@@ -28,6 +29,7 @@ from dataclasses import fields, replace
 
 import numpy as np
 
+from vaegan.evaluate import mean_frame_psnr, reconstruction_psnr
 from vaegan.recipes import RECIPES
 from vaegan.step import TrainConfig
 from vaegan.train import Run, RunOptions, film_store, new_run
@@ -78,20 +80,9 @@ def split_settings(s):
     return run, train
 
 
-def evaluate(model, frames_uint8, batch=50):
-    """Mean PSNR (dB) of the reconstructions (z = mu, running statistics) of uint8 NHWC frames, and of
-    the frames' mean frame."""
-    from vaegan.framestore import to_float_batch, to_uint8_frames
-    from vaegan.reconstruct import frame_errors
-
-    K, psnrs = model.K, []
-    for i in range(0, len(frames_uint8), batch):
-        chunk = frames_uint8[i:i + batch]
-        rec = to_uint8_frames(K.to_numpy(model.reconstruct(K.asarray(to_float_batch(chunk)), mode="eval")))
-        psnrs.append(frame_errors(chunk, rec)[1])
-    mean_frame = np.rint(frames_uint8.astype(np.float64).mean(axis=0)).astype(np.uint8)
-    baseline = frame_errors(frames_uint8, np.broadcast_to(mean_frame, frames_uint8.shape))[1]
-    return float(np.concatenate(psnrs).mean()), float(baseline.mean())
+def evaluate(model, frames_uint8):
+    """(PSNR of the reconstructions, PSNR of the frames' mean frame), vaegan/evaluate.py's definitions."""
+    return reconstruction_psnr(model, frames_uint8), mean_frame_psnr(frames_uint8)
 
 
 def unseen_frames(width, height):
@@ -112,21 +103,23 @@ def train_one(job):
     spe = probe.steps_per_epoch
     opts.epochs = max(1, -(-steps // spe))
     run = Run(opts, probe.tc, probe.K, probe.store, probe.model, probe.optimizers, probe.state)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
     for epoch in range(opts.epochs):
         for x in run.store.shuffled_batches(opts.batch_size, seed, epoch):
             _, last, _ = run.step(x)
             run.state["step"] += 1
             done += 1
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     frames = np.asarray(run.store.frames)
     psnr, base = evaluate(run.model, frames)
     unseen = unseen_frames(run.model.cfg.width, run.model.cfg.height)
     psnr_u, base_u = evaluate(run.model, unseen)
     import shutil
     shutil.rmtree(out, ignore_errors=True)
-    return dict(seed=seed, steps=done, seconds=seconds, psnr=psnr, mean_frame=base, unseen=psnr_u,
+    print(f"  done: seed {seed} {done} steps, PSNR {psnr:.2f} dB (unseen {psnr_u:.2f}), {seconds:.0f} s "
+          f"({cpu:.0f} s CPU), load {os.getloadavg()[0]:.1f}: {settings}", file=sys.stderr, flush=True)
+    return dict(seed=seed, steps=done, seconds=seconds, cpu_seconds=cpu, psnr=psnr, mean_frame=base, unseen=psnr_u,
                 unseen_mean_frame=base_u, last_losses=last, load=os.getloadavg())
 
 
@@ -176,12 +169,13 @@ def main(argv=None):
     else:
         results = [train_one(j) for j in jobs]
     print(f"{'recipe':60s} {'steps':>5s} {'PSNR dB':>19s} {'mean frame':>10s} {'unseen dB':>19s} "
-          f"{'unseen mean':>11s} {'s/step':>6s}")
+          f"{'unseen mean':>11s} {'s/step':>6s} {'CPU s/step':>10s}")
     for i, (label, s) in enumerate(rows):
         got = results[i * len(seeds):(i + 1) * len(seeds)]
         line = (f"{label:60s} {got[0]['steps']:5d} {_summary([g['psnr'] for g in got]):>19s} "
                 f"{got[0]['mean_frame']:10.2f} {_summary([g['unseen'] for g in got]):>19s} "
-                f"{got[0]['unseen_mean_frame']:11.2f} {np.mean([g['seconds'] / g['steps'] for g in got]):6.3f}")
+                f"{got[0]['unseen_mean_frame']:11.2f} {np.mean([g['seconds'] / g['steps'] for g in got]):6.3f} "
+                f"{np.mean([g['cpu_seconds'] / g['steps'] for g in got]):10.3f}")
         print(line, flush=True)
         if args.json:
             with open(args.json, "a") as f:

@@ -7,6 +7,7 @@ A run folder holds:
     losses.png               the loss curves so far
     grids/step_NNNNNN.png    rows: real frames | reconstructions (z = mu) | samples from the prior
     frames/                  the frame store of the training film
+    strip.png                evenly spaced frames over their reconstructions, written when training ends
     reconstruction.mp4, comparison.mp4, reconstruction_error.{csv,png}   written when training ends
 
 Reproducibility: the data order of epoch e is a pure function of (seed, e), the noise of step s a pure
@@ -177,6 +178,13 @@ class Run:
         state = dict(self.state, run=asdict(self.opts), train=asdict(self.tc), total_steps=self.total_steps)
         checkpoint.save(self.checkpoint_file(), self.model, self.optimizers, state)
         self.guard.saved()
+
+    def write_strip(self, n=GRID_FRAMES):
+        """strip.png: n evenly spaced frames of the film over their reconstructions (the README's picture).
+        Returns the PSNR of the frames shown."""
+        from .evaluate import save_strip
+
+        return save_strip(os.path.join(self.opts.out, "strip.png"), self.model, self.store.frames, n)
 
     def write_pictures(self):
         from .film import to_uint8_frames
