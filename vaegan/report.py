@@ -41,11 +41,13 @@ LOSS_PANELS = (("kl", "L_prior (KL)"), ("sim", "L_sim"), ("disc", "L_GAN (discri
 # --- reading the run folder -------------------------------------------------------------------
 
 def read_metrics(path):
-    """metrics.jsonl -> (step records, one per step, in order; events). Events are the lines with an
-    "event" key (roll-backs); a torn last line (a run killed mid-write) is skipped."""
+    """metrics.jsonl -> (step records, one per step, in order; events; abandoned). Events are the lines
+    with an "event" key (roll-backs). A step run again after a roll-back (or after a resume from an
+    earlier checkpoint) counts as its last run; the runs it replaced are `abandoned`, a list of
+    stretches of consecutive lines. A torn last line (a run killed mid-write) is skipped."""
     steps, events = [], []
     if not os.path.exists(path):
-        return steps, events
+        return steps, events, []
     with open(path) as f:
         for line in f:
             try:
@@ -55,9 +57,15 @@ def read_metrics(path):
             if not isinstance(rec, dict):
                 continue
             (events if "event" in rec else steps).append(rec)
-    # a step run again after a roll-back (or after a resume from an earlier checkpoint): its last run
-    steps = sorted({r.get("step", 0): r for r in steps}.values(), key=lambda r: r.get("step", 0))
-    return steps, events
+    last = {r.get("step", 0): i for i, r in enumerate(steps)}
+    abandoned, stretch = [], []
+    for i, r in enumerate(steps):
+        if last[r.get("step", 0)] != i:
+            stretch.append(r)
+        elif stretch:
+            abandoned.append(stretch)
+            stretch = []
+    return [steps[i] for i in sorted(last.values(), key=lambda i: steps[i].get("step", 0))], events, abandoned
 
 
 def read_frame_error(path):
@@ -192,8 +200,9 @@ def _fmt(v):
 
 
 def svg_curve(xs, ys, width, height, x_label, title="", marks=(), pad=(46, 10, 22, 30), element_id=None,
-              extra=""):
-    """A line plot as an SVG string. marks: (x, label) vertical lines (the roll-backs). The plot area
+              extra="", ghosts=()):
+    """A line plot as an SVG string. marks: (x, label) vertical lines (the roll-backs); ghosts: lists of
+    (x, y) drawn faint (the stretches a roll-back abandoned). The plot area
     is [pad_left, width - pad_right] x [pad_top, height - pad_bottom] in the viewBox; its x range
     rides on data- attributes so the page's script can map a click back to x."""
     pts = [(x, y) for x, y in zip(xs, ys) if y is not None and math.isfinite(x) and math.isfinite(y)]
@@ -201,7 +210,9 @@ def svg_curve(xs, ys, width, height, x_label, title="", marks=(), pad=(46, 10, 2
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
     if x1 <= x0:
         x1 = x0 + 1.0
-    y0, y1 = (min(p[1] for p in pts), max(p[1] for p in pts)) if pts else (0.0, 1.0)
+    ghosts = [[(x, y) for x, y in g if math.isfinite(x) and math.isfinite(y)] for g in ghosts]
+    every = pts + [p for g in ghosts for p in g]
+    y0, y1 = (min(p[1] for p in every), max(p[1] for p in every)) if every else (0.0, 1.0)
     if y1 <= y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
     span_x, span_y = width - left - right, height - top - bottom
@@ -225,6 +236,9 @@ def svg_curve(xs, ys, width, height, x_label, title="", marks=(), pad=(46, 10, 2
     for t in _ticks(x0, x1, 6):
         out.append(f'<text x="{px(t):.1f}" y="{height - bottom + 12}" class="xlab">{_fmt(t)}</text>')
     out.append(f'<text x="{left + span_x / 2:.1f}" y="{height - 3}" class="xlab">{html.escape(x_label)}</text>')
+    for g in ghosts:
+        if g:
+            out.append(f'<polyline points="{" ".join(f"{px(x):.2f},{py(y):.2f}" for x, y in g)}" class="ghost"/>')
     if pts:
         path = " ".join(f"{px(x):.2f},{py(y):.2f}" for x, y in pts)
         out.append(f'<polyline points="{path}" class="line"/>')
@@ -246,6 +260,7 @@ h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
 video { width: 480px; background: #000; image-rendering: pixelated; }
 svg.curve { background: #fff; display: block; }
 svg .frame { fill: none; stroke: #bbb; } svg .grid { stroke: #eee; } svg .line { fill: none; stroke: #1f6fb4; stroke-width: 1.2; }
+svg .ghost { fill: none; stroke: #d62728; stroke-opacity: 0.35; stroke-width: 1; }
 svg .mark { stroke: #d62728; stroke-width: 1.5; stroke-dasharray: 4 2; } svg .head { stroke: #e67e00; stroke-width: 1.5; }
 svg text { font-size: 10px; fill: #444; } svg .ylab { text-anchor: end; } svg .xlab { text-anchor: middle; }
 svg .title { font-size: 11px; font-weight: 600; }
@@ -309,17 +324,22 @@ def _settings_table(settings):
     return "<table>" + "".join(rows) + "</table>"
 
 
-def _loss_panels(steps, events):
-    marks = [(e.get("step", 0), f"roll-back at step {e.get('step')}: {e.get('cause', '')}; "
-                                f"restored step {e.get('restored_step', '?')}")
+def _loss_panels(steps, events, abandoned=()):
+    marks = [(e.get("step", 0), f"roll-back: {e.get('cause', '')}; restored step {e.get('restored_step', '?')}, "
+                                f"learning rates x {e.get('lr_scale', '?')}")
              for e in events if e.get("event") == "rollback"]
+
+    def has(r, key):
+        return isinstance(r.get(key), (int, float)) and isinstance(r.get("step"), (int, float))
+
     panels = []
     for key, title in LOSS_PANELS:
-        xs = [r["step"] for r in steps if isinstance(r.get(key), (int, float)) and "step" in r]
-        ys = [r[key] for r in steps if isinstance(r.get(key), (int, float)) and "step" in r]
+        xs = [r["step"] for r in steps if has(r, key)]
+        ys = [r[key] for r in steps if has(r, key)]
         if not xs:
             continue
-        panels.append(svg_curve(xs, ys, 300, 170, "step", title, marks, pad=(46, 8, 18, 30)))
+        ghosts = [[(r["step"], r[key]) for r in g if has(r, key)] for g in abandoned]
+        panels.append(svg_curve(xs, ys, 300, 170, "step", title, marks, pad=(46, 8, 18, 30), ghosts=ghosts))
     return panels, marks
 
 
@@ -330,7 +350,7 @@ def write_report(run_dir):
         raise UserError(f"{run_dir}: no such run folder")
     if not os.access(run_dir, os.W_OK):
         raise UserError(f"{run_dir}: the run folder is not writable")
-    steps, events = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
+    steps, events, abandoned = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     times, psnr = read_frame_error(os.path.join(run_dir, "reconstruction_error.csv"))
     settings = read_settings(run_dir)
     notes = []
@@ -363,7 +383,7 @@ def write_report(run_dir):
                              f"PSNR per frame (dB), mean {mean:.2f}", element_id="psnr",
                              extra='<line id="playhead" class="head" x1="46" x2="46" y1="10" y2="170"/>',
                              pad=(46, 10, 20, 30))
-    panels, marks = _loss_panels(steps, events)
+    panels, marks = _loss_panels(steps, events, abandoned)
     grids = sorted(glob.glob(os.path.join(run_dir, "grids", "step_*.png")))
     grid_html = (f'<img class="grid" src="grids/{html.escape(os.path.basename(grids[-1]))}" '
                  f'alt="last sample grid">' f'<p>{html.escape(os.path.basename(grids[-1]))}: rows are real '
@@ -381,7 +401,7 @@ def write_report(run_dir):
 {psnr_svg}
 <h2>Training losses</h2>
 <div class="panels">{''.join(panels) or '<p class="note">no metrics.jsonl yet</p>'}</div>
-<p>{'Roll-backs (dashed red lines):<ul>' + rollbacks + '</ul>' if rollbacks else 'No roll-backs.'}</p>
+<p>{'Roll-backs (dashed red lines; faint red: the steps they undid):<ul>' + rollbacks + '</ul>' if rollbacks else 'No roll-backs.'}</p>
 <h2>Last sample grid</h2>
 {grid_html}
 <h2>Settings</h2>
