@@ -7,6 +7,12 @@
 
 tanh and sigmoid are differentiated through their output y (what the layer keeps), ReLU-like ones
 through their input x. At the kink x = 0 the derivative is taken from the left (0, or a).
+The ReLU-like ones avoid NumPy's masked select (np.where over a comparison, several times slower
+than a plain pass) with identities that hold bit for bit for 0 <= a < 1:
+    leaky_relu(x, a) = max(x, a*x)                (x > 0: x > a*x;  x <= 0: a*x >= x)
+    relu'(x) * dy    = dy * (x > 0)               (the comparison read as 1.0 or 0.0)
+    leaky'(x) * dy   = dy * max(sign(x), a)       (sign 1 -> 1;  sign 0 or -1 -> a)
+multiplying by exactly 1 or a, as the piecewise definitions do.
 sigmoid is evaluated in a form that never overflows: exp(-|x|) <= 1, and
     x >= 0: 1 / (1 + exp(-x))         x < 0: exp(x) / (1 + exp(x)),  both = 1 / (1 + exp(-x)).
 """
@@ -36,17 +42,21 @@ def relu_forward(x):
 
 def relu_backward(dy, x):
     _check(x, dy)
-    return np.where(x > 0, dy, 0).astype(x.dtype)
+    return dy * (x > 0)
 
 
 def leaky_relu_forward(x, slope):
     _check(x, slope=slope)
-    return np.where(x > 0, x, scalar(slope, x.dtype) * x)
+    y = np.multiply(x, scalar(slope, x.dtype))
+    return np.maximum(x, y, out=y)
 
 
 def leaky_relu_backward(dy, x, slope):
     _check(x, dy, slope=slope)
-    return np.where(x > 0, dy, scalar(slope, x.dtype) * dy)
+    dx = np.sign(x)
+    np.maximum(dx, scalar(slope, x.dtype), out=dx)
+    dx *= dy
+    return dx
 
 
 def tanh_forward(x):
