@@ -44,7 +44,11 @@ def run_dir(tmp_path_factory):
         for s in range(1, 11):
             f.write(json.dumps({"step": s, "kl": 1.0 / s, "sim": 2.0 / s, "disc": 1.3, "gen": 0.7,
                                 "pixel": 0.1, "sigma": 1.0}) + "\n")
-        f.write(json.dumps({"event": "rollback", "step": 8, "cause": "probe error", "restored_step": 5}) + "\n")
+        f.write(json.dumps({"event": "rollback", "step": 8, "cause": "probe error at step 8", "restored_step": 5,
+                            "lr_scale": 0.5}) + "\n")
+        for s in range(6, 9):                      # the steps after the roll-back, run again
+            f.write(json.dumps({"step": s, "kl": 0.5, "sim": 0.5, "disc": 1.3, "gen": 0.7, "pixel": 0.1,
+                                "sigma": 1.0}) + "\n")
     (run / "grids").mkdir()
     from vaegan.images import save_grid
     save_grid(run / "grids" / "step_000010.png", np.stack([pattern(i, *SIZE) for i in range(4)]), ncols=4)
@@ -66,7 +70,8 @@ def test_report_command_writes_a_self_contained_page(run_dir):
             assert not target.startswith(("http:", "https:", "//")), target
             if not target.startswith("data:"):
                 assert (run_dir / target).exists(), target
-    assert "roll-back at step 8" in page and 'id="psnr"' in page
+    assert "probe error at step 8; restored step 5" in page and 'id="psnr"' in page
+    assert page.count('class="ghost"') == 6       # steps 6-8 of the first run, faint, in each of the 6 panels
 
 
 def test_report_of_a_missing_folder_is_one_line(tmp_path):
