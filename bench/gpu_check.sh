@@ -1,53 +1,203 @@
 #!/usr/bin/env bash
-# One device call that measures what bench/README.md's GPU slot asks for: bench.kernels (the
-# convolutions, then every other op) and bench.train (CuPy, then Triton), each beside PyTorch.
-# Run from the repository root:   bash bench/gpu_check.sh            (writes under $OUT, or ./bench-out)
+# bench/gpu_check.sh -- the GPU check in one device call: proves both GPU backends correct, then times
+# them beside cuDNN/PyTorch. Run from the repository root:
 #
-# Sized to one call of the device tool: every step has its own timeout (540 s together, under the
-# tool's 600 s), so one hang costs only its slot, and bench.kernels rewrites its JSON after every case,
-# so a step cut off keeps what it measured. Where the time goes (estimated on the 2-core CPU machine):
-# the float64 NumPy reference at batch 64 is most of it, about 300 s for the 32 convolution cases and
-# 220 s for the other 77 there; hence 10 timed calls per row (GPU medians are steady) and no CPU rows.
-# The device tool returns at most 8 files from $OUT: the four tables, summary.txt (GPU, commands, exit
-# codes) and raw.tar.gz (the JSON and the progress logs). PyAV is not on the device machine, so
-# bench.decode is not run here. The python there that has PyTorch is python3.
+#   bash bench/gpu_check.sh              on the GPU machine; everything lands in $OUT (default ./bench-out)
+#   bash bench/gpu_check.sh --dry-run    the same steps rehearsed on a CPU machine on tiny shapes
+#                                        (tests/test_gpu_check_dry_run.py runs it, so CI keeps it working)
+#
+# TIME PLAN (H100/H200). A session gets 15 minutes of device time, machine start (1-3 min) included;
+# the command is held to BUDGET_S = 330 s so that a second call still fits. Every step runs under
+# `timeout` at its cap, and never past the budget (a step with under 20 s left is skipped and says so).
+#   step 0  env      cap  45 s  versions, driver; CuPy and PyTorch matmuls in one process; every .cu
+#                               through CuPy's RawModule (NVRTC) with the loader's options: ~0.5-2 s a
+#                               file (nvcc takes 0.4-2.4 s each here), 16 files; one Triton launch.
+#                               Fills CuPy's kernel cache for the later steps. Expected 15-25 s.
+#   step 1  tests    cap 105 s  the `gpu` tests of both backends, float32 only (1079 of 1979 tests),
+#                               pytest-xdist -n 12, pytest-timeout 90 s a test. VAEGAN_TRITON_CONFIG=0:
+#                               each autotuned kernel compiles its first config only. A tl.dot kernel
+#                               compiles in 2.7-3.2 s (measured here, sm_90 AOT, one core); the workers
+#                               compile in parallel into the shared Triton cache, which the later
+#                               steps reuse (the real layers at batch 2 mostly share the
+#                               specializations of batch 64).
+#   step 2  conv     cap  90 s  bench.kernels on broad256x144's convolutions (forward, data and weight
+#                               gradients, conv and transposed: 6 ops x 4 layers = 24 cases, 7 rows each:
+#                               cupy x3, triton x2, torch, torch/tf32), validated at batch 2 against the
+#                               float64 reference (at batch 64 that alone took 100-250 s), timed at
+#                               batch 64, 5 calls a row. About 32 Triton compiles with one config
+#                               (~90 s serial if none were cached), most found in step 1's cache.
+#   step 3  train    cap 2x45 s bench.train --preset broad256x144 --batch 64, cupy then triton: frames/s,
+#                               the peer's AGREE check and ratio, a breakdown. 2 warm-up + 5 timed steps.
+#   step 4  float64  the rest   the float64 gpu tests, only with the time left (>= 20 s).
+#   packing          ~10 s      caches and JSON tarred into $OUT.
+# Everything prints as it is measured (python -u; bench tools print each row or part as they go and
+# rewrite their JSON), so a step cut off at its cap keeps what it measured, and a crashed step shows its
+# last lines in summary.txt.
+#
+# FILES BACK (the device tool returns at most 8, each under 16 MiB): summary.txt (plan, every step's
+# command, exit code and time, the last lines of a failed step, the headline numbers), env.txt,
+# tests.txt, kernels_conv.txt, train_cupy.txt, train_triton.txt (each step's stdout and stderr as it
+# ran), raw.tar.gz (JSON reports, pytest's junit XML, nvidia-smi -q), caches.tar.gz (Triton's and CuPy's
+# kernel caches). A later call can start warm: carry that caches.tar.gz in the working tree and set
+# CACHE_IN=path/to/caches.tar.gz. Triton's cache records absolute paths, so the caches always live in
+# CACHE_ROOT (default /tmp/vaegan-gpu-cache). Full autotuning instead of the first config: TUNE=1
+# (then TRITON_CACHE_AUTOTUNING=1 keeps the tuning results in that cache too).
+#
+# The device machine has no PyAV: nothing here imports vaegan.film/frames (bench.kernels, bench.train
+# and the two gpu test files do not). Its python with PyTorch is python3.
 set -u
+
+DRY=0
+if [ "${1:-}" = "--dry-run" ]; then DRY=1; shift; fi
+if [ $# -gt 0 ]; then echo "usage: bash bench/gpu_check.sh [--dry-run]" >&2; exit 2; fi
+
 OUT=${OUT:-bench-out}
 PYTHON=${PYTHON:-python3}
-PRESET=${PRESET:-broad256x144}
-BATCH=${BATCH:-64}
+BUDGET_S=${BUDGET_S:-330}
+MIN_STEP_S=20
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 RAW=$(mktemp -d)
-TIMING=(--repeats 10 --budget-s 0.5)
+trap 'rm -rf "$RAW"' EXIT
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
 
-step() {  # step NAME SECONDS ARGS...: python ARGS with a timeout; table to $OUT/NAME.txt, progress to NAME.log
-    local name=$1 limit=$2
-    shift 2
-    echo "== $name: $PYTHON $*" | tee -a "$OUT/summary.txt"
-    timeout "$limit" "$PYTHON" "$@" > "$OUT/$name.txt" 2> "$RAW/$name.log"
-    echo "   exit $? after ${SECONDS}s total" | tee -a "$OUT/summary.txt"
+if [ "$DRY" = 1 ]; then
+    CACHE_ROOT=${CACHE_ROOT:-$RAW/cache}
+    export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}   # steadier on a shared CPU
+else
+    CACHE_ROOT=${CACHE_ROOT:-/tmp/vaegan-gpu-cache}
+fi
+mkdir -p "$CACHE_ROOT/triton" "$CACHE_ROOT/cupy"
+if [ -n "${CACHE_IN:-}" ]; then
+    tar -xzf "$CACHE_IN" -C "$CACHE_ROOT" && echo "caches restored from $CACHE_IN" >> "$SUMMARY"
+fi
+export TRITON_CACHE_DIR="$CACHE_ROOT/triton" CUPY_CACHE_DIR="$CACHE_ROOT/cupy"
+export TRITON_CACHE_AUTOTUNING=1 PYTHONUNBUFFERED=1
+if [ "${TUNE:-0}" = 1 ]; then unset VAEGAN_TRITON_CONFIG; else export VAEGAN_TRITON_CONFIG=0; fi
+
+CONV_OPS=(conv2d_forward conv2d_backward_data conv2d_backward_weight
+          conv_transpose2d_forward conv_transpose2d_backward_data conv_transpose2d_backward_weight)
+GPU_TESTS=(tests/test_cupy_backend.py tests/test_triton_backend.py)
+PYTEST=(-m pytest -p no:cacheprovider -v -rfE --tb=short)
+if "$PYTHON" -c "import pytest_timeout" 2>/dev/null; then PYTEST+=(--timeout 90); fi
+if [ "$DRY" = 1 ]; then
+    # the CPU stand-ins of each step: the host build of the CUDA kernels and Triton's interpreter for
+    # the gpu tests, the numpy backend on the tiny preset for the bench tools
+    ENV_ARGS=(--dry-run)
+    TEST_FILES=(tests/test_cupy_host.py tests/test_triton_interpreted.py)
+    # (one line each: pytest -k does not read a newline as a space)
+    F32=(-k "test_op_on_host and h100 and float32 and (relu_forward or conv2d_forward) or test_convolution_on_host and h100 and float32 and implicit and conv2d_forward or test_op_matches_reference and float32 and (relu_forward or conv2d_forward)")
+    F64=(-k "test_op_matches_reference and float64 and batch_norm_forward")
+    WORKERS=2
+    PYTEST+=(--dist loadfile)   # one worker builds the host kernels, the other interprets Triton
+    CONV=(--backend numpy --preset tiny --batch 2 --validate-batch 1 --layer enc.conv1 dec.conv1
+          --repeats 2 --budget-s 0.05 --ceiling-copy-mib 8 --ceiling-gemm-n 128)
+    TRAIN=(--preset tiny --batch 2 --steps 1 --warmup 0 --breakdown-steps 1)
+    train_backend() { echo numpy; }
+    CAP_ENV=120 CAP_TESTS=240 CAP_CONV=120 CAP_TRAIN=120
+    BUDGET_S=100000
+else
+    ENV_ARGS=()
+    WORKERS=${WORKERS:-12}
+    TEST_FILES=("${GPU_TESTS[@]}")
+    F32=(-k "not float64")
+    F64=(-k "float64")
+    CONV=(--backend cupy,triton --preset broad256x144 --batch 64 --validate-batch 2 --repeats 5 --budget-s 0.3)
+    TRAIN=(--preset broad256x144 --batch 64 --steps 5 --warmup 2 --breakdown-steps 1)
+    train_backend() { echo "$1"; }
+    CAP_ENV=45 CAP_TESTS=105 CAP_CONV=90 CAP_TRAIN=45
+fi
+PACK_S=15   # kept back from the budget for packing
+if "$PYTHON" -c "import xdist" 2>/dev/null; then PYTEST+=(-n "$WORKERS"); fi
+
+STEPS_RUN=()
+step() {  # step NAME FILE CAP COMMAND...: run COMMAND under timeout, stdout and stderr appended to $OUT/FILE
+    local name=$1 file=$2 cap=$3
+    shift 3
+    local left=$((BUDGET_S - PACK_S - SECONDS))
+    if [ "$cap" -gt "$left" ]; then cap=$left; fi
+    if [ "$cap" -lt "$MIN_STEP_S" ]; then
+        echo "== $name: skipped, ${left}s of the ${BUDGET_S}s budget left" | tee -a "$SUMMARY"
+        STEPS_RUN+=("$name skipped")
+        return
+    fi
+    echo "== $name (cap ${cap}s): $*" | tee -a "$SUMMARY"
+    echo "== $name: $*" >> "$OUT/$file"
+    local start=$SECONDS
+    timeout -k 5 "$cap" "$@" >> "$OUT/$file" 2>&1
+    local rc=$?
+    local note=""
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then note=" (cut off at its cap)"; fi
+    echo "   exit $rc after $((SECONDS - start))s$note; ${SECONDS}s into the run" | tee -a "$SUMMARY"
+    if [ "$rc" != 0 ]; then
+        tail -n 20 "$OUT/$file" | sed 's/^/   | /' >> "$SUMMARY"
+    fi
+    STEPS_RUN+=("$name exit $rc")
 }
 
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv \
-    >> "$OUT/summary.txt" 2>&1
-# the convolutions first: every variant of both backends against cuDNN (fp32 and TF32)
-step kernels_conv 210 -m bench.kernels --backend cupy,triton --preset "$PRESET" --batch "$BATCH" "${TIMING[@]}" \
-    --op conv --json "$RAW/kernels_conv.json"
-# everything else: batch norm, dense, element-wise, sampler, losses, Adam
-step kernels_rest 180 -m bench.kernels --backend cupy,triton --preset "$PRESET" --batch "$BATCH" "${TIMING[@]}" \
-    --op batch_norm linear relu leaky_relu tanh sigmoid reparam kl_normal mse bce adam \
-    --json "$RAW/kernels_rest.json"
-# training throughput, each backend at its default variant, with the PyTorch step beside it
-for backend in cupy triton; do
-    step "train_$backend" 75 -m bench.train --backend "$backend" --preset "$PRESET" --batch "$BATCH" \
-        --json "$RAW/train_$backend.json"
-done
-tar -czf "$OUT/raw.tar.gz" -C "$RAW" .
+{
+    echo "bench/gpu_check.sh $([ "$DRY" = 1 ] && echo '--dry-run (CPU rehearsal: tiny shapes, no GPU)')"
+    echo "started $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "budget ${BUDGET_S}s; caps: env ${CAP_ENV}s, tests ${CAP_TESTS}s, conv ${CAP_CONV}s, train 2x${CAP_TRAIN}s, float64 tests: the rest"
+    echo "VAEGAN_TRITON_CONFIG=${VAEGAN_TRITON_CONFIG:-(unset: full autotuning)} TRITON_CACHE_DIR=$TRITON_CACHE_DIR CUPY_CACHE_DIR=$CUPY_CACHE_DIR"
+} | tee -a "$SUMMARY"
 
-for name in kernels_conv kernels_rest; do
-    grep -E "^ceiling|rows," "$OUT/$name.txt"
+# --- step 0: the machine, the libraries, every CUDA source through NVRTC, one Triton launch ----------
+if command -v nvidia-smi > /dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used \
+        --format=csv >> "$OUT/env.txt" 2>&1
+    nvidia-smi -q > "$RAW/nvidia-smi-q.txt" 2>&1
+else
+    echo "no nvidia-smi on this machine" >> "$OUT/env.txt"
+fi
+step env env.txt "$CAP_ENV" "$PYTHON" -u -m bench.gpu_env "${ENV_ARGS[@]}"
+
+# --- step 1: correctness of both backends, float32 ------------------------------------------------
+step tests_float32 tests.txt "$CAP_TESTS" "$PYTHON" -u "${PYTEST[@]}" "${F32[@]}" --junitxml "$RAW/tests_float32.xml" \
+    "${TEST_FILES[@]}"
+
+# --- step 2: the convolutions against cuDNN ---------------------------------------------------------
+step kernels_conv kernels_conv.txt "$CAP_CONV" "$PYTHON" -u -m bench.kernels "${CONV[@]}" --op "${CONV_OPS[@]}" \
+    --json "$RAW/kernels_conv.json"
+
+# --- step 3: training throughput, each backend beside the PyTorch step --------------------------------
+for backend in cupy triton; do
+    step "train_$backend" "train_$backend.txt" "$CAP_TRAIN" "$PYTHON" -u -m bench.train \
+        --backend "$(train_backend "$backend")" "${TRAIN[@]}" --json "$RAW/train_$backend.json"
 done
-for name in train_cupy train_triton; do
-    grep -E "^throughput|^peer|AGREE|DISAGREE|^peak" "$OUT/$name.txt"
-done
-cat "$OUT/summary.txt"
+
+# --- step 4: float64 tests, with what is left -------------------------------------------------------
+step tests_float64 tests.txt $((BUDGET_S - PACK_S - SECONDS)) "$PYTHON" -u "${PYTEST[@]}" "${F64[@]}" \
+    --junitxml "$RAW/tests_float64.xml" "${TEST_FILES[@]}"
+
+# --- packing: at most 8 files, each under 16 MiB ------------------------------------------------------
+LIMIT=$((15 * 1024 * 1024))
+tar -czf "$OUT/raw.tar.gz" -C "$RAW" --exclude ./cache . 2>> "$SUMMARY"
+tar -czf "$OUT/caches.tar.gz" -C "$CACHE_ROOT" . 2>> "$SUMMARY"
+if [ "$(stat -c %s "$OUT/caches.tar.gz")" -gt "$LIMIT" ]; then
+    # Triton finds a cached kernel by its JSON and cubin; the intermediate IRs are for reading only
+    find "$CACHE_ROOT/triton" \( -name '*.llir' -o -name '*.ttir' -o -name '*.ttgir' -o -name '*.source' \) -delete
+    tar -czf "$OUT/caches.tar.gz" -C "$CACHE_ROOT" . 2>> "$SUMMARY"
+    echo "caches.tar.gz: Triton's intermediate IRs left out to stay under 16 MiB" >> "$SUMMARY"
+fi
+if [ "$(stat -c %s "$OUT/caches.tar.gz")" -gt "$LIMIT" ]; then
+    tar -czf "$OUT/caches.tar.gz" -C "$CACHE_ROOT" ./cupy 2>> "$SUMMARY"
+    echo "caches.tar.gz: CuPy's cache only (Triton's is over 16 MiB even without its IRs)" >> "$SUMMARY"
+fi
+
+# --- the headline numbers ---------------------------------------------------------------------------
+{
+    echo
+    echo "== headline"
+    grep -hE "^(FAILED|[0-9]+ checks failed)|^device " "$OUT/env.txt" 2>/dev/null
+    grep -hE "^=+ .*(passed|failed|error|skipped|no tests ran)" "$OUT/tests.txt" 2>/dev/null
+    grep -hE "^ceiling|rows, .* failed|^bench.kernels" "$OUT/kernels_conv.txt" 2>/dev/null
+    for name in train_cupy train_triton; do
+        grep -hE "^bench.train|^throughput|^peer|AGREE|DISAGREE|^peak" "$OUT/$name.txt" 2>/dev/null
+    done
+    echo
+    echo "== steps: ${STEPS_RUN[*]/%/;}"
+    echo "finished after ${SECONDS}s; files: $(cd "$OUT" && ls | tr '\n' ' ')"
+} >> "$SUMMARY"
+cat "$SUMMARY"

@@ -17,6 +17,13 @@ have one CuPy kernel: cupy); triton/ieee and triton/tf32 for the matrix-product 
 rest). Peers, rows of their own: torch (cuDNN/cuBLAS, and torch/tf32) where PyTorch imports, on the
 device the backends run on; numpy-gemm (np.matmul on the op's GEMM shapes) for the CPU.
 
+--validate-batch N: the float64 reference at batch 64 takes seconds per case on the CPU, longer than
+everything else of a GPU run together. With it, each variant is validated on the same layer at batch N
+(its own fresh inputs and reference), and only timed at --batch.
+
+Each row is printed (and the --json file rewritten) as soon as it is measured, so a run cut off by a
+time limit keeps what it measured; the full table with "vs peer" follows at the end.
+
 Columns: ms (median), rate (TFLOP/s for matrix-product ops, else GB/s; formulas in bench/cases.py),
 "of ceiling" (rate over the same run's matrix-product ceiling of the row's precision, or over its copy
 bandwidth: bench/ceilings.py), error (vs the float64 reference), "vs peer" (peer's ms over ours, at
@@ -36,7 +43,7 @@ from vaegan.config import PRESETS, make_config
 
 from . import ceilings as ceil
 from .cases import build_cases, select
-from .layers import trace
+from .layers import SHAPES, trace, with_batch
 from .peers import TORCH_OPS, load_torch, numpy_gemm, numpy_gemm_operands, torch_precision
 from .report import describe, environment, num, table, write_json
 from .variants import poisoned, precision_of, select_variant, variant_names
@@ -135,21 +142,30 @@ def reference_outputs(case, host):
     return tuple(np.asarray(o) for o in case.call(reference, {k: v.astype(np.float64) for k, v in host.items()}))
 
 
-def measure(runner, case, host, ref, opts, cache_bytes, ceilings):
-    """One row: validate, then time. Returns the row as a dict."""
+def output_elements(case, host):
+    """How many values the op returns for inputs `host`, from the shape-only backend (no arithmetic)."""
+    return sum(int(np.prod(np.shape(o))) for o in case.call(SHAPES, host))
+
+
+def measure(runner, case, host, ref, opts, cache_bytes, ceilings, small=None):
+    """One row: validate, then time. Returns the row as a dict. `ref` is the reference's outputs on `host`;
+    with `small` = (case, inputs, reference outputs) of the same layer at a smaller batch, the variant
+    is validated on that instead, and `ref` may be None."""
+    vcase, vhost, vref = small or (case, host, ref)
     in_bytes = sum(v.nbytes for v in host.values())
-    nbytes = in_bytes + sum(r.size * 4 for r in ref)      # float32 inputs read once, outputs written once
+    out_values = sum(r.size for r in ref) if ref is not None else output_elements(case, host)
+    nbytes = in_bytes + out_values * 4                    # float32 inputs read once, outputs written once
     row = dict(op=case.op, layer=case.label, shape=case.shape, variant=runner.variant, device=runner.device,
                precision=runner.precision, peer=runner.peer, status="ok", error=None, ms=None, runs=0,
                copies=0, flops=case.flops, bytes=nbytes, rate=None, unit="TFLOP/s" if case.flops else "GB/s",
-               of_ceiling=None, vs_peer=None)
+               of_ceiling=None, vs_peer=None, validated_on=vcase.shape)
     try:
         with runner.select():
             if runner.to_host is not None:
                 with runner.poison():
-                    outs = runner.call(case, runner.to_device(case, host))
+                    outs = runner.call(vcase, runner.to_device(vcase, vhost))
                     got = [runner.to_host(o) for o in outs]
-                row["error"] = rel_l2(got, ref)
+                row["error"] = rel_l2(got, vref)
                 if not row["error"] <= BOUNDS[runner.precision]:
                     row["status"] = f"FAILED (bound {BOUNDS[runner.precision]:g})"
                     return row
@@ -193,6 +209,9 @@ def parse_args(argv):
                     help="only ops whose name starts with one of these (conv2d, batch_norm_act, adam_step ...)")
     ap.add_argument("--layer", action="extend", nargs="+", default=[],
                     help="only layers whose label contains one of these (enc.conv2, dec., losses ...)")
+    ap.add_argument("--validate-batch", type=int, default=None,
+                    help="validate each variant on the layer at this (small) batch, time it at --batch "
+                         "(default: validate at --batch)")
     ap.add_argument("--repeats", type=int, default=25, help="timed calls per row, at most (default 25)")
     ap.add_argument("--budget-s", type=float, default=1.0,
                     help="stop timing a row after this many seconds once 3 calls are in (default 1.0)")
@@ -232,6 +251,27 @@ def format_rows(rows):
              "" if r["status"] == "ok" else r["status"]] for r in rows]
     return table(["op", "layer", "shape", "variant", "ms", "rate", "of ceiling", "error", "vs peer", "status"],
                  body, right=("ms", "rate", "of ceiling", "error", "vs peer"))
+
+
+ROW_LINE = "{:<32} {:<26} {:<36} {:<18} {:>9} {:>18} {:>10} {:>9}  {}"
+
+
+def row_line(row, index=""):
+    """One measured row as a line of fixed-width columns (printed as soon as it is measured)."""
+    return ROW_LINE.format(row["op"], row["layer"], row["shape"], row["variant"], num(row["ms"]),
+                           f"{num(row['rate'])} {row['unit']}" if row["rate"] else "-",
+                           f"{100 * row['of_ceiling']:.1f}%" if row["of_ceiling"] is not None else "-",
+                           num(row["error"], 2), (index + " " if index else "") +
+                           ("" if row["status"] == "ok" else row["status"])).rstrip()
+
+
+def validation_cases(cfg, args, batch):
+    """{(op, spec at `batch`): the same case at --validate-batch}, or {} to validate at `batch` itself."""
+    small = args.validate_batch
+    if not small or small == batch:
+        return {}
+    cases = select(build_cases(trace(cfg, small), cfg.slope), args.op, args.layer)
+    return {(c.op, with_batch(c.spec, batch)): c for c in cases}
 
 
 def run(args, out=sys.stdout, progress=sys.stderr):
@@ -280,33 +320,43 @@ def run(args, out=sys.stdout, progress=sys.stderr):
     cache_bytes = {"cpu": cpu_cache_bytes()}
     if gpu:
         cache_bytes["gpu"] = gpu_cache_bytes()
+    small_cases = validation_cases(cfg, args, batch)
+    report["validate_batch"] = args.validate_batch if small_cases else batch
     rng = np.random.default_rng(args.seed)
     rows = report["rows"]
+    print(f"rows as measured (validated at batch {report['validate_batch']}, timed at batch {batch}):", file=out)
+    print(ROW_LINE.format("op", "layer", "shape", "variant", "ms", "rate", "of ceiling", "error", "").rstrip(),
+          file=out, flush=True)
     for i, case in enumerate(cases):
         host = case.make(rng)
-        ref = reference_outputs(case, host)
+        vcase = small_cases.get((case.op, case.spec))
+        if vcase is None:
+            ref, small = reference_outputs(case, host), None
+        else:
+            vhost = vcase.make(rng)
+            ref, small = None, (vcase, vhost, reference_outputs(vcase, vhost))
         case_rows = []
         for runner in runners:
             if runner.applies(case):
-                row = measure(runner, case, host, ref, args, cache_bytes, ceilings)
+                row = measure(runner, case, host, ref, args, cache_bytes, ceilings, small)
                 case_rows.append(row)
-                print(f"[{i + 1}/{len(cases)}] {case.op} {case.label} {row['variant']}: "
-                      f"{num(row['ms'])} ms, error {num(row['error'], 2)} {'' if row['status'] == 'ok' else row['status']}",
-                      file=progress, flush=True)
-        attach_peers(case_rows)
-        rows += case_rows
+                rows.append(row)
+                attach_peers(case_rows)
+                print(row_line(row, f"[{i + 1}/{len(cases)}]"), file=out, flush=True)
+                if args.json:
+                    write_json(args.json, report)
         if gpu:
             import cupy
             cupy.get_default_memory_pool().free_all_blocks()
-        if args.json:
-            write_json(args.json, report)
+    print(file=out)
     print_report(report, out)
     return report
 
 
 def print_report(report, out):
     env, c = report["env"], report["ceilings"]
-    print(f"bench.kernels  preset {report['preset']}  batch {report['batch']}", file=out)
+    print(f"bench.kernels  preset {report['preset']}  batch {report['batch']}"
+          f"  (validated at batch {report.get('validate_batch', report['batch'])})", file=out)
     print(describe(env), file=out)
     for device, v in c.items():
         tf32 = f", TF32 {v['tf32_TFLOPs']:.1f} TFLOP/s" if v.get("tf32_TFLOPs") else ""

@@ -125,7 +125,8 @@ def _ones(*shape_list):
 
 
 def _shape_ops():
-    """op name -> function returning ones in the op's output shapes (kernels/api.py signatures)."""
+    """op name -> function returning ones in the op's output shapes (kernels/api.py signatures and
+    parameter names: bench.kernels calls these with keywords to learn an op's output sizes)."""
     def conv_fwd(x, w, b, stride, padding):
         return _ones(shapes.check_conv2d(x, w, b, stride, padding))
 
@@ -147,13 +148,16 @@ def _shape_ops():
 
     return {
         "conv2d_forward": conv_fwd,
-        "conv2d_backward": lambda dy, x, w, s, p: _ones(x.shape, w.shape, (w.shape[0],)),
-        "conv2d_backward_data": lambda dy, w, x_shape, s, p: _ones(tuple(x_shape)),
-        "conv2d_backward_weight": lambda dy, x, w_shape, s, p: _ones(tuple(w_shape), (w_shape[0],)),
+        "conv2d_backward": lambda dy, x, w, stride, padding: _ones(x.shape, w.shape, (w.shape[0],)),
+        "conv2d_backward_data": lambda dy, w, x_shape, stride, padding: _ones(tuple(x_shape)),
+        "conv2d_backward_weight": lambda dy, x, w_shape, stride, padding: _ones(tuple(w_shape), (w_shape[0],)),
         "conv_transpose2d_forward": convt_fwd,
-        "conv_transpose2d_backward": lambda dy, x, w, s, p, op: _ones(x.shape, w.shape, (w.shape[1],)),
-        "conv_transpose2d_backward_data": lambda dy, w, s, p: _ones(shapes.check_conv2d(dy, w, None, s, p)),
-        "conv_transpose2d_backward_weight": lambda dy, x, w_shape, s, p: _ones(tuple(w_shape), (w_shape[1],)),
+        "conv_transpose2d_backward": lambda dy, x, w, stride, padding, output_padding: _ones(
+            x.shape, w.shape, (w.shape[1],)),
+        "conv_transpose2d_backward_data": lambda dy, w, stride, padding: _ones(
+            shapes.check_conv2d(dy, w, None, stride, padding)),
+        "conv_transpose2d_backward_weight": lambda dy, x, w_shape, stride, padding: _ones(
+            tuple(w_shape), (w_shape[1],)),
         "batch_norm_forward": bn_fwd, "batch_norm_act_forward": bn_fwd,
         "batch_norm_backward": bn_bwd, "batch_norm_act_backward": bn_bwd,
         "batch_norm_inference": like(0), "batch_norm_act_inference": like(0),

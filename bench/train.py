@@ -23,8 +23,13 @@ the model's state (parameters, gradients, Adam moments), the peak of NumPy alloc
 (tracemalloc), and the process's peak RSS.
 
 Peer (--peer, on by default where PyTorch imports): bench/torch_peer.py, the same networks from our
-initial weights, the same batch and noise. Before timing, one step's losses and every network's
-gradient are compared with ours (relative L2), so the peer is known to compute the same step.
+weights (as they stand after our timed steps), the same batch and noise. Before timing, one step's
+losses and every network's gradient are compared with ours (relative L2), so the peer is known to
+compute the same step.
+
+The report is printed part by part as each is measured (throughput, then the peer, the breakdown,
+memory) and the --json file rewritten after each part, so a run cut off by a time limit keeps what
+it measured.
 """
 import argparse
 import resource
@@ -133,8 +138,10 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
 
 
 def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_steps=3, variant=None,
-        seed=0, peer=True):
-    """Measure; returns the report (a dict; print it with format_report)."""
+        seed=0, peer=True, emit=None):
+    """Measure; returns the report (a dict; print it with format_report). `emit(report, part)`, where
+    given, is called as each part is measured: "header", "throughput", "peer", "breakdown", "memory"."""
+    emit = emit or (lambda report, part: None)
     K = get_backend(backend)
     gpu = backend != "numpy"
     sync = _syncer(backend)
@@ -156,16 +163,7 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
 
         report = {"env": environment(gpu=gpu), "backend": backend, "variant": variant, "preset": preset,
                   "batch": batch, "steps": steps, "warmup": warmup}
-        peer_report, why = None, None
-        if peer:
-            from .peers import load_torch
-            torch, why = load_torch()
-            if torch is not None:
-                device = "cuda" if gpu else "cpu"
-                peer_report = run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision_of(variant),
-                                       device)
-        report["peer"] = peer_report or {"skipped": why or "--no-peer"}
-
+        emit(report, "header")
         losses = []
 
         def step(s):
@@ -176,6 +174,20 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
         report["step_ms"] = statistics.median(times)
         report["frames_per_s"] = batch / report["step_ms"] * 1e3
         report["finite"] = all(np.isfinite(v) for h in losses for v in h.values())
+        emit(report, "throughput")
+
+        # the peer after our timed steps: it starts from our weights as they are now (the check compares
+        # one step from equal weights, not from the initial ones), and a cut-off run has our number first
+        peer_report, why = None, None
+        if peer:
+            from .peers import load_torch
+            torch, why = load_torch()
+            if torch is not None:
+                device = "cuda" if gpu else "cpu"
+                peer_report = run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision_of(variant),
+                                       device)
+        report["peer"] = peer_report or {"skipped": why or "--no-peer"}
+        emit(report, "peer")
 
         timer = OpTimer(sync)
         proxy.on_call = timer
@@ -184,7 +196,9 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
         n = max(breakdown_steps, 1)
         report["breakdown_ms"] = {net: {k: v / n for k, v in kinds.items()} for net, kinds in timer.ms.items()}
         report["instrumented_step_ms"] = statistics.mean(instrumented) if instrumented else None
+        emit(report, "breakdown")
         report["memory"] = _memory(K, model, optimizers, step, gpu)
+        emit(report, "memory")
     return report
 
 
@@ -215,11 +229,34 @@ def _format_breakdown(b, instrumented_ms):
             f"{num(instrumented_ms - sum(totals))} ms (framework arithmetic through xp, Python, the losses' host copy)"]
 
 
+def format_part(r, part):
+    """The lines of one part of the report (see run's `emit`)."""
+    if part == "header":
+        return [f"bench.train  backend {r['backend']}{'/' + r['variant'] if r['variant'] else ''}  "
+                f"preset {r['preset']}  batch {r['batch']}", describe(r["env"])]
+    if part == "throughput":
+        return [f"throughput: {r['frames_per_s']:.1f} frames/s  (median step {num(r['step_ms'])} ms over "
+                f"{r['steps']} steps after {r['warmup']} warm-up; losses finite: {r['finite']})"]
+    if part == "peer":
+        return _peer_lines(r)
+    if part == "breakdown":
+        if r["instrumented_step_ms"] is None:
+            return ["time per step by network and op kind: not measured (--breakdown-steps 0)"]
+        return _format_breakdown(r["breakdown_ms"], r["instrumented_step_ms"])
+    if part == "memory":
+        return _memory_lines(r)
+    raise ValueError(f"no report part {part!r}")
+
+
+PARTS = ("header", "throughput", "peer", "breakdown", "memory")
+
+
 def format_report(r):
-    lines = [f"bench.train  backend {r['backend']}{'/' + r['variant'] if r['variant'] else ''}  preset {r['preset']}"
-             f"  batch {r['batch']}", describe(r["env"]),
-             f"throughput: {r['frames_per_s']:.1f} frames/s  (median step {num(r['step_ms'])} ms over {r['steps']} "
-             f"steps after {r['warmup']} warm-up; losses finite: {r['finite']})"]
+    return "\n".join(line for part in PARTS for line in format_part(r, part))
+
+
+def _peer_lines(r):
+    lines = []
     p = r["peer"]
     if "skipped" in p:
         lines.append(f"peer: none ({p['skipped']})")
@@ -230,10 +267,12 @@ def format_report(r):
         lines.append("  same step? losses rel diff " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["losses"].items())
                      + "; gradients rel L2 " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["grads"].items())
                      + f" -> {'AGREE' if p['agrees'] else 'DISAGREE'} (bound {p['bound']:g})")
-    if r["instrumented_step_ms"] is None:
-        lines.append("time per step by network and op kind: not measured (--breakdown-steps 0)")
-    else:
-        lines += _format_breakdown(r["breakdown_ms"], r["instrumented_step_ms"])
+    return lines
+
+
+def _memory_lines(r):
+    lines = []
+    p = r["peer"]
     m = r["memory"]
     mb = 2 ** 20
     if "device_pool_bytes" in m:
@@ -244,7 +283,7 @@ def format_report(r):
         lines.append(f"memory: model state {m['model_state_bytes'] / mb:.1f} MiB (params, grads, Adam m and v); "
                      f"one step's peak NumPy allocations {m['step_peak_bytes'] / mb:.1f} MiB (tracemalloc); "
                      f"process peak RSS {m['peak_rss_bytes'] / mb:.0f} MiB")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None):
@@ -261,10 +300,13 @@ def main(argv=None):
     ap.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
     ap.add_argument("--json", help="also write the report to this file")
     a = ap.parse_args(argv)
-    r = run(a.backend, a.preset, a.batch, a.steps, a.warmup, a.breakdown_steps, a.variant, a.seed, not a.no_peer)
-    print(format_report(r))
-    if a.json:
-        write_json(a.json, r)
+
+    def emit(report, part):      # each part as soon as it is measured; the JSON holds what is measured so far
+        print("\n".join(format_part(report, part)), flush=True)
+        if a.json:
+            write_json(a.json, report)
+
+    run(a.backend, a.preset, a.batch, a.steps, a.warmup, a.breakdown_steps, a.variant, a.seed, not a.no_peer, emit)
 
 
 if __name__ == "__main__":
