@@ -1,8 +1,8 @@
 """The run's report page (vaegan/report.py) in a real browser: Debian's chromium driven by selenium.
 
-A run folder is put together here without training (a generated film, its frame store, a
-"reconstruction" that is the film with its colours inverted, a few metrics lines with one roll-back), so
-the page is tested on what it reads, in seconds. The browser tests skip where chromium, chromedriver or
+Two run folders: one put together here without training (a generated film, its frame store, a
+"reconstruction" that is the film with its colours inverted, metrics with one roll-back), so the page is
+tested on what it reads, and one that a short `train` wrote, page included, as a user's run does. The browser tests skip where chromium, chromedriver or
 selenium is missing, except on CI (CI=true), where .ci/run installs them and a skip would hide a failure.
 """
 import json
@@ -60,6 +60,19 @@ def run_dir(tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A real (very short) training run: the page its end writes, from what train itself left."""
+    root = tmp_path_factory.mktemp("trained")
+    film = write_film(root / "film.mp4", n=N, size=(48, 36), fps=FPS)
+    result = CliRunner().invoke(cli.cli, ["train", str(film), "--out", str(root / "run"), "--epochs", "1",
+                                          "--width", str(SIZE[0]), "--height", str(SIZE[1]), "--base-width", "4",
+                                          "--z-dim", "8", "--batch-size", "8"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"report: {root / 'run' / 'report.html'}" in result.output
+    return root / "run"
+
+
 def test_report_command_writes_a_self_contained_page(run_dir):
     page = (run_dir / "report.html").read_text()
     assert (run_dir / "original.mp4").exists()
@@ -113,11 +126,12 @@ def _browser():
     return webdriver.Chrome(options=options, service=Service(driver)), profile
 
 
-@pytest.fixture(scope="module")
-def page(run_dir):
+@pytest.fixture(scope="module", params=["assembled", "trained"])
+def page(request):
+    folder = request.getfixturevalue("run_dir" if request.param == "assembled" else "trained_run")
     browser, profile = _browser()
     try:
-        browser.get((run_dir / "report.html").as_uri())
+        browser.get((folder / "report.html").as_uri())
         yield browser
     finally:
         browser.quit()
