@@ -147,13 +147,15 @@ def output_elements(case, host):
     return sum(int(np.prod(np.shape(o))) for o in case.call(SHAPES, host))
 
 
-def measure(runner, case, host, ref, opts, cache_bytes, ceilings, small=None):
+def measure(runner, case, host, ref, opts, cache_bytes, ceilings, small=None, out_values=None):
     """One row: validate, then time. Returns the row as a dict. `ref` is the reference's outputs on `host`;
     with `small` = (case, inputs, reference outputs) of the same layer at a smaller batch, the variant
-    is validated on that instead, and `ref` may be None."""
+    is validated on that instead, and `ref` may be None (`out_values`, the number of values the op
+    returns on `host`, is then counted by output_elements unless given)."""
     vcase, vhost, vref = small or (case, host, ref)
     in_bytes = sum(v.nbytes for v in host.values())
-    out_values = sum(r.size for r in ref) if ref is not None else output_elements(case, host)
+    if out_values is None:
+        out_values = sum(r.size for r in ref) if ref is not None else output_elements(case, host)
     nbytes = in_bytes + out_values * 4                    # float32 inputs read once, outputs written once
     row = dict(op=case.op, layer=case.label, shape=case.shape, variant=runner.variant, device=runner.device,
                precision=runner.precision, peer=runner.peer, status="ok", error=None, ms=None, runs=0,
@@ -332,13 +334,15 @@ def run(args, out=sys.stdout, progress=sys.stderr):
         vcase = small_cases.get((case.op, case.spec))
         if vcase is None:
             ref, small = reference_outputs(case, host), None
+            out_values = sum(r.size for r in ref)
         else:
             vhost = vcase.make(rng)
             ref, small = None, (vcase, vhost, reference_outputs(vcase, vhost))
+            out_values = output_elements(case, host)
         case_rows = []
         for runner in runners:
             if runner.applies(case):
-                row = measure(runner, case, host, ref, args, cache_bytes, ceilings, small)
+                row = measure(runner, case, host, ref, args, cache_bytes, ceilings, small, out_values)
                 case_rows.append(row)
                 rows.append(row)
                 attach_peers(case_rows)

@@ -78,6 +78,25 @@ def test_kernel_rows_are_validated_then_timed(tmp_path):
     assert "conv2d_forward" in out.getvalue()
 
 
+def test_validation_at_a_small_batch_then_timing_at_the_full_one():
+    common = ["--backend", "numpy", "--preset", "tiny", "--batch", "2", "--op", "conv_transpose2d_backward_weight",
+              "--layer", "dec.conv1", "--repeats", "2", "--budget-s", "0.01", "--ceiling-copy-mib", "8",
+              "--ceiling-gemm-n", "128", "--no-peer"]
+    out = io.StringIO()
+    small = bench_kernels.run(bench_kernels.parse_args(common + ["--validate-batch", "1"]), out=out,
+                              progress=io.StringIO())
+    full = bench_kernels.run(bench_kernels.parse_args(common), out=io.StringIO(), progress=io.StringIO())
+    (row,), (same,) = small["rows"], full["rows"]
+    assert row["shape"].startswith("n2 ") and row["validated_on"].startswith("n1 ") and small["validate_batch"] == 1
+    assert same["validated_on"] == same["shape"] and full["validate_batch"] == 2
+    assert 0 < row["error"] < bench_kernels.FP32_REL_L2 and row["ms"] > 0
+    # the bytes of the timed call come from the shapes at batch 2 either way (shape-only backend vs reference)
+    assert row["bytes"] == same["bytes"] and row["flops"] == same["flops"]
+    printed = out.getvalue()
+    streamed = printed.index("rows as measured")
+    assert printed.index("conv_transpose2d_backward_weight", streamed) < printed.index("1 rows, 0 failed")
+
+
 def _runner(call):
     return bench_kernels.Runner("broken", device="cpu", precision="fp32", applies=lambda c: True,
                                 to_device=lambda case, host: host, call=call, to_host=np.asarray,
@@ -123,6 +142,20 @@ def test_train_without_breakdown_steps_still_reports():
     r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=False)
     assert r["breakdown_ms"] == {} and r["instrumented_step_ms"] is None
     assert "not measured (--breakdown-steps 0)" in bench_train.format_report(r)
+
+
+def test_train_reports_each_part_as_soon_as_it_is_measured():
+    seen = []
+
+    def emit(report, part):   # what a cut-off run would have printed and saved by now
+        seen.append((part, "frames_per_s" in report, "peer" in report, "memory" in report))
+        assert bench_train.format_part(report, part)
+
+    bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=False, emit=emit)
+    assert [p[0] for p in seen] == list(bench_train.PARTS)
+    assert seen[0][1:] == (False, False, False)           # the header, before anything is measured
+    assert seen[1][1:] == (True, False, False)            # our throughput before the peer runs
+    assert seen[-1][1:] == (True, True, True)
 
 
 def test_the_pytorch_peer_computes_the_same_step():
