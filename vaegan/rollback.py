@@ -76,6 +76,7 @@ class Guard:
         self.probe = run.store.batch(st["probe"])
         self.pending = []            # event lines waiting for the metrics log
         self.restored = None         # the step rolled back to, until restart() has acted on it
+        self.base_lr = {name: opt.lr for name, opt in run.optimizers.items()}   # as the run's settings made them
         self._set_lr()
         if self.opts.every and not os.path.exists(self.good_file()):
             self._write_good()       # a collapse before the first check goes back to the start
@@ -88,8 +89,8 @@ class Guard:
         return os.path.join(self.run.opts.out, GOOD_FILENAME)
 
     def _set_lr(self):
-        for opt in self.run.optimizers.values():
-            opt.lr = self.run.tc.lr * self.st["lr_scale"]
+        for name, opt in self.run.optimizers.items():
+            opt.lr = self.base_lr[name] * self.st["lr_scale"]
 
     # --- the hooks the training loop calls -------------------------------------------------------
     def non_finite(self, bad):
