@@ -61,10 +61,10 @@ MUTANTS = [
     # --- the four of issue 16 ----------------------------------------------------------------------
     M("triton-conv-output-channel-tile-offset", "kernels/triton/conv.py",
       "co = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
-      "co = tl.program_id(1) * (BLOCK_N + 7) + tl.arange(0, BLOCK_N)", triton("conv or multi_tile")),
+      "co = tl.program_id(1) * (BLOCK_N + 7) + tl.arange(0, BLOCK_N)", triton("multi_tile and conv2d_forward")),
     M("cupy-conv-implicit-gemm-row-tile-offset", "kernels/cupy/conv_implicit.cu",
       "const long long m0 = (long long)blockIdx.y * TILE_M;",
-      "const long long m0 = (long long)blockIdx.y * (TILE_M + 3);", cupy("conv")),
+      "const long long m0 = (long long)blockIdx.y * (TILE_M + 3);", cupy("multi_tile and conv2d")),
     M("step-gan-real-target-flipped", "vaegan/step.py",
       "K.bce_with_logits(logit_real, 1.0 - tc.label_smoothing)",
       "K.bce_with_logits(logit_real, 0.0 + tc.label_smoothing)", STEP),
@@ -97,7 +97,7 @@ MUTANTS = [
     M("numpy-linear-bias-gradient-doubled", "kernels/numpy_ref/linear.py",
       "return dy @ w, dy.T @ x, dy.sum(axis=0)", "return dy @ w, dy.T @ x, 2 * dy.sum(axis=0)", NUMPY),
     M("numpy-leaky-relu-backward-slope-lost", "kernels/numpy_ref/activations.py",
-      "return np.where(x > 0, dy, scalar(slope, x.dtype) * dy)", "return np.where(x > 0, dy, dy)", NUMPY),
+      "np.maximum(dx, scalar(slope, x.dtype), out=dx)", "np.maximum(dx, scalar(1.0, x.dtype), out=dx)", NUMPY),
     M("numpy-tanh-backward", "kernels/numpy_ref/activations.py",
       "return dy * (1 - y * y)", "return dy * (1 - y)", NUMPY),
     M("numpy-kl-sign-of-mu-squared", "kernels/numpy_ref/sampler.py",
@@ -133,10 +133,10 @@ MUTANTS = [
       "s_dpre_xhat += dpre * ((double)x[at] - m);\n    });", cupy("batch_norm")),
     M("cupy-col2im-transposed-conv-stride-check", "kernels/cupy/col2im.cu",
       "if (th < 0 || th % stride != 0 || th / stride >= out_h) {", "if (th < 0 || th / stride >= out_h) {",
-      cupy("conv_transpose or conv2d_backward")),
+      cupy("conv_transpose2d_forward and not multi_tile")),
     M("cupy-linear-bias-gradient-channel", "kernels/cupy/bias.cu",
       "partial[(long long)c * chunks + j] = acc;", "partial[(long long)c * chunks + j] = acc * 0.5;",
-      cupy("linear or bias")),
+      cupy("linear_backward or bias_grad")),
 
     # --- Triton, under the interpreter ------------------------------------------------------------------
     M("triton-adam-second-moment-not-squared", "kernels/triton/adam.py",
@@ -156,7 +156,7 @@ MUTANTS = [
       "sum_d2 += d * d", "sum_d2 += d * tl.abs(d)", triton("batch_norm")),
     M("triton-linear-column-tile", "kernels/triton/linear.py",
       "cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
-      "cols = tl.program_id(1) * (BLOCK_N - 1) + tl.arange(0, BLOCK_N)", triton("linear or multi_tile")),
+      "cols = tl.program_id(1) * (BLOCK_N - 1) + tl.arange(0, BLOCK_N)", triton("multi_tile and linear")),
 ]
 
 
