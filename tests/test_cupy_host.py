@@ -425,8 +425,8 @@ def test_convolution_on_host(host, case, dtype, variant, rng, monkeypatch):
 # depth past one step and not a multiple of it, and the splits above.
 # Per-channel kernels (one thread per channel: batch-norm level 2, 2-D level 1 and running invstd,
 # bias-gradient level 2 and column sums): 40, 70 and 130 channels are 2, 3 and 5 blocks of the tight
-# plan's 32 threads, 260 features 2 blocks of the H100 plan's 256 (checked on every launch of them);
-# 2x40x6x6 is also 2 chunks of level 1 on the tight plan.
+# plan's 32 threads, 260 features 2 blocks of the H100 plan's 256 (checked on every launch of them by
+# the batch-norm and linear cases); 2x40x6x6 is also 2 chunks of level 1 on the tight plan.
 MULTI_TILE = op_cases.MULTI_TILE_CASES
 GEMM_PRODUCTS = {"conv2d_forward_implicit": "forward", "conv2d_data_grad_implicit": "data_grad",
                  "conv2d_weight_grad_implicit": "weight_grad", "conv2d_forward_tf32": "forward",
