@@ -117,7 +117,7 @@ def _browser():
     options = webdriver.ChromeOptions()
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1000"):
+                 "--window-size=1280,1000", "--autoplay-policy=no-user-gesture-required"):
         options.add_argument(flag)
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     options.add_argument(f"--user-data-dir={profile}")
@@ -181,4 +181,21 @@ def test_a_click_on_the_curve_at_t_seeks_both_films_to_t(page, t):
     for v in _videos(page):
         assert abs(v["t"] - t) <= 1 / FPS, (t, v)
     severe = [e for e in page.get_log("browser") if e["level"] == "SEVERE"]   # the page's own handlers ran clean
+    assert not severe, severe
+
+
+def test_playing_the_original_plays_the_reconstruction_in_step(page):
+    """play() stands in for the user's click on the original's play button (the flag above lets a
+    script start sound, as a click would)."""
+    _wait(page, "return ['original', 'reconstruction'].every(id => document.getElementById(id).readyState >= 2)",
+          "both videos loaded")
+    page.execute_script("window.seekTo(0); document.getElementById('original').play();")
+    _wait(page, "return document.getElementById('original').currentTime > 1.0", "the original playing")
+    state = page.execute_script(
+        "const a = document.getElementById('original'), b = document.getElementById('reconstruction');"
+        "const s = {a: a.currentTime, b: b.currentTime, playing: !a.paused && !b.paused}; a.pause(); return s;")
+    assert state["playing"], state
+    assert abs(state["a"] - state["b"]) <= 1 / FPS, state
+    _wait(page, "return document.getElementById('reconstruction').paused", "pause mirrored")
+    severe = [e for e in page.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
