@@ -14,13 +14,16 @@
 #                               through CuPy's RawModule (NVRTC) with the loader's options: ~0.5-2 s a
 #                               file (nvcc takes 0.4-2.4 s each here), 16 files; one Triton launch.
 #                               Fills CuPy's kernel cache for the later steps. Expected 15-25 s.
-#   step 1  tests    cap 105 s  the `gpu` tests of both backends, float32 only (1079 of 1979 tests),
-#                               pytest-xdist -n 12, pytest-timeout 90 s a test. VAEGAN_TRITON_CONFIG=0:
-#                               each autotuned kernel compiles its first config only. A tl.dot kernel
-#                               compiles in 2.7-3.2 s (measured here, sm_90 AOT, one core); the workers
-#                               compile in parallel into the shared Triton cache, which the later
-#                               steps reuse (the real layers at batch 2 mostly share the
-#                               specializations of batch 64).
+#   step 1  tests    cap 105 s  the `gpu` tests of both backends in exact float32, plus Triton's TF32 on
+#                               broad256x144's layers (946 of 1979 tests), pytest-xdist -n 14,
+#                               pytest-timeout 90 s a test. VAEGAN_TRITON_CONFIG=0: each autotuned
+#                               kernel compiles its first config only. Counted by recording the
+#                               launchers' launches over tests/op_cases.py: exact float32 needs 239
+#                               distinct Triton compiles (102 with tl.dot), TF32 120 more (102 tl.dot),
+#                               float64 239. A tl.dot kernel compiles in 2.7-3.2 s (measured here, sm_90,
+#                               one core), the others in ~1 s: ~450 s of compiling, ~35-45 s on 14
+#                               workers, into the shared Triton cache that the later steps reuse (the real
+#                               layers at batch 2 mostly share batch 64's specializations).
 #   step 2  conv     cap  90 s  bench.kernels on broad256x144's convolutions (forward, data and weight
 #                               gradients, conv and transposed: 6 ops x 4 layers = 24 cases, 7 rows each:
 #                               cupy x3, triton x2, torch, torch/tf32), validated at batch 2 against the
@@ -29,7 +32,8 @@
 #                               (~90 s serial if none were cached), most found in step 1's cache.
 #   step 3  train    cap 2x45 s bench.train --preset broad256x144 --batch 64, cupy then triton: frames/s,
 #                               the peer's AGREE check and ratio, a breakdown. 2 warm-up + 5 timed steps.
-#   step 4  float64  the rest   the float64 gpu tests, only with the time left (>= 20 s).
+#   step 4  float64  the rest   the float64 tests and Triton's other TF32 tests, with the time left
+#                               (>= 20 s; ~360 compiles, ~2 min on 14 workers: a second call's job).
 #   packing          ~10 s      caches and JSON tarred into $OUT.
 # Everything prints as it is measured (python -u; bench tools print each row or part as they go and
 # rewrite their JSON), so a step cut off at its cap keeps what it measured, and a crashed step shows its
@@ -100,10 +104,10 @@ if [ "$DRY" = 1 ]; then
     BUDGET_S=100000
 else
     ENV_ARGS=()
-    WORKERS=${WORKERS:-12}
+    WORKERS=${WORKERS:-14}
     TEST_FILES=("${GPU_TESTS[@]}")
-    F32=(-k "not float64")
-    F64=(-k "float64")
+    F32=(-k "not float64 and (not tf32 or broad256x144)")
+    F64=(-k "float64 or tf32 and not broad256x144")
     CONV=(--backend cupy,triton --preset broad256x144 --batch 64 --validate-batch 2 --repeats 5 --budget-s 0.3)
     TRAIN=(--preset broad256x144 --batch 64 --steps 5 --warmup 2 --breakdown-steps 1)
     train_backend() { echo "$1"; }
@@ -168,7 +172,7 @@ for backend in cupy triton; do
         --backend "$(train_backend "$backend")" "${TRAIN[@]}" --json "$RAW/train_$backend.json"
 done
 
-# --- step 4: float64 tests, with what is left -------------------------------------------------------
+# --- step 4: float64 (and the remaining TF32) tests, with what is left -------------------------------------------------------
 step tests_float64 tests.txt $((BUDGET_S - PACK_S - SECONDS)) "$PYTHON" -u "${PYTEST[@]}" "${F64[@]}" \
     --junitxml "$RAW/tests_float64.xml" "${TEST_FILES[@]}"
 
