@@ -63,8 +63,8 @@ def versions(gpu):
         rt = cupy.cuda.runtime
         props = rt.getDeviceProperties(0)
         print(f"device {props['name'].decode()}  sm_{props['major']}{props['minor']}  "
-              f"{props['totalGlobalMem'] / 2**30:.0f} GiB  {props['multiProcessorCount']} SMs  "
-              f"L2 {props['l2CacheSize'] / 2**20:.0f} MiB  driver {rt.driverGetVersion()}  "
+              f"{props['totalGlobalMem'] / 2**30:.0f} GiB  {props.get('multiProcessorCount', '?')} SMs  "
+              f"L2 {props.get('l2CacheSize', 0) / 2**20:.0f} MiB  driver {rt.driverGetVersion()}  "
               f"runtime {rt.runtimeGetVersion()}  nvrtc {'.'.join(map(str, cupy.cuda.nvrtc.getVersion()))}  "
               f"cuda path {cupy.cuda.get_cuda_path()}", flush=True)
 
