@@ -189,7 +189,8 @@ def run_pytest(copy, args, timeout):
     except subprocess.TimeoutExpired:
         return False, time.time() - t0, f"timed out after {timeout} s"
     lines = (done.stdout + done.stderr).strip().splitlines()
-    return done.returncode == 0, time.time() - t0, "\n".join(lines[-3:])
+    failed = [l for l in lines if l.startswith(("FAILED", "ERROR"))]   # which test caught it, with -x the one
+    return done.returncode == 0, time.time() - t0, "\n".join(failed[:1] + lines[-1:])
 
 
 def apply(copy, mutant):
@@ -273,6 +274,8 @@ def main(argv=None):
             verdict = "missed" if ok else "caught"
             results.append((m, verdict, secs, tail))
             print(f"{verdict:8}  {secs:6.1f} s  {m.name}", flush=True)
+            if not ok:
+                print(f"          by {tail.splitlines()[0][:160]}", flush=True)
             if ok:
                 print(f"          pytest {' '.join(m.tests)} passed with this bug: {tail.splitlines()[-1] if tail else ''}")
     caught = sum(1 for r in results if r[1] == "caught")
