@@ -1,0 +1,175 @@
+"""docs/ stays true: every derivation page's check runs and agrees, and every link of every page leads
+somewhere that exists.
+
+The link convention (docs/README.md, "How these pages link to the code"):
+    [text](../vaegan/step.py)                      a relative link: the file (or folder) must exist
+    [`forward_and_gradients`](../vaegan/step.py)   a name in backticks as the text of a link to a source
+                                                   file: that file must define the name (a function,
+                                                   class, method as `Class.method`, or module-level
+                                                   constant in Python; a kernel, device function,
+                                                   struct, constexpr or #define in CUDA)
+    [text](journey.md#10-the-backward-passes)      an anchor into a page: a heading of that page
+No anchors into source files: line numbers go stale as the code moves, names do not.
+"""
+import ast
+import functools
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+DERIVATIONS = os.path.join(DOCS, "derivations")
+HELPER = "fd.py"          # docs/derivations/fd.py: shared by the checks, not a check itself
+
+LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+LINK_CODE = re.compile(r"\[`([^`\n]+)`\]\(")                 # a name in backticks as a link's text
+CODE_SPAN = re.compile(r"`[^`\n]*`")
+NAME = re.compile(r"^`([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)(?:\(\))?`$")
+SOURCE_EXTS = (".py", ".cu", ".cuh")
+
+
+def pages(root=DOCS):
+    out = []
+    for folder, _, files in os.walk(root):
+        out += [os.path.join(folder, f) for f in files if f.endswith(".md")]
+    return sorted(out)
+
+
+def check_scripts():
+    return sorted(os.path.join(DERIVATIONS, f) for f in os.listdir(DERIVATIONS)
+                  if f.endswith(".py") and f != HELPER)
+
+
+def links(text):
+    """(text, target) of every markdown link outside code blocks and code spans."""
+    text = LINK_CODE.sub(lambda m: "[\x01" + m.group(1) + "\x01](", FENCE.sub("", text))
+    return LINK.findall(CODE_SPAN.sub("", text).replace("\x01", "`"))
+
+
+@functools.lru_cache(maxsize=None)
+def python_names(path):
+    """Top-level functions, classes and assigned names of a Python file, and Class.method."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            if isinstance(node, ast.ClassDef):
+                names |= {f"{node.name}.{item.name}" for item in node.body
+                          if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def cuda_defines(path, name):
+    text = open(path, encoding="utf-8").read()
+    n = re.escape(name)
+    patterns = (rf"\b{n}\s*\([^;{{}}]*\)\s*(?:const\s*)?\{{",     # a function or kernel with its body
+                rf"\b(?:struct|class)\s+{n}\b", rf"^\s*#define\s+{n}\b", rf"\bconstexpr\b[^;=]*\b{n}\s*=")
+    return any(re.search(p, text, re.M) for p in patterns)
+
+
+def heading_anchors(path):
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = FENCE.sub("", open(path, encoding="utf-8").read())
+    titles = re.findall(r"^#+\s+(.*?)\s*$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", t.lower()).replace(" ", "-") for t in titles}
+
+
+def link_problems(page):
+    """What is wrong with the links of one page (empty when nothing is)."""
+    problems = []
+    here = os.path.dirname(page)
+    for label, target in links(open(page, encoding="utf-8").read()):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            continue                                          # http(s), mailto: not ours to check
+        path, _, anchor = target.partition("#")
+        resolved = os.path.normpath(os.path.join(here, path)) if path else page
+        if not os.path.exists(resolved):
+            problems.append(f"{target}: no such file")
+            continue
+        if anchor and resolved.endswith(".md") and anchor not in heading_anchors(resolved):
+            problems.append(f"{target}: no heading #{anchor} in {os.path.basename(resolved)}")
+        elif anchor and not resolved.endswith(".md"):
+            problems.append(f"{target}: an anchor into a source file (name the function instead)")
+        name = NAME.match(label.strip())
+        if name and resolved.endswith(SOURCE_EXTS) and name.group(1) != os.path.basename(resolved):
+            ident = name.group(1)
+            found = (ident in python_names(resolved) if resolved.endswith(".py")
+                     else "." not in ident and cuda_defines(resolved, ident))
+            if not found:
+                problems.append(f"[`{ident}`]({target}): {os.path.basename(resolved)} defines no {ident}")
+    return problems
+
+
+# --- the derivation checks ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("script", check_scripts(), ids=os.path.basename)
+def test_derivation_check_runs_and_agrees(script):
+    run = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 0, f"{os.path.basename(script)} failed:\n{run.stdout}\n{run.stderr}"
+    lines = run.stdout.splitlines()
+    assert sum(line.rstrip().endswith(" ok") for line in lines) >= 3, run.stdout   # it printed its agreements
+    assert not any(line.rstrip().endswith("FAIL") for line in lines), run.stdout
+    assert lines[-1].endswith("all checks agree"), run.stdout
+
+
+def test_every_derivation_page_has_its_check_and_links_it():
+    pages_ = {f[:-3] for f in os.listdir(DERIVATIONS) if f.endswith(".md")}
+    scripts = {os.path.basename(s)[:-3] for s in check_scripts()}
+    assert pages_ and pages_ == scripts, f"pages without a check: {pages_ - scripts}; checks without a page: {scripts - pages_}"
+    for stem in pages_:
+        targets = [t for _, t in links(open(os.path.join(DERIVATIONS, stem + ".md"), encoding="utf-8").read())]
+        assert f"{stem}.py" in targets, f"{stem}.md does not link its check {stem}.py"
+
+
+def test_a_failing_check_exits_non_zero():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import fd; "
+            "fd.check('a wrong formula', 0.5, 1e-6); fd.finish('demo')")
+    run = subprocess.run([sys.executable, "-c", code, DERIVATIONS], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "FAIL" in run.stdout, run.stdout
+
+
+# --- the links ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: os.path.relpath(p, DOCS))
+def test_links_resolve_and_named_functions_exist(page):
+    assert link_problems(page) == []
+
+
+def test_every_page_is_reachable_from_the_start_page():
+    start = os.path.join(DOCS, "README.md")
+    seen, todo = {start}, [start]
+    while todo:
+        page = todo.pop()
+        for _, target in links(open(page, encoding="utf-8").read()):
+            path = os.path.normpath(os.path.join(os.path.dirname(page), target.split("#", 1)[0]))
+            if path.endswith(".md") and path.startswith(DOCS) and path not in seen and os.path.exists(path):
+                seen.add(path)
+                todo.append(path)
+    assert set(pages()) - seen == set()
+
+
+def test_the_link_checker_catches_what_it_should(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "mod.py").write_text("X = 1\n\ndef real():\n    pass\n\nclass Box:\n    def open(self):\n        pass\n")
+    (tmp_path / "k.cu").write_text("template <typename T>\n__global__ void kern(const T* x,\n    int n) {\n}\n")
+    page = tmp_path / "docs" / "p.md"
+    page.write_text("[`real`](../mod.py) [`Box.open`](../mod.py) [`X`](../mod.py) [`kern`](../k.cu) "
+                    "[mod.py](../mod.py) `[not](a-link.py)`\n```\n[`inside`](../nowhere.py)\n```\n")
+    assert link_problems(str(page)) == []
+    (tmp_path / "docs" / "q.md").write_text("# Title\n## 2. The second part\n")
+    page.write_text("[a](q.md#title) [b](q.md#2-the-second-part) [c](#top)\n# Top\n")
+    assert link_problems(str(page)) == []
+    page.write_text("[`ghost`](../mod.py) [`Box.shut`](../mod.py) [`nokern`](../k.cu) [gone](../gone.py) "
+                    "[`real`](../mod.py#L3) [d](q.md#nothing) [e](#nowhere)\n")
+    problems = link_problems(str(page))
+    assert len(problems) == 7, problems
