@@ -112,6 +112,17 @@ def link_problems(page):
 
 # --- the derivation checks ------------------------------------------------------------------------
 
+def _shown_output(page, script):
+    """The lines of the fenced block that opens with `$ python docs/derivations/<script>` on `page`."""
+    text = open(page, encoding="utf-8").read()
+    block = re.search(r"^```\n\$ python docs/derivations/" + re.escape(script) + r"\n(.*?)^```", text, re.S | re.M)
+    return block.group(1).splitlines() if block else None
+
+
+def _without_numbers(lines):
+    return [re.sub(r"\d+(\.\d+)?(e[+-]\d+)?", "#", line.rstrip()) for line in lines]
+
+
 @pytest.mark.parametrize("script", check_scripts(), ids=os.path.basename)
 def test_derivation_check_runs_and_agrees(script):
     run = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120, cwd=ROOT)
@@ -120,6 +131,10 @@ def test_derivation_check_runs_and_agrees(script):
     assert sum(line.rstrip().endswith(" ok") for line in lines) >= 3, run.stdout   # it printed its agreements
     assert not any(line.rstrip().endswith("FAIL") for line in lines), run.stdout
     assert lines[-1].endswith("all checks agree"), run.stdout
+    # the page shows this run: the same lines, the same verdicts (the last digits may vary with the BLAS)
+    shown = _shown_output(script[:-3] + ".md", os.path.basename(script))
+    assert shown is not None, f"{os.path.basename(script)[:-3]}.md shows no run of its check"
+    assert _without_numbers(shown) == _without_numbers(lines)
 
 
 def test_every_derivation_page_has_its_check_and_links_it():
