@@ -110,6 +110,18 @@ def link_problems(page):
     return problems
 
 
+def test_paths_named_in_code_spans_exist():
+    """`tests/test_cupy_host.py`, `bench/kernels.py`, ...: a repository path written as code, not as a
+    link, must exist too (from the repository's root)."""
+    missing = []
+    for page in pages():
+        text = FENCE.sub("", open(page, encoding="utf-8").read())
+        for span in re.findall(r"`([\w./-]+/[\w.-]+\.(?:py|cu|cuh|md|sh|txt))`", text):
+            if not span.startswith("docs/derivations/<") and not os.path.exists(os.path.join(ROOT, span)):
+                missing.append(f"{os.path.relpath(page, ROOT)}: `{span}`")
+    assert missing == []
+
+
 # --- the derivation checks ------------------------------------------------------------------------
 
 def _shown_output(page, script):
