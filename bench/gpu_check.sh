@@ -117,6 +117,7 @@ PACK_S=15   # kept back from the budget for packing
 if "$PYTHON" -c "import xdist" 2>/dev/null; then PYTEST+=(-n "$WORKERS"); fi
 
 STEPS_RUN=()
+FAILED_STEPS=0
 step() {  # step NAME FILE CAP COMMAND...: run COMMAND under timeout, stdout and stderr appended to $OUT/FILE
     local name=$1 file=$2 cap=$3
     shift 3
@@ -137,6 +138,7 @@ step() {  # step NAME FILE CAP COMMAND...: run COMMAND under timeout, stdout and
     echo "   exit $rc after $((SECONDS - start))s$note; ${SECONDS}s into the run" | tee -a "$SUMMARY"
     if [ "$rc" != 0 ]; then
         tail -n 20 "$OUT/$file" | sed 's/^/   | /' >> "$SUMMARY"
+        FAILED_STEPS=$((FAILED_STEPS + 1))
     fi
     STEPS_RUN+=("$name exit $rc")
 }
@@ -206,3 +208,4 @@ fi
     echo "finished after ${SECONDS}s; files: $(cd "$OUT" && ls | tr '\n' ' ')"
 } >> "$SUMMARY"
 cat "$SUMMARY"
+[ "$FAILED_STEPS" = 0 ]   # the exit status: 0 when every step that ran exited 0

@@ -34,6 +34,32 @@ def read(out, name):
     return (out / name).read_text()
 
 
+FAKE_PYTHON = """#!/bin/sh
+case "$*" in *"import "*) exit 1;; esac
+echo "started: $*"
+echo "Traceback: boom in $3" >&2
+exit 3
+"""
+
+
+def test_a_failed_step_shows_its_last_lines_in_the_summary_and_the_run_goes_on(tmp_path):
+    """Every step's python replaced by one that prints to stdout and stderr and exits 3 (no real work)."""
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), PYTHON=str(fake))
+    result = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_check.sh"), "--dry-run"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    summary = read(out, "summary.txt")
+    for step in STEPS:
+        assert re.search(rf"^== {step} \(cap \d+s\): .*\n   exit 3 after", summary, re.MULTILINE), step
+    assert "   | Traceback: boom in bench.kernels" in summary and "   | Traceback: boom in bench.train" in summary
+    assert "Traceback: boom in bench.gpu_env" in read(out, "env.txt")     # stderr is in the step's file too
+    assert len(list(out.iterdir())) <= 8
+
+
 @pytest.mark.slow
 def test_every_step_runs_and_exits_zero(dry_run):
     result, out = dry_run
