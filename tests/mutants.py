@@ -87,8 +87,7 @@ MUTANTS = [
 
     # --- the NumPy reference, one per kernel family --------------------------------------------------
     M("numpy-conv-im2col-kernel-offsets-swapped", "kernels/numpy_ref/conv.py",
-      "cols[:, u, v] = xpad[:, :, _window(u, stride, h_out), _window(v, stride, w_out)]",
-      "cols[:, u, v] = xpad[:, :, _window(v, stride, h_out), _window(u, stride, w_out)]", NUMPY),
+      "cols[:, u, v] = phases[u % s, v % s, :, :,", "cols[:, u, v] = phases[v % s, u % s, :, :,", NUMPY),
     M("numpy-conv-transpose-bias-subtracted", "kernels/numpy_ref/conv_transpose.py",
       "y += b.reshape(1, -1, 1, 1)", "y -= b.reshape(1, -1, 1, 1)", NUMPY),
     M("numpy-batchnorm-eps-tenfold", "kernels/numpy_ref/batch_norm.py",
@@ -116,8 +115,9 @@ MUTANTS = [
     M("cupy-adam-second-moment-bias-correction", "kernels/cupy/adam.cu",
       "(sqrt(v_new / bias_correction2) + eps)", "(sqrt(v_new / bias_correction1) + eps)", cupy("adam")),
     M("cupy-adam-grid-stride", "kernels/cupy/adam.cu",
-      "i += (long long)gridDim.x * blockDim.x) {", "i += (long long)blockDim.x) {", cupy("adam"),
-      "every block after the first redoes the others' elements: only a grid of 2+ blocks shows it"),
+      "i += (long long)gridDim.x * blockDim.x) {", "i += (long long)blockDim.x) {", cupy("adam or training_steps"),
+      "every block after the first redoes the others' elements: only a grid of 2+ blocks shows it (the op"
+      " cases of Adam have under 32 elements, one block even on the tight plan: the training steps catch it)"),
     M("cupy-reparam-kl-logvar-gradient", "kernels/cupy/reparam_kl.cu",
       "kl_scale * (exp(lv) - T(1)) * T(0.5);", "kl_scale * (exp(lv) - T(1));", cupy("reparam or kl")),
     M("cupy-bce-gradient-sign", "kernels/cupy/losses.cu",
@@ -134,9 +134,13 @@ MUTANTS = [
     M("cupy-col2im-transposed-conv-stride-check", "kernels/cupy/col2im.cu",
       "if (th < 0 || th % stride != 0 || th / stride >= out_h) {", "if (th < 0 || th / stride >= out_h) {",
       cupy("conv_transpose2d_forward and not multi_tile")),
-    M("cupy-linear-bias-gradient-channel", "kernels/cupy/bias.cu",
+    M("cupy-linear-bias-gradient-skips-first-row", "kernels/cupy/bias.cu",
+      "for (int r = 0; r < rows; r++) {\n        acc += (double)dy[(long long)r * cols + f];",
+      "for (int r = 1; r < rows; r++) {\n        acc += (double)dy[(long long)r * cols + f];",
+      cupy("linear_backward")),
+    M("cupy-conv-bias-gradient-partial-halved", "kernels/cupy/bias.cu",
       "partial[(long long)c * chunks + j] = acc;", "partial[(long long)c * chunks + j] = acc * 0.5;",
-      cupy("linear_backward or bias_grad")),
+      cupy("conv2d_backward and not multi_tile")),
 
     # --- Triton, under the interpreter ------------------------------------------------------------------
     M("triton-adam-second-moment-not-squared", "kernels/triton/adam.py",
