@@ -73,6 +73,22 @@ MUTANTS = [
         ("vaegan/reconstruct.py", "writer.write(join(batch, rec) if side_by_side else rec)",
          "writer.write(join(batch, rec) if side_by_side else batch)")), FILM),
 
+    M("reconstruct-fps-25", "vaegan/reconstruct.py", 'fps = video.get("fps_fraction") or 25', "fps = 25", FILM),
+    M("reconstruct-writes-inputs", "vaegan/reconstruct.py",
+      "writer.write(join(batch, rec) if side_by_side else rec)",
+      "writer.write(join(batch, rec) if side_by_side else batch)", FILM),
+    M("film-audio-starts-half-a-second-late", "vaegan/film.py",
+      "self._audio_offset = video_origin + audio_start - audio_origin",
+      "self._audio_offset = video_origin + audio_start - audio_origin - 0.5",
+      ("tests/test_film.py", "tests/test_film_content.py")),
+    M("film-failed-write-removes-the-previous-film", "vaegan/film.py",
+      "            if partial is not None:\n                os.remove(partial)",
+      "            if partial is not None:\n                os.remove(partial)\n                os.remove(self.path)",
+      ("tests/test_crash_safety.py",)),
+    M("checkpoint-written-in-place", "vaegan/checkpoint.py",
+      'fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)',
+      'fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), path', ("tests/test_crash_safety.py",)),
+
     # --- the losses, one each, where the step combines them (vaegan/step.py) -----------------------
     M("step-kl-weight-ignored", "vaegan/step.py",
       "K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)",
