@@ -29,7 +29,10 @@ than a product per image: the deepest layers have only tens of pixels per image,
 runs near the BLAS's peak where N small ones do not. im2col and col2im work over the kH*kW kernel
 offsets (u, v): for each, one strided slice of xpad holds that offset's value for every output pixel,
 so the Python loop runs 25 times for a 5x5 kernel, never over pixels or images. Channels lead inside
-the op ((C, N, H, W) for xpad) so that each slice is already in cols' column order. The result is the
+the op ((C, N, H, W) for xpad) so that each slice is already in cols' column order, and xpad is
+first split into its s*s stride phases (phases[a, b] = xpad[..., a::s, b::s]), in which offset (u, v)
+reads a unit-stride window: NumPy copies and adds contiguous runs instead of every s-th number
+(col2im adds into the phases and interleaves them once at the end). The result is the
 formula above exactly, up to float rounding: the same products, summed over (c, u, v) in the GEMM's
 order (tests/test_numpy_ref_fast_forms.py holds these against the plain sum). Everything runs in the
 input's dtype (the GEMM accumulates in it too).
@@ -45,34 +48,43 @@ def _out_size(size, k, stride, padding):
     return (size + 2 * padding - k) // stride + 1
 
 
-def _window(u, stride, count):
-    """The slice of xpad rows (or columns) that kernel offset u sees: u, u + s, ..., u + s*(count-1)."""
-    return slice(u, u + stride * (count - 1) + 1, stride)
+def _phase_grid(size, padding, stride):
+    """Rows (or columns) of xpad, rounded up to a multiple of the stride: (size + 2p) / s, rounded up."""
+    return -(-(size + 2 * padding) // stride)
 
 
 def im2col(x, kh, kw, stride, padding):
     """x (N, C, H, W) -> cols (C*kH*kW, N*H_out*W_out): the window of every output pixel of every image,
     cols[(c, u, v), (n, i, j)] = xpad[n, c, s*i + u, s*j + v]."""
     n, c, h, w = x.shape
-    h_out, w_out = _out_size(h, kh, stride, padding), _out_size(w, kw, stride, padding)
-    xpad = np.zeros((c, n, h + 2 * padding, w + 2 * padding), dtype=x.dtype)     # channels first
+    s = stride
+    h_out, w_out = _out_size(h, kh, s, padding), _out_size(w, kw, s, padding)
+    hq, wq = _phase_grid(h, padding, s), _phase_grid(w, padding, s)
+    xpad = np.zeros((c, n, hq * s, wq * s), dtype=x.dtype)                         # channels first
     xpad[:, :, padding:padding + h, padding:padding + w] = x.transpose(1, 0, 2, 3)
+    # phases[a, b, :, :, I, J] = xpad[:, :, s*I + a, s*J + b]: offset (u, v) reads, for output pixel
+    # (i, j), phases[u % s, v % s, :, :, i + u // s, j + v // s], a unit-stride window of one phase
+    phases = np.ascontiguousarray(xpad.reshape(c, n, hq, s, wq, s).transpose(3, 5, 0, 1, 2, 4))
     cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
     for u in range(kh):
         for v in range(kw):
-            cols[:, u, v] = xpad[:, :, _window(u, stride, h_out), _window(v, stride, w_out)]
+            cols[:, u, v] = phases[u % s, v % s, :, :, u // s:u // s + h_out, v // s:v // s + w_out]
     return cols.reshape(c * kh * kw, n * h_out * w_out)
 
 
 def col2im(dcols, x_shape, kh, kw, stride, padding):
     """The adjoint of im2col: dcols (C*kH*kW, N*H_out*W_out) -> (N, C, H, W), overlaps summed."""
     n, c, h, w = x_shape
-    h_out, w_out = _out_size(h, kh, stride, padding), _out_size(w, kw, stride, padding)
+    s = stride
+    h_out, w_out = _out_size(h, kh, s, padding), _out_size(w, kw, s, padding)
+    hq, wq = _phase_grid(h, padding, s), _phase_grid(w, padding, s)
     dcols = dcols.reshape(c, kh, kw, n, h_out, w_out)
-    xpad = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=dcols.dtype)
+    phases = np.zeros((s, s, c, n, hq, wq), dtype=dcols.dtype)      # im2col's phases, summed into
     for u in range(kh):
         for v in range(kw):
-            xpad[:, :, _window(u, stride, h_out), _window(v, stride, w_out)] += dcols[:, u, v].transpose(1, 0, 2, 3)
+            phases[u % s, v % s, :, :, u // s:u // s + h_out, v // s:v // s + w_out] += dcols[:, u, v]
+    xpad = np.empty((n, c, hq * s, wq * s), dtype=dcols.dtype)
+    xpad.reshape(n, c, hq, s, wq, s)[...] = phases.transpose(3, 2, 4, 0, 5, 1)   # interleave them
     return np.ascontiguousarray(xpad[:, :, padding:padding + h, padding:padding + w])
 
 
