@@ -176,7 +176,7 @@ MUTANTS = [
       "sum_d2 += d * d", "sum_d2 += d * tl.abs(d)", triton("batch_norm")),
     M("triton-linear-column-tile", "kernels/triton/linear.py",
       "cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
-      "cols = tl.program_id(1) * (BLOCK_N - 1) + tl.arange(0, BLOCK_N)", triton("multi_tile and linear")),
+      "cols = tl.program_id(1) * (BLOCK_N + 1) + tl.arange(0, BLOCK_N)", triton("multi_tile and linear")),
 ]
 
 
