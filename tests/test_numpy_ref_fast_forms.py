@@ -1,0 +1,209 @@
+"""The NumPy reference's faster forms, held against the plain formulas they stand for.
+
+kernels/numpy_ref computes some ops in a form that is not the formula its header starts from: the
+convolutions as im2col over the whole batch, through the stride phases of the padded input, with a
+channels-first layout inside the op; batch-norm in the input dtype with a two-pass variance; the
+ReLU-like activations without masked selects. Each header says why the two agree; these tests check
+it against the plain formula written here independently (per output pixel, in float64, no im2col),
+on awkward shapes: stride 1, 2 and 3, padding 0 to 2, odd sizes whose last rows no window reaches,
+non-square kernels' positions, one channel, output_padding.
+
+Bounds. Float64 against float64: 1e-12 relative L2 (the same products summed in another order:
+rounding of ~1e-16 per term). Float32 batch-norm against a float64 evaluation: 1e-5, ~10x the
+(log2(H*W) + N) * 6e-8 the header derives for these sizes, and far below what a wrong formula or the
+cancelling E[x^2] - mean^2 gives (the large-offset case below).
+"""
+import numpy as np
+import pytest
+
+from kernels import get_backend
+from kernels.numpy_ref import batch_norm as bn_module
+
+K = get_backend("numpy")
+F64_BOUND = 1e-12
+F32_BN_BOUND = 1e-5
+
+
+def rel_l2(got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-300)
+
+
+# --- plain convolutions: the definitions, one output pixel at a time ---------------------------------
+
+def plain_conv2d(x, w, b, s, p):
+    """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] * xpad[n, c, s*i + u, s*j + v]."""
+    n, _, h, wd = x.shape
+    co, _, kh, kw = w.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    ho, wo = (h + 2 * p - kh) // s + 1, (wd + 2 * p - kw) // s + 1
+    y = np.zeros((n, co, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            y[:, :, i, j] = np.einsum("ncuv,ocuv->no", xpad[:, :, s * i:s * i + kh, s * j:s * j + kw], w)
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def plain_conv2d_grads(dy, x, w, s, p):
+    """The gradients of sum(dy * conv2d(x, w)): every output pixel sends dy back through its window."""
+    kh, kw = w.shape[2:]
+    xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dxpad, dw = np.zeros_like(xpad), np.zeros_like(w)
+    for i in range(dy.shape[2]):
+        for j in range(dy.shape[3]):
+            win = (slice(None), slice(None), slice(s * i, s * i + kh), slice(s * j, s * j + kw))
+            dxpad[win] += np.einsum("no,ocuv->ncuv", dy[:, :, i, j], w)
+            dw += np.einsum("no,ncuv->ocuv", dy[:, :, i, j], xpad[win])
+    h, wd = x.shape[2:]
+    return dxpad[:, :, p:p + h, p:p + wd], dw, dy.sum(axis=(0, 2, 3))
+
+
+def plain_conv_transpose2d(x, w, b, s, p, op):
+    """Each input pixel (i, j) spreads x[n, :, i, j] @ w over the output window at (s*i - p, s*j - p)."""
+    n, _, h, wd = x.shape
+    _, co, kh, kw = w.shape
+    ho, wo = (h - 1) * s - 2 * p + kh + op, (wd - 1) * s - 2 * p + kw + op
+    big = np.zeros((n, co, (h - 1) * s + kh + op, (wd - 1) * s + kw + op))   # output before cropping p
+    for i in range(h):
+        for j in range(wd):
+            big[:, :, s * i:s * i + kh, s * j:s * j + kw] += np.einsum("nc,couv->nouv", x[:, :, i, j], w)
+    y = big[:, :, p:p + ho, p:p + wo]
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def plain_conv_transpose2d_grads(dy, x, w, s, p, op):
+    """The gradients of sum(dy * conv_transpose2d(x, w)): each input pixel gathers dy over its window."""
+    n, _, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    big = np.zeros((n, dy.shape[1], (h - 1) * s + kh + op, (wd - 1) * s + kw + op))
+    big[:, :, p:p + dy.shape[2], p:p + dy.shape[3]] = dy
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for i in range(h):
+        for j in range(wd):
+            win = big[:, :, s * i:s * i + kh, s * j:s * j + kw]
+            dx[:, :, i, j] = np.einsum("nouv,couv->nc", win, w)
+            dw += np.einsum("nc,nouv->couv", x[:, :, i, j], win)
+    return dx, dw, dy.sum(axis=(0, 2, 3))
+
+
+# (x shape, w shape, stride, padding): stride 1/2/3, padding 0-2, odd sizes, a remainder row and column
+# no window reaches ((7 - 4) % 2 = 1 with k4 s2 p0), one input channel, rectangular images.
+CONV = [((2, 3, 7, 6), (4, 3, 3, 3), 1, 1), ((2, 3, 9, 8), (5, 3, 5, 5), 2, 2), ((1, 2, 8, 7), (3, 2, 4, 4), 2, 0),
+        ((2, 2, 10, 11), (3, 2, 3, 3), 3, 1), ((3, 1, 5, 5), (2, 1, 5, 5), 1, 2), ((2, 4, 6, 9), (6, 4, 5, 5), 2, 2)]
+# (x shape, w shape, stride, padding, output_padding)
+CONV_T = [((2, 3, 4, 5), (3, 4, 5, 5), 2, 2, 1), ((2, 2, 3, 3), (2, 3, 4, 4), 2, 1, 0), ((1, 2, 3, 4), (2, 2, 3, 3), 3, 1, 2),
+          ((2, 3, 4, 4), (3, 2, 3, 3), 1, 1, 0), ((2, 1, 3, 5), (1, 3, 5, 5), 2, 0, 1)]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, s, p", CONV, ids=repr)
+def test_conv2d_is_the_plain_sum(x_shape, w_shape, s, p):
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    y = K.conv2d_forward(x, w, b, s, p)
+    assert y.flags.c_contiguous
+    assert rel_l2(y, plain_conv2d(x, w, b, s, p)) < F64_BOUND
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(K.conv2d_backward(dy, x, w, s, p), plain_conv2d_grads(dy, x, w, s, p)):
+        assert got.shape == want.shape and got.flags.c_contiguous
+        assert rel_l2(got, want) < F64_BOUND
+
+
+@pytest.mark.parametrize("x_shape, w_shape, s, p, op", CONV_T, ids=repr)
+def test_conv_transpose2d_is_the_plain_sum(x_shape, w_shape, s, p, op):
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[1])
+    y = K.conv_transpose2d_forward(x, w, b, s, p, op)
+    assert rel_l2(y, plain_conv_transpose2d(x, w, b, s, p, op)) < F64_BOUND
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(K.conv_transpose2d_backward(dy, x, w, s, p, op),
+                         plain_conv_transpose2d_grads(dy, x, w, s, p, op)):
+        assert got.shape == want.shape
+        assert rel_l2(got, want) < F64_BOUND
+
+
+def test_conv2d_float32_stays_float32_and_close():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((4, 8, 12, 10)), rng.standard_normal((16, 8, 5, 5))
+    y = K.conv2d_forward(x.astype(np.float32), w.astype(np.float32), None, 2, 2)
+    assert y.dtype == np.float32
+    # a float32 dot product of K = 200 random terms: error ~ sqrt(K) * 6e-8 relative, about 1e-6
+    assert rel_l2(y, plain_conv2d(x, w, None, 2, 2)) < 1e-5
+
+
+# --- batch-norm in the input dtype against the float64 formula ----------------------------------------
+
+def bn_float64(x, gamma, beta, eps, slope, dy):
+    """The header's formulas, evaluated in float64 from the same (float32) inputs."""
+    x, gamma, beta, dy = (a.astype(np.float64) for a in (x, gamma, beta, dy))
+    axes = (0, 2, 3) if x.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    mean = x.mean(axis=axes)
+    invstd = 1 / np.sqrt(((x - mean.reshape(shape)) ** 2).mean(axis=axes) + eps)
+    xhat = (x - mean.reshape(shape)) * invstd.reshape(shape)
+    pre = gamma.reshape(shape) * xhat + beta.reshape(shape)
+    y = pre if slope is None else np.where(pre > 0, pre, slope * pre)
+    g = dy if slope is None else np.where(pre > 0, dy, slope * dy)
+    m = x.size // x.shape[1]
+    dbeta, dgamma = g.sum(axis=axes), (g * xhat).sum(axis=axes)
+    dx = (gamma * invstd / m).reshape(shape) * (m * g - dbeta.reshape(shape) - xhat * dgamma.reshape(shape))
+    return (y, mean, invstd), (dx, dgamma, dbeta)
+
+
+def bn_inputs(rng, shape, offset=0.0):
+    c = shape[1]
+    per_channel = (1, c) + (1,) * (len(shape) - 2)
+    x = offset + rng.standard_normal(per_channel) + rng.uniform(0.5, 2.0, per_channel) * rng.standard_normal(shape)
+    gamma, beta = rng.uniform(0.5, 1.5, c), rng.standard_normal(c)
+    return [a.astype(np.float32) for a in (x, gamma, beta, rng.standard_normal(shape))]
+
+
+# M = values per channel: 8*5*7 = 280 and 128 take the float32 path, 2*3*5 = 30 the float64 one
+@pytest.mark.parametrize("shape", [(8, 6, 5, 7), (128, 5), (2, 4, 3, 5)], ids=repr)
+@pytest.mark.parametrize("slope", [None, 0.0, 0.2])
+def test_batch_norm_in_input_dtype_matches_float64(shape, slope):
+    eps = 1e-5
+    x, gamma, beta, dy = bn_inputs(np.random.default_rng(4), shape)
+    y, mean, invstd = K.batch_norm_act_forward(x, gamma, beta, eps, slope)
+    grads = K.batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope)
+    want_fwd, want_bwd = bn_float64(x, gamma, beta, eps, slope, dy)
+    for got, want in zip((y, mean, invstd) + grads, want_fwd + want_bwd):
+        assert got.dtype == np.float32
+        assert rel_l2(got, want) < F32_BN_BOUND
+
+
+def test_batch_norm_variance_is_two_pass():
+    """|mean| / std = 1000: E[x^2] - mean^2 in float32 cancels every digit of the variance (x^2 ~ 1e6
+    carries an absolute rounding of ~0.06 per term); the two-pass variance keeps ~1e-6 relative."""
+    x, gamma, beta, _ = bn_inputs(np.random.default_rng(5), (16, 4, 8, 8), offset=1000.0)
+    _, mean, invstd = K.batch_norm_act_forward(x, gamma, beta, 1e-5, None)
+    (_, want_mean, want_invstd), _ = bn_float64(x, gamma, beta, 1e-5, None, x)
+    assert rel_l2(mean, want_mean) < F32_BN_BOUND
+    assert rel_l2(invstd, want_invstd) < F32_BN_BOUND
+    assert bn_module.SMALL_M <= x.size // x.shape[1]        # this case ran in float32
+
+
+def test_batch_norm_float32_and_float64_paths_agree_at_the_threshold():
+    """Channels of SMALL_M - 1 values run in float64, of SMALL_M in float32: both give the formula."""
+    rng = np.random.default_rng(6)
+    for m in (bn_module.SMALL_M - 1, bn_module.SMALL_M):
+        x, gamma, beta, dy = bn_inputs(rng, (m, 3))
+        y, mean, invstd = K.batch_norm_act_forward(x, gamma, beta, 1e-5, 0.2)
+        got = K.batch_norm_act_backward(dy, x, y, mean, invstd, gamma, 0.2)
+        _, want = bn_float64(x, gamma, beta, 1e-5, 0.2, dy)
+        assert all(rel_l2(g, w) < F32_BN_BOUND for g, w in zip(got, want))
+
+
+# --- activations: the select-free forms are the piecewise definitions, bit for bit ---------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2])
+def test_relu_like_forms_are_exact(dtype, slope):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4, 5, 6)).astype(dtype)
+    x.flat[:4] = [0.0, -0.0, 1e-30, -1e-30]            # the kink and tiny values of both signs
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    a = dtype(slope)
+    np.testing.assert_array_equal(K.leaky_relu_forward(x, slope), np.where(x > 0, x, a * x))
+    np.testing.assert_array_equal(K.leaky_relu_backward(dy, x, slope), np.where(x > 0, dy, a * dy))
+    np.testing.assert_array_equal(K.relu_backward(dy, x), np.where(x > 0, dy, 0))
+    assert K.leaky_relu_backward(dy, x, slope).dtype == dtype and K.relu_backward(dy, x).dtype == dtype
