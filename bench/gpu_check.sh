@@ -100,7 +100,7 @@ if [ "$DRY" = 1 ]; then
           --repeats 2 --budget-s 0.05 --ceiling-copy-mib 8 --ceiling-gemm-n 128)
     TRAIN=(--preset tiny --batch 2 --steps 1 --warmup 0 --breakdown-steps 1)
     train_backend() { echo numpy; }
-    CAP_ENV=120 CAP_TESTS=240 CAP_CONV=120 CAP_TRAIN=120
+    CAP_ENV=300 CAP_TESTS=600 CAP_CONV=300 CAP_TRAIN=300   # generous: CI machines are shared
     BUDGET_S=100000
 else
     ENV_ARGS=()

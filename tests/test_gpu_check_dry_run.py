@@ -26,7 +26,7 @@ def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_check_out")
     env = dict(os.environ, OUT=str(out), PYTHON=sys.executable)
     result = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_check.sh"), "--dry-run"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=2400)
     return result, out
 
 
