@@ -27,15 +27,15 @@ Backward. Y is linear in W and in cols; with dY = dy in Y's (C_out, N*H_out*W_ou
 How it is computed. The batch is folded into the GEMM's pixel dimension, (n, i, j) together, rather
 than a product per image: the deepest layers have only tens of pixels per image, and one large GEMM
 runs near the BLAS's peak where N small ones do not. im2col and col2im work over the kH*kW kernel
-offsets (u, v): for each, one strided slice of xpad holds that offset's value for every output pixel,
-so the Python loop runs 25 times for a 5x5 kernel, never over pixels or images. Channels lead inside
-the op ((C, N, H, W) for xpad) so that each slice is already in cols' column order, and xpad is
-first split into its s*s stride phases (phases[a, b] = xpad[..., a::s, b::s]), in which offset (u, v)
-reads a unit-stride window: NumPy copies and adds contiguous runs instead of every s-th number
-(col2im adds into the phases and interleaves them once at the end). The result is the
-formula above exactly, up to float rounding: the same products, summed over (c, u, v) in the GEMM's
-order (tests/test_numpy_ref_fast_forms.py holds these against the plain sum). Everything runs in the
-input's dtype (the GEMM accumulates in it too).
+offsets (u, v): for each, one slice holds that offset's value for every output pixel, so the Python
+loop runs 25 times for a 5x5 kernel, never over pixels or images. Channels lead inside the op so that
+each slice is already in cols' column order, and xpad is never built: x is copied straight into its
+s*s stride phases (phases[a, b] = xpad[..., a::s, b::s], zero on the padding), in which offset (u, v)
+reads a unit-stride window, so NumPy copies and adds contiguous runs instead of every s-th number.
+col2im adds into the phases, then copies each phase back to its x positions (what fell on the padding
+is dropped). The result is the formula above up to float rounding: the same products, summed over
+(c, u, v) in the GEMM's order (tests/test_numpy_ref_fast_forms.py holds these against the plain sum,
+written per output pixel). Everything runs in the input's dtype (the GEMM accumulates in it too).
 """
 import numpy as np
 
@@ -49,8 +49,27 @@ def _out_size(size, k, stride, padding):
 
 
 def _phase_grid(size, padding, stride):
-    """Rows (or columns) of xpad, rounded up to a multiple of the stride: (size + 2p) / s, rounded up."""
+    """Rows (or columns) of each stride phase of xpad: (size + 2p) / s, rounded up."""
     return -(-(size + 2 * padding) // stride)
+
+
+def _phase_slices(size, padding, stride, a):
+    """Where phase a meets x along one axis: xpad row s*I + a is x row s*I + a - p, so x rows
+    r0, r0 + s, ... (r0 = (a - p) mod s) land at phase rows I0, I0 + 1, ... (I0 = (r0 + p - a) / s)."""
+    r0 = (a - padding) % stride
+    i0 = (r0 + padding - a) // stride
+    count = len(range(r0, size, stride))
+    return slice(r0, size, stride), slice(i0, i0 + count)
+
+
+def _phase_pairs(x_shape, padding, stride):
+    """For each phase (a, b): (the x positions it holds, where they sit in the phase)."""
+    _, _, h, w = x_shape
+    for a in range(stride):
+        rows, at_rows = _phase_slices(h, padding, stride, a)
+        for b in range(stride):
+            cols, at_cols = _phase_slices(w, padding, stride, b)
+            yield a, b, (slice(None), slice(None), rows, cols), (slice(None), slice(None), at_rows, at_cols)
 
 
 def im2col(x, kh, kw, stride, padding):
@@ -59,12 +78,11 @@ def im2col(x, kh, kw, stride, padding):
     n, c, h, w = x.shape
     s = stride
     h_out, w_out = _out_size(h, kh, s, padding), _out_size(w, kw, s, padding)
-    hq, wq = _phase_grid(h, padding, s), _phase_grid(w, padding, s)
-    xpad = np.zeros((c, n, hq * s, wq * s), dtype=x.dtype)                         # channels first
-    xpad[:, :, padding:padding + h, padding:padding + w] = x.transpose(1, 0, 2, 3)
-    # phases[a, b, :, :, I, J] = xpad[:, :, s*I + a, s*J + b]: offset (u, v) reads, for output pixel
-    # (i, j), phases[u % s, v % s, :, :, i + u // s, j + v // s], a unit-stride window of one phase
-    phases = np.ascontiguousarray(xpad.reshape(c, n, hq, s, wq, s).transpose(3, 5, 0, 1, 2, 4))
+    # phases[a, b, c, n, I, J] = xpad[n, c, s*I + a, s*J + b] (zero on the padding), channels first
+    phases = np.zeros((s, s, c, n, _phase_grid(h, padding, s), _phase_grid(w, padding, s)), dtype=x.dtype)
+    for a, b, in_x, in_phase in _phase_pairs(x.shape, padding, s):
+        phases[a, b][in_phase] = x[in_x].transpose(1, 0, 2, 3)
+    # offset (u, v) reads xpad[s*i + u, s*j + v] = phases[u % s, v % s, i + u // s, j + v // s]
     cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
     for u in range(kh):
         for v in range(kw):
@@ -77,15 +95,15 @@ def col2im(dcols, x_shape, kh, kw, stride, padding):
     n, c, h, w = x_shape
     s = stride
     h_out, w_out = _out_size(h, kh, s, padding), _out_size(w, kw, s, padding)
-    hq, wq = _phase_grid(h, padding, s), _phase_grid(w, padding, s)
     dcols = dcols.reshape(c, kh, kw, n, h_out, w_out)
-    phases = np.zeros((s, s, c, n, hq, wq), dtype=dcols.dtype)      # im2col's phases, summed into
+    phases = np.zeros((s, s, c, n, _phase_grid(h, padding, s), _phase_grid(w, padding, s)), dtype=dcols.dtype)
     for u in range(kh):
         for v in range(kw):
             phases[u % s, v % s, :, :, u // s:u // s + h_out, v // s:v // s + w_out] += dcols[:, u, v]
-    xpad = np.empty((n, c, hq * s, wq * s), dtype=dcols.dtype)
-    xpad.reshape(n, c, hq, s, wq, s)[...] = phases.transpose(3, 2, 4, 0, 5, 1)   # interleave them
-    return np.ascontiguousarray(xpad[:, :, padding:padding + h, padding:padding + w])
+    dx = np.empty(x_shape, dtype=dcols.dtype)       # every x position lies in exactly one phase
+    for a, b, in_x, in_phase in _phase_pairs(x_shape, padding, s):
+        dx[in_x] = phases[a, b][in_phase].transpose(1, 0, 2, 3)     # (the padding's sums are dropped)
+    return dx
 
 
 def _pixels_last(dy):
