@@ -66,6 +66,8 @@ def _activation_grad(dy, y, slope):
     select costs NumPy several times these three passes)."""
     if slope is None:
         return dy
+    if slope == 0:
+        return dy * (y > 0)                                       # the comparison read as 1.0 or 0.0
     g = np.sign(y)
     np.maximum(g, g.dtype.type(slope), out=g)
     g *= dy
