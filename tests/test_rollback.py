@@ -19,8 +19,9 @@ from vaegan import checkpoint
 
 # 32x24 frames, widths 4/8/16, z = 8, batches of 4: 16 frames are 4 steps an epoch
 SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
-# a check every 2 steps, two bad checks make a collapse (the defaults check every 25)
-FAST = dict(every=2, patience=2)
+# a check every 2 steps, two bad checks make a collapse, a good checkpoint at every healthy check
+# (the defaults: a check every 25 steps, a good checkpoint every 250)
+FAST = dict(every=2, patience=2, good_every=2)
 
 
 def invoke(*args):
@@ -43,12 +44,14 @@ def fast_checks(monkeypatch):
 
 def inject(monkeypatch, at_call, harm, interrupt_at_call=None):
     """Wrap the training step: before call number `at_call` (0-based, counted over the whole test,
-    roll-backs included) `harm(model, optimizers)` runs once. Optionally a real Ctrl-C during another."""
+    roll-backs included; or a set of them) `harm(model, optimizers)` runs. Optionally a real Ctrl-C
+    during another call."""
     original = train_module.training_step
     calls = {"n": 0}
+    at_calls = {at_call} if isinstance(at_call, int) else set(at_call)
 
     def hooked(model, optimizers, *rest):
-        if calls["n"] == at_call:
+        if calls["n"] in at_calls:
             harm(model, optimizers)
         if calls["n"] == interrupt_at_call:
             os.kill(os.getpid(), signal.SIGINT)
@@ -122,21 +125,27 @@ def test_a_learning_rate_that_blows_up_is_caught_and_lowered(film, tmp_path, fas
 
 
 def test_resume_after_a_roll_back_is_exact(film, tmp_path, fast_checks, monkeypatch):
+    """Calls 0-9 are steps 1-10; the first scramble (call 6) is rolled back at step 10 to step 6; calls
+    10-12 are steps 7-9 again, with a healthy check (a good checkpoint) at 8; the interrupted run stops
+    in step 9. The second scramble (call 13, step 10) is rolled back at step 12 to step 8: the
+    interrupted run must come back to the same good state as the uninterrupted one (its Ctrl-C save
+    at step 9 is no good checkpoint)."""
+    harm = (6, 13)
     whole = tmp_path / "whole"
-    inject(monkeypatch, 6, scramble_decoder)
+    inject(monkeypatch, harm, scramble_decoder)
     assert invoke("train", film, "--out", whole, "--epochs", 3, *SMALL).exit_code == 0
     monkeypatch.undo()
     monkeypatch.setattr(rollback, "DEFAULTS", replace(rollback.DEFAULTS, **FAST))
+    events = [r for r in lines(whole) if "event" in r]
+    assert [(e["step"], e["restored_step"]) for e in events] == [(10, 6), (12, 8)]
 
     parts = tmp_path / "parts"
-    # calls 0-9 are steps 1-10, the roll-back returns to step 6: call 12 is step 9 the second time
-    inject(monkeypatch, 6, scramble_decoder, interrupt_at_call=12)
+    inject(monkeypatch, harm, scramble_decoder, interrupt_at_call=12)
     result = invoke("train", film, "--out", parts, "--epochs", 3, *SMALL)
     assert result.exit_code == 130, result.output
     meta, _ = checkpoint.read(parts)
     assert meta["step"] == 9 and meta["rollback"]["rollbacks"] == 1
-    monkeypatch.undo()
-    result = invoke("train", "--resume", parts)
+    result = invoke("train", "--resume", parts)       # the same hook goes on counting: call 13 scrambles
     assert result.exit_code == 0, result.output
     (meta_a, a), (meta_b, b) = checkpoint.read(whole), checkpoint.read(parts)
     assert meta_a["step"] == meta_b["step"] == 12

@@ -16,8 +16,12 @@ The Guard here watches a run (vaegan/train.py) and undoes such a failure instead
                  (c) the discriminator wins outright at M checks in a row: over the steps since the last
                      check, mean L_GAN < DISC_FLOOR while the decoder's adversarial loss > GEN_CEILING
     healthy      a check with none of these: the state is written to checkpoint-good.safetensors (apart
-                 from the latest checkpoint, atomically: vaegan/checkpoint.py), and a regular checkpoint
-                 written while healthy is copied there too
+                 from the latest checkpoint, atomically: vaegan/checkpoint.py) when GOOD_EVERY steps have
+                 passed since the last such write (a broad model's checkpoint is ~400 MB: on a GPU a
+                 write every 25 steps would cost as much as the steps), and a regular checkpoint (every
+                 --checkpoint-every steps, each epoch's end) written while healthy is copied there too.
+                 The save of a Ctrl-C is not: an interrupted run must keep the good state the
+                 uninterrupted one keeps, so that a resume stays exact through a later roll-back
     roll-back    restore weights, Adam moments, batch-norm statistics, step, data position and sigma from
                  the good checkpoint, multiply every learning rate by LR_FACTOR, write an event line
                  {"event": "rollback", step, cause, restored_step, lr_scale} to metrics.jsonl, go on
@@ -48,6 +52,7 @@ PROBE_FRAMES = 8
 @dataclass(frozen=True)
 class Options:
     every: int = 25            # K: steps between probe checks (0: the guard is off)
+    good_every: int = 250      # steps between writes of the good checkpoint at healthy checks
     factor: float = 3.0        # probe_mse above best x factor counts as a bad check
     patience: int = 3          # M: bad checks in a row that make a collapse
     disc_floor: float = 0.02   # the discriminator "wins outright": its loss under this ...
@@ -70,9 +75,10 @@ class Guard:
             probe = np.sort(np.random.default_rng([int(run.opts.seed), 7]).choice(n, min(PROBE_FRAMES, n),
                                                                                   replace=False))
             st = {"options": asdict(DEFAULTS), "probe": [int(i) for i in probe], "best": None, "bad_probe": 0,
-                  "bad_disc": 0, "since_good": 0, "rollbacks": 0, "lr_scale": 1.0, "window": [0.0, 0.0, 0]}
+                  "bad_disc": 0, "since_good": 0, "rollbacks": 0, "lr_scale": 1.0, "window": [0.0, 0.0, 0],
+                  "good_step": None}
             run.state["rollback"] = st
-        self.opts = Options(**st["options"])
+        self.opts = Options(**{**asdict(Options()), **st["options"]})
         self.probe = run.store.batch(st["probe"])
         self.pending = []            # event lines waiting for the metrics log
         self.restored = None         # the step rolled back to, until restart() has acted on it
@@ -134,12 +140,17 @@ class Guard:
         if not (probe_bad or disc_wins):
             self.st["best"] = mse if best is None else min(best, mse)
             self.st["since_good"] = 0
-            self._write_good()
+            last = self.st.get("good_step")
+            if last is None or record["step"] - last >= self.opts.good_every:
+                self._write_good()
         return False
 
     def saved(self):
-        """After a regular checkpoint: copy it to the good one while nothing is suspect."""
-        if self.opts.every and self.healthy():
+        """After a checkpoint: a regular one (not a Ctrl-C's) is copied to the good one while nothing is
+        suspect."""
+        s, every = self.run.state, self.run.opts.checkpoint_every
+        regular = s["batch"] == 0 or (every and s["step"] % every == 0)
+        if self.opts.every and regular and self.healthy():
             _copy_atomic(self.run.checkpoint_file(), self.good_file())
 
     def restart(self, log):
@@ -177,6 +188,7 @@ class Guard:
         return dict(r.state, run=asdict(r.opts), train=asdict(r.tc), total_steps=r.total_steps)
 
     def _write_good(self):
+        self.st["good_step"] = self.run.state["step"]
         checkpoint.save(self.good_file(), self.run.model, self.run.optimizers, self._state_to_save())
 
     def _roll_back(self, cause, detail=""):
