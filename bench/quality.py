@@ -91,36 +91,153 @@ def unseen_frames(width, height):
 
 
 def train_one(job):
-    """One (settings, seed, steps, film) row, in a worker process. Returns a dict of results."""
-    settings, seed, steps, film, out = job
+    """One (settings, seed, steps, film, out, engine) row, in a worker process. Returns a dict of results."""
+    settings, seed, steps, film, out, engine = job
     run_kw, train_kw = split_settings(settings)
     opts = RunOptions(film=film, out=out, seed=seed, **run_kw)
     # the frame store is shared by every row of this size: build it once, then reuse it
     def store_builder(film, _store_dir, cfg, opts):
-        return film_store(film, os.path.join(CACHE, f"store-{cfg.width}x{cfg.height}-{os.path.basename(film)}"),
-                          cfg, opts)
+        return film_store(film, _store_path(film, cfg), cfg, opts)
     probe = new_run(replace(opts, epochs=1), TrainConfig(**train_kw), store_builder)
     spe = probe.steps_per_epoch
     opts.epochs = max(1, -(-steps // spe))
     run = Run(opts, probe.tc, probe.K, probe.store, probe.model, probe.optimizers, probe.state)
+    if engine == "torch":
+        result = _train_torch(run, steps)
+    else:
+        result = _train_ours(run, steps)
+    import shutil
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"  done: seed {seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB (unseen {result['unseen']:.2f}), "
+          f"{result['seconds']:.0f} s ({result['cpu_seconds']:.0f} s CPU), load {os.getloadavg()[0]:.1f}: {settings}",
+          file=sys.stderr, flush=True)
+    return dict(seed=seed, load=os.getloadavg(), **result)
+
+
+def _store_path(film, cfg):
+    return os.path.join(CACHE, f"store-{cfg.width}x{cfg.height}-{os.path.basename(film)}")
+
+
+def _train_ours(run, steps):
     t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
-    for epoch in range(opts.epochs):
-        for x in run.store.shuffled_batches(opts.batch_size, seed, epoch):
+    for epoch in range(run.opts.epochs):
+        for x in run.store.shuffled_batches(run.opts.batch_size, run.opts.seed, epoch):
             _, last, _ = run.step(x)
             run.state["step"] += 1
             done += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     frames = np.asarray(run.store.frames)
-    psnr, base = evaluate(run.model, frames)
     unseen = unseen_frames(run.model.cfg.width, run.model.cfg.height)
+    psnr, base = evaluate(run.model, frames)
     psnr_u, base_u = evaluate(run.model, unseen)
-    import shutil
-    shutil.rmtree(out, ignore_errors=True)
-    print(f"  done: seed {seed} {done} steps, PSNR {psnr:.2f} dB (unseen {psnr_u:.2f}), {seconds:.0f} s "
-          f"({cpu:.0f} s CPU), load {os.getloadavg()[0]:.1f}: {settings}", file=sys.stderr, flush=True)
-    return dict(seed=seed, steps=done, seconds=seconds, cpu_seconds=cpu, psnr=psnr, mean_frame=base, unseen=psnr_u,
-                unseen_mean_frame=base_u, last_losses=last, load=os.getloadavg())
+    return dict(steps=done, seconds=seconds, cpu_seconds=cpu, psnr=psnr, mean_frame=base, unseen=psnr_u,
+                unseen_mean_frame=base_u, last_losses=last)
+
+
+def _train_torch(run, steps):
+    """The same run in PyTorch (bench/torch_peer.py's networks, from our initial weights; the same data
+    order, schedule and host noise), for ranking many recipes quickly. Its step is _torch_losses."""
+    from . import torch_peer
+    from .peers import load_torch
+    from vaegan.framestore import to_float_batch, to_uint8_frames
+    from vaegan.reconstruct import frame_errors
+
+    torch, why = load_torch()
+    if torch is None:
+        raise SystemExit(f"--engine torch: {why}")
+    torch.set_num_threads(1)
+    cfg, tc, opts = run.model.cfg, run.tc, run.opts
+    nets = torch_peer.build(torch, cfg, "cpu")
+    torch_peer.load_weights(torch, nets, run.model, run.K.to_numpy)
+    optimizers = torch_peer.make_optimizers(torch, nets, tc)
+    total = run.steps_per_epoch * opts.epochs
+
+    def noise(key):
+        return torch.from_numpy(np.random.default_rng(key).standard_normal((opts.batch_size, cfg.z_dim)).astype("float32"))
+
+    t0, c0, s, last = time.perf_counter(), time.process_time(), 0, {}
+    for epoch in range(opts.epochs):
+        for x in run.store.shuffled_batches(opts.batch_size, opts.seed, epoch):
+            sigma = run.schedule(s / max(total, 1))
+            losses, targets = _torch_losses(torch, nets, cfg, tc, torch.from_numpy(x), noise((opts.seed, s, 0)),
+                                            noise((opts.seed, s, 1)), sigma)
+            for i, (name, net) in enumerate(nets.items()):
+                grads = torch.autograd.grad(targets[name], list(net.parameters()), retain_graph=i < 2)
+                for p, g in zip(net.parameters(), grads):
+                    p.grad = g
+            for o in optimizers.values():
+                o.step()
+            last = {k: float(v.detach()) for k, v in losses.items()}
+            s += 1
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+
+    def psnr_of(frames):
+        with torch.no_grad():
+            for net in nets.values():
+                net.eval()
+            out = []
+            for i in range(0, len(frames), 64):
+                x = torch.from_numpy(to_float_batch(frames[i:i + 64]))
+                mu = nets["encoder"]["mu"](nets["encoder"]["body"](x))
+                out.append(to_uint8_frames(nets["decoder"](mu).numpy()))
+        return float(frame_errors(frames, np.concatenate(out))[1].mean()), mean_frame_psnr(frames)
+
+    frames = np.asarray(run.store.frames)
+    psnr, base = psnr_of(frames)
+    psnr_u, base_u = psnr_of(unseen_frames(cfg.width, cfg.height))
+    return dict(steps=s, seconds=seconds, cpu_seconds=cpu, psnr=psnr, mean_frame=base, unseen=psnr_u,
+                unseen_mean_frame=base_u, last_losses=last)
+
+
+def _torch_losses(torch, nets, cfg, tc, x, eps, z_p, sigma):
+    """vaegan/step.py's losses in PyTorch, with the study's options (bench/torch_peer.gradients has the
+    paper's only). -> (losses, {network: its loss})."""
+    F = torch.nn.functional
+    enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
+    for net in nets.values():
+        net.train()
+    bound = cfg.logvar_bound
+
+    def bce(logits, target):
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+    def discriminate(img, taps):
+        feats = []
+        for i, block in enumerate(dis["blocks"]):
+            img = block(img)
+            if i in taps:
+                feats.append(img)
+        return dis["head"](img), feats
+
+    h = enc["body"](x)
+    mu, logvar = enc["mu"](h), bound * torch.tanh(enc["logvar"](h) / bound)
+    z = mu + sigma * torch.exp(0.5 * logvar) * eps
+    kl = torch.mean(-0.5 * (1 + logvar - mu * mu - torch.exp(logvar)))
+    x_rec = dec(z)
+    bns = [m for m in dec.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not tc.prior_bn_stats:          # batch statistics, running statistics untouched
+        for m in bns:
+            m.momentum = 0.0
+    x_p = dec(z_p)
+    for m in bns:
+        m.momentum = 0.1
+    taps = set(cfg.sim_layers)
+    logit_real, f_real = discriminate(x, taps)
+    logit_rec, f_rec = discriminate(x_rec, taps)
+    logit_p, _ = discriminate(x_p, ())
+    sim = sum(F.mse_loss(a, b.detach()) for a, b in zip(f_rec, f_real)) / len(f_real)
+    pixel = F.mse_loss(x_rec, x)
+    real_loss, prior_loss, rec_loss = bce(logit_real, 1.0 - tc.label_smoothing), bce(logit_p, 0.0), bce(logit_rec, 0.0)
+    disc = real_loss + prior_loss + (rec_loss if tc.recon_as_fake else 0.0)
+    if tc.gen_loss == "minimax":
+        gen = -(prior_loss + (rec_loss if tc.recon_as_fake else 0.0))
+    else:
+        gen = bce(logit_p, 1.0) + (bce(logit_rec, 1.0) if tc.recon_as_fake else 0.0)
+    rec = sim + tc.pixel_weight * pixel
+    targets = {"encoder": tc.kl_weight * kl + rec, "decoder": tc.gamma * rec + tc.gen_weight * gen,
+               "discriminator": disc}
+    return {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}, targets
 
 
 def _summary(values):
@@ -137,6 +254,8 @@ def main(argv=None):
                    help=f"'RECIPE [key=value ...]', RECIPE one of {', '.join(RECIPES)} (repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting for every row")
+    p.add_argument("--engine", choices=("ours", "torch"), default="ours",
+                   help="ours: vaegan's step on the NumPy backend; torch: the same step in PyTorch, for ranking")
     p.add_argument("--jobs", type=int, default=1, help="rows trained at once (processes)")
     p.add_argument("--json", default=None, help="append each row as a JSON line here")
     args = p.parse_args(argv)
@@ -157,11 +276,11 @@ def main(argv=None):
         run_kw, train_kw = split_settings(s)
         from vaegan.config import make_config
         cfg = make_config(run_kw.get("preset", "tiny"), run_kw.get("width"), run_kw.get("height"))
-        film_store(film, os.path.join(CACHE, f"store-{cfg.width}x{cfg.height}-{os.path.basename(film)}"), cfg,
+        film_store(film, _store_path(film, cfg), cfg,
                    RunOptions(film=film, out="", **{k: v for k, v in run_kw.items() if k in ("fit", "every", "max_frames")}))
     print(", ".join(f"{k} {v}" for k, v in environment().items()), flush=True)
-    print(f"film {film}, {args.steps} steps, seeds {seeds}, load average {os.getloadavg()}", flush=True)
-    jobs = [(s, seed, args.steps, film, os.path.join(CACHE, f"run-{os.getpid()}-{i}-{seed}"))
+    print(f"film {film}, engine {args.engine}, {args.steps} steps, seeds {seeds}, load average {os.getloadavg()}", flush=True)
+    jobs = [(s, seed, args.steps, film, os.path.join(CACHE, f"run-{os.getpid()}-{i}-{seed}"), args.engine)
             for i, (_, s) in enumerate(rows) for seed in seeds]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:

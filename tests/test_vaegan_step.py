@@ -111,6 +111,21 @@ def test_equilibrium_rule():
     assert equilibrium_rule(TrainConfig(), 0.0, 9.0) == (True, True)  # rule off
 
 
+@pytest.mark.parametrize("prior_bn_stats", [True, False])
+def test_the_prior_pass_moves_the_decoders_running_statistics_only_when_asked(rng, prior_bn_stats):
+    """Two steps' forwards that differ only in z_p: the decoder's running statistics differ between
+    them exactly when its pass on z_p updates them (prior_bn_stats)."""
+    tc = TrainConfig(prior_bn_stats=prior_bn_stats)
+    x, eps, z_p = _inputs(MINI, rng)
+    stats = []
+    for prior in (z_p, 3.0 * z_p + 1.0):
+        model = VAEGAN(K, MINI, seed=4, dtype="float64")
+        forward_and_gradients(model, x, eps, prior, 0.5, tc)
+        stats.append(np.concatenate([np.ravel(b) for _, b in model.decoder.named_buffers()]))
+    assert stats[0].size > 0
+    assert np.array_equal(stats[0], stats[1]) != prior_bn_stats
+
+
 def test_non_finite_loss_updates_nothing(rng):
     tc = TrainConfig()
     model = VAEGAN(K, MINI, seed=2)
