@@ -14,7 +14,9 @@ The Guard here watches a run (vaegan/train.py) and undoes such a failure instead
     collapse     (a) a loss is NaN or infinite (the step has moved no weight: vaegan/step.py), or
                  (b) probe_mse > best probe_mse so far x FACTOR at M checks in a row, or
                  (c) the discriminator wins outright at M checks in a row: over the steps since the last
-                     check, mean L_GAN < DISC_FLOOR while the decoder's adversarial loss > GEN_CEILING
+                     check, mean L_GAN < DISC_FLOOR while the decoder's adversarial loss > GEN_CEILING.
+                     The ceiling is for the non-saturating L_gen = -log D(fake), which explodes as D wins;
+                     the minimax one, log(1 - D(fake)), goes to 0 instead, so there L_GAN alone decides
     healthy      a check with none of these: the state is written to checkpoint-good.safetensors (apart
                  from the latest checkpoint, atomically: vaegan/checkpoint.py) when GOOD_EVERY steps have
                  passed since the last such write (a broad model's checkpoint is ~400 MB: on a GPU a
@@ -125,7 +127,8 @@ class Guard:
         self.st["window"] = [0.0, 0.0, 0]
         best = self.st["best"]
         probe_bad = not math.isfinite(mse) or (best is not None and mse > best * self.opts.factor)
-        disc_wins = disc < self.opts.disc_floor and gen > self.opts.gen_ceiling
+        explodes = gen > self.opts.gen_ceiling if self.run.tc.gen_loss == "nonsaturating" else True
+        disc_wins = disc < self.opts.disc_floor and explodes
         self.st["bad_probe"] = self.st["bad_probe"] + 1 if probe_bad else 0
         self.st["bad_disc"] = self.st["bad_disc"] + 1 if disc_wins else 0
         if self.st["bad_probe"] >= self.opts.patience:
