@@ -5,7 +5,10 @@
 
 Each row trains one recipe from scratch for --steps steps on the film (the sample clip unless --film
 names another), once per seed, exactly as `python cli.py train` would: the same frame store, data
-order, noise and schedule (vaegan.train.Run.step), without the pictures and checkpoints. Then:
+order, noise and schedule (vaegan.train.Run.step), without the pictures, checkpoints and roll-back
+guard. --engine torch runs the same step in PyTorch instead (bench/torch_peer.py's networks from our
+initial weights, the losses below in _torch_losses): about 3x less CPU per step, for ranking many
+recipes; confirm the winner on ours. Then:
 
     PSNR     the mean over the film's frames of 10 log10(255^2 / MSE) between each frame and its
              reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
@@ -17,11 +20,13 @@ order, noise and schedule (vaegan.train.Run.step), without the pictures and chec
 
 A row is a named recipe (vaegan/recipes.py: the CLI's defaults, Larsen's paper, the seed's) followed
 by any key=value overrides (a RunOptions or TrainConfig field, model overrides included: width, height,
-z_dim, base_width, preset); --set key=value applies to every row. Rows over seeds are summarised as mean (min..max). Nothing here is a test.
+z_dim, base_width, preset); --set key=value applies to every row. Rows over seeds are summarised as
+mean (min..max). Nothing here is a test.
 """
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -95,9 +100,10 @@ def train_one(job):
     settings, seed, steps, film, out, engine = job
     run_kw, train_kw = split_settings(settings)
     opts = RunOptions(film=film, out=out, seed=seed, **run_kw)
-    # the frame store is shared by every row of this size: build it once, then reuse it
-    def store_builder(film, _store_dir, cfg, opts):
+
+    def store_builder(film, _store_dir, cfg, opts):   # one frame store per size, shared by every row
         return film_store(film, _store_path(film, cfg), cfg, opts)
+
     probe = new_run(replace(opts, epochs=1), TrainConfig(**train_kw), store_builder)
     spe = probe.steps_per_epoch
     opts.epochs = max(1, -(-steps // spe))
@@ -106,7 +112,6 @@ def train_one(job):
         result = _train_torch(run, steps)
     else:
         result = _train_ours(run, steps)
-    import shutil
     shutil.rmtree(out, ignore_errors=True)
     print(f"  done: seed {seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB (unseen {result['unseen']:.2f}), "
           f"{result['seconds']:.0f} s ({result['cpu_seconds']:.0f} s CPU), load {os.getloadavg()[0]:.1f}: {settings}",
