@@ -117,7 +117,7 @@ def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
     work = np.float64 if m < SMALL_M else x.dtype
     t = np.dtype(work).type
     g = _activation_grad(dy, y, slope).astype(work, copy=False)  # gradient w.r.t. gamma*xhat + beta
-    xhat = x.astype(work) - _per_channel(mean, x)                 # a new array in either dtype
+    xhat = np.subtract(x, _per_channel(mean, x), dtype=work)      # a new array, in the work dtype
     xhat *= _per_channel(invstd, x)
     dbeta = g.sum(axis=_axes(x))
     dgamma = np.multiply(g, xhat).sum(axis=_axes(x))
