@@ -302,7 +302,8 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
     click.echo(f"{out}: {s['frames']} frames in {s['seconds']:.1f} s, mean PSNR {s['psnr']:.2f} dB; "
                f"per-frame error: {s['csv']}, {s['plot']}")
     click.echo(f"flicker (mean |frame - previous frame|, 0..255, {s['cuts']} cuts left out): "
-               f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}")
+               f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}; its change from frame to "
+               f"frame is {s['change_error']:.2f} off the source's")
 
 
 @cli.command()

@@ -80,7 +80,20 @@ def test_flicker_meter_leaves_the_cut_out(rng):
     for i in range(0, 20, 6):                           # batch by batch, as reconstruct feeds it
         meter.update(frames[i:i + 6], frames[i:i + 6])
     s = meter.summary()
-    assert s == {"flicker_source": 0.0, "flicker_output": 0.0, "cuts": 1}
+    assert s == {"flicker_source": 0.0, "flicker_output": 0.0, "change_error": 0.0, "cuts": 1}
+
+
+def test_change_error_charges_jitter_not_motion(rng):
+    from vaegan.smoothing import change_errors
+
+    yy, xx = np.mgrid[0:SIZE[1], 0:SIZE[0]]
+    moving = np.stack([np.stack([(4 * xx + 5 * t) % 200, 4 * yy, 0 * xx], -1) for t in range(10)]).astype(np.uint8)
+    brighter = moving + np.uint8(20)                           # the same motion, another picture
+    assert np.nanmax(change_errors(moving, brighter)) == 0
+    jitter = np.where(np.arange(10)[:, None, None, None] % 2, brighter, brighter + np.uint8(6))
+    e = change_errors(moving, jitter)
+    assert np.isnan(e[0]) and np.allclose(e[1:], 6)
+    assert change_errors(moving[5:], jitter[5:], previous=(moving[4], jitter[4]))[0] == pytest.approx(6)
 
 
 def test_a_static_film_flickers_less_with_smoothing(model, rng, tmp_path):

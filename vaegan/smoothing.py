@@ -22,7 +22,9 @@ cut changes them a lot at once), the floor keeps a still shot's noise from count
 
 Flicker, what --smooth lowers: the mean absolute frame-to-frame difference of the output film,
 mean_t mean |y_t - y_{t-1}|, reported beside the same number for the source; cuts are left out of both
-(a cut is a change that belongs there). A reconstruction steadier than its source has a ratio below 1.
+(a cut is a change that belongs there). It counts real motion too, and a blurry model moves less than
+its source, so beside it: the change error mean_t mean |(y_t - y_{t-1}) - (x_t - x_{t-1})|, the part of
+the output's frame-to-frame change that the source does not have (jitter, and motion lost).
 """
 from fractions import Fraction
 
@@ -48,6 +50,22 @@ def frame_differences(frames, previous=None):
     if len(f) > 1:
         d[1:] = np.abs(np.diff(f, axis=0)).reshape(len(f) - 1, -1).mean(axis=1)
     return d
+
+
+def change_errors(source, output, previous=None):
+    """Mean |(y_t - y_{t-1}) - (x_t - x_{t-1})| per frame: how far the output's change from one frame
+    to the next is from the source's (the first against `previous` = (x, y) of the frame before, or
+    NaN). Motion the source has costs nothing here; jitter it does not have does."""
+    x, y = np.asarray(source, np.int16), np.asarray(output, np.int16)
+    e = np.empty(len(x))
+    if previous is None:
+        e[0] = np.nan
+    else:
+        px, py = (np.asarray(p, np.int16) for p in previous)
+        e[0] = np.abs((y[0] - py) - (x[0] - px)).mean()
+    if len(x) > 1:
+        e[1:] = np.abs(np.diff(y, axis=0) - np.diff(x, axis=0)).reshape(len(x) - 1, -1).mean(axis=1)
+    return e
 
 
 def find_cuts(diffs, fps, ratio=CUT_RATIO, floor=CUT_FLOOR):
@@ -92,29 +110,32 @@ def smooth_path(mu, fps, seconds, cuts=()):
 
 
 class FlickerMeter:
-    """Mean absolute frame-to-frame difference of a film's source and its output, fed batch by batch,
-    with the source's cuts left out of both."""
+    """Mean absolute frame-to-frame difference of a film's source and of its output, and the output's
+    change error against the source's (change_errors), fed batch by batch, the source's cuts left out."""
 
     def __init__(self, fps):
         self.fps = frame_rate(fps)
-        self.src_d, self.out_d = [], []
+        self.src_d, self.out_d, self.err = [], [], []
         self._last = None
 
     def update(self, source, output):
         prev_src, prev_out = self._last if self._last is not None else (None, None)
         self.src_d.append(frame_differences(source, prev_src))
         self.out_d.append(frame_differences(output, prev_out))
+        self.err.append(change_errors(source, output, None if prev_src is None else (prev_src, prev_out)))
         self._last = (np.asarray(source[-1]), np.asarray(output[-1]))
 
     def summary(self):
-        """{"flicker_source", "flicker_output", "cuts"} (NaN flicker for a film of one frame)."""
+        """{"flicker_source", "flicker_output", "change_error", "cuts"} (NaN for a film of one frame)."""
         src = np.concatenate(self.src_d) if self.src_d else np.zeros(0)
         out = np.concatenate(self.out_d) if self.out_d else np.zeros(0)
         keep = np.isfinite(src)
         cuts = find_cuts(src, self.fps)
         keep[cuts] = False
         mean = (lambda d: float(d[keep].mean()) if keep.any() else float("nan"))
-        return {"flicker_source": mean(src), "flicker_output": mean(out), "cuts": len(cuts)}
+        err = np.concatenate(self.err) if self.err else np.zeros(0)
+        return {"flicker_source": mean(src), "flicker_output": mean(out), "change_error": mean(err),
+                "cuts": len(cuts)}
 
 
 class SmoothedPath:
