@@ -193,7 +193,7 @@ def test_batch_norm_float32_and_float64_paths_agree_at_the_threshold():
         assert all(rel_l2(g, w) < F32_BN_BOUND for g, w in zip(got, want))
 
 
-# --- activations: the select-free forms are the piecewise definitions, bit for bit ---------------------
+# --- activations: the select-free forms give the piecewise definitions' numbers exactly ----------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("slope", [0.0, 0.01, 0.2])

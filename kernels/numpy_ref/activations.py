@@ -8,11 +8,12 @@
 tanh and sigmoid are differentiated through their output y (what the layer keeps), ReLU-like ones
 through their input x. At the kink x = 0 the derivative is taken from the left (0, or a).
 The ReLU-like ones avoid NumPy's masked select (np.where over a comparison, several times slower
-than a plain pass) with identities that hold bit for bit for 0 <= a < 1:
+than a plain pass) with identities that hold exactly for 0 <= a < 1:
     leaky_relu(x, a) = max(x, a*x)                (x > 0: x > a*x;  x <= 0: a*x >= x)
     relu'(x) * dy    = dy * (x > 0)               (the comparison read as 1.0 or 0.0)
     leaky'(x) * dy   = dy * max(sign(x), a)       (sign 1 -> 1;  sign 0 or -1 -> a)
-multiplying by exactly 1 or a, as the piecewise definitions do.
+multiplying by exactly 1 or a, as the piecewise definitions do (the same numbers; only a zero
+gradient may carry dy's sign, -0.0 == 0.0).
 sigmoid is evaluated in a form that never overflows: exp(-|x|) <= 1, and
     x >= 0: 1 / (1 + exp(-x))         x < 0: exp(x) / (1 + exp(x)),  both = 1 / (1 + exp(-x)).
 """

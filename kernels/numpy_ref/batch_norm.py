@@ -62,8 +62,8 @@ def _activate(pre, slope, scratch=None):
 def _activation_grad(dy, y, slope):
     """d(pre) from d(y). y > 0 exactly where pre > 0 (slope >= 0), so y stands in for pre; the
     derivative max(sign(y), slope) is 1 where y > 0 and slope elsewhere (at the kink, from the left),
-    and dy * 1, dy * slope are what where(y > 0, dy, slope * dy) picks, bit for bit (a masked
-    select costs NumPy several times these three passes)."""
+    and dy * 1, dy * slope are the numbers where(y > 0, dy, slope * dy) picks (a masked select costs
+    NumPy several times these three passes)."""
     if slope is None:
         return dy
     if slope == 0:
