@@ -57,7 +57,7 @@ from .timing import TorchClock, clock_for, cpu_cache_bytes, gpu_cache_bytes, med
 # so an fp32 variant that silently used TF32 fails.
 FP32_REL_L2 = 1e-4
 # TF32 rounds each input to a 10-bit mantissa (u = 2^-11 = 4.9e-4) and accumulates in float32: a
-# product of random inputs lands near 3e-4 relative (METHOD.md); 2e-3 is ~5x headroom.
+# product of random inputs lands near 3e-4 relative; 2e-3 is ~5x headroom.
 TF32_REL_L2 = 2e-3
 BOUNDS = {"fp32": FP32_REL_L2, "tf32": TF32_REL_L2}
 

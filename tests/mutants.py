@@ -62,7 +62,7 @@ def triton(k):
 
 
 MUTANTS = [
-    # --- the four of issue 16 ----------------------------------------------------------------------
+    # --- the four bugs a review planted -------------------------------------------------------------
     M("triton-conv-output-channel-tile-offset", "kernels/triton/conv.py",
       "co = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
       "co = tl.program_id(1) * (BLOCK_N + 7) + tl.arange(0, BLOCK_N)", triton("multi_tile and conv2d_forward")),

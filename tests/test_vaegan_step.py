@@ -1,4 +1,4 @@
-"""The VAE-GAN step's gradient routing (DESIGN.md section 4; Larsen et al. Algorithm 1).
+"""The VAE-GAN step's gradient routing (Larsen et al. Algorithm 1; the picture is docs/README.md).
 
 Each network's gradient buffer must hold the gradient of exactly its own loss:
     encoder <- d(kl_weight * L_prior + L_sim),  decoder <- d(gamma * L_sim + L_gen),  discriminator <- d(L_GAN)

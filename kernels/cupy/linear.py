@@ -1,6 +1,6 @@
 """linear (fully connected): y = x @ w.T + b, with x (N, in), w (out, in), b (out,).
 
-The products go to cuBLAS through cupy.matmul (the issue allows it for GEMMs); the bias and its
+The products go to cuBLAS through cupy.matmul (cuBLAS is the one vendor library we allow, and only for GEMMs); the bias and its
 gradient are our kernels (bias.cu: a 2-D (N, F) tensor is N images of F channels of one pixel):
     forward   y  = x @ w.T, then y[n, o] += b[o]
     backward  dx = dy @ w,  dw = dy.T @ x,  db = column sums of dy
