@@ -181,6 +181,28 @@ MUTANTS = [
     M("triton-linear-column-tile", "kernels/triton/linear.py",
       "cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
       "cols = tl.program_id(1) * (BLOCK_N + 1) + tl.arange(0, BLOCK_N)", triton("multi_tile and linear")),
+    # --- more tile offsets, each passed by the tests of small shapes and caught by the multi-tile cases
+    M("triton-conv-data-gradient-channel-tile-offset", "kernels/triton/conv.py",
+      "ci = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
+      "ci = tl.program_id(1) * (BLOCK_N + 7) + tl.arange(0, BLOCK_N)", triton("multi_tile and conv2d_backward_data")),
+    M("triton-conv-weight-gradient-row-tile-offset", "kernels/triton/conv.py",
+      "co = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)",
+      "co = tl.program_id(0) * (BLOCK_M + 3) + tl.arange(0, BLOCK_M)", triton("multi_tile and conv2d_backward_weight")),
+    M("triton-batchnorm-finish-channel-tile-offset", "kernels/triton/batchnorm.py",
+      "channels = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)\n    mask = channels < C",
+      "channels = tl.program_id(0) * (BLOCK_C + 3) + tl.arange(0, BLOCK_C)\n    mask = channels < C",
+      triton("multi_tile and batch_norm")),
+    M("cupy-conv-tf32-row-tile-offset", "kernels/cupy/conv_implicit_tf32.cu",
+      "const long long m0 = (long long)blockIdx.y * TC_TILE_M;",
+      "const long long m0 = (long long)blockIdx.y * (TC_TILE_M + 3);", cupy("multi_tile and conv2d and implicit_tf32")),
+    M("cupy-batchnorm-stats-combine-block-offset", "kernels/cupy/batchnorm_stats.cu",
+      "long long count, double eps) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
+      "long long count, double eps) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
+      cupy("multi_tile and batch_norm")),
+    M("cupy-channel-sum-combine-block-offset", "kernels/cupy/bias.cu",
+      "int chunks) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
+      "int chunks) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
+      cupy("multi_tile and conv2d_backward_weight")),
 ]
 
 
