@@ -200,3 +200,33 @@ def test_a_discriminator_that_wins_outright_is_a_collapse(film, tmp_path, fast_c
     if gen_loss == "nonsaturating":
         g = guard("calm")       # near-0 L_GAN with a decoder's loss that does not explode: no collapse
         assert not any(g.check({"step": s, "disc": 0.001, "gen": lost}) for s in range(1, 9))
+
+
+def test_the_probe_frames_are_held_out_of_training_where_the_film_can_spare_them(tmp_path, monkeypatch):
+    """On a film with HOLD_OUT_MIN frames besides the probe's, no batch ever holds a probe frame and an
+    epoch has the steps of the frames that remain; a short film (the 16-frame clip) keeps them in."""
+    from vaegan.framestore import FrameStore
+    seen = []
+    original = FrameStore.batch
+
+    def recording(self, indices):
+        seen.append(np.asarray(indices).tolist())
+        return original(self, indices)
+
+    monkeypatch.setattr(FrameStore, "batch", recording)
+    long_film = write_film(tmp_path / "long.mp4", n=48, size=(48, 36), fps=8)
+    out = tmp_path / "long"
+    result = invoke("train", long_film, "--out", out, "--epochs", 2, *SMALL)
+    assert result.exit_code == 0, result.output
+    meta, _ = checkpoint.read(out)
+    probe = meta["rollback"]["probe"]
+    assert meta["rollback"]["held_out"] is True and len(probe) == rollback.PROBE_FRAMES
+    batches = [b for b in seen if len(b) == 4]                 # the training batches (batch size 4)
+    assert len(batches) == 2 * (48 - rollback.PROBE_FRAMES) // 4
+    assert not set(probe) & {i for b in batches for i in b}
+    assert [r["step"] for r in lines(out) if "step" in r and "event" not in r] == list(range(1, 21))
+
+    assert rollback.pick_probe(16, 0, 4)[1] is False            # 8 frames besides the probe: too few
+    assert rollback.pick_probe(48, 0, 4)[1] is True
+    assert rollback.held_out_frames({"rollback": {"probe": [1, 2], "held_out": False}}, 48, 0, 4) == []
+    assert rollback.held_out_frames({"rollback": {"probe": [1, 2]}}, 48, 0, 4) == []   # an older checkpoint

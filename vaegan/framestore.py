@@ -295,16 +295,19 @@ class FrameStore:
     def batches_per_epoch(self, batch_size):
         return len(self) // int(batch_size)
 
-    def shuffled_batches(self, batch_size, seed, epoch, start_batch=0):
-        """Full batches of float32 NCHW in epoch `epoch`'s order, from batch number start_batch on.
-        The last N % batch_size frames of the order are dropped (different ones each epoch)."""
+    def shuffled_batches(self, batch_size, seed, epoch, start_batch=0, exclude=()):
+        """Full batches of float32 NCHW in epoch `epoch`'s order, from batch number start_batch on, never
+        a frame of `exclude` (frames held out of training). The last frames of the order that do not
+        fill a batch are dropped (different ones each epoch)."""
         batch_size = int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if batch_size > len(self):
             raise UserError(f"{self.dir}: the store holds {len(self)} frames, fewer than a batch of {batch_size}")
         order = self.epoch_order(seed, epoch)
-        for b in range(int(start_batch), self.batches_per_epoch(batch_size)):
+        if len(exclude):
+            order = order[~np.isin(order, np.asarray(exclude, dtype=np.int64))]
+        for b in range(int(start_batch), len(order) // batch_size):
             yield self.batch(order[b * batch_size:(b + 1) * batch_size])
 
     def in_order(self, batch_size):

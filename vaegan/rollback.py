@@ -5,9 +5,10 @@ irrevocable degradation of image quality, forcing the process to be started agai
 The Guard here watches a run (vaegan/train.py) and undoes such a failure instead:
 
     probe set    PROBE_FRAMES frames of the film, picked at the run's start from (seed, 7) and stored in
-                 the checkpoint; they stay in the shuffled batches (holding them out would change every
-                 run's data order and step count), so the probe asks "does the model still reproduce
-                 frames it has learned", which is exactly what a collapse destroys
+                 the checkpoint, and held out of the shuffled batches (vaegan/train.py) where the film
+                 has at least HOLD_OUT_MIN frames besides them, so the probe asks "does the model still
+                 reconstruct frames of this film it never trained on"; a collapse destroys that first.
+                 A shorter film (a test clip) keeps them in its batches: it has none to spare
     every K      steps: the probe set through the model in eval mode, z = mu; its pixel MSE (on [-1, 1],
                  as the "pixel" loss) and L_sim (the discriminator's feature error, as the "sim" loss) go
                  into that step's line of metrics.jsonl as probe_mse and probe_sim
@@ -49,6 +50,22 @@ from .errors import UserError
 
 GOOD_FILENAME = "checkpoint-good.safetensors"
 PROBE_FRAMES = 8
+HOLD_OUT_MIN = 32     # frames a film must have besides the probe's for the probe to be held out
+
+
+def pick_probe(n, seed, batch_size):
+    """(the probe's frame indices, whether they are held out of training) for a fresh run on n frames."""
+    probe = np.sort(np.random.default_rng([int(seed), 7]).choice(n, min(PROBE_FRAMES, n), replace=False))
+    held_out = n - len(probe) >= max(HOLD_OUT_MIN, int(batch_size))
+    return [int(i) for i in probe], bool(held_out)
+
+
+def held_out_frames(state, n, seed, batch_size):
+    """The frames a run leaves out of its batches: the probe's, if held out (a resumed run keeps what its
+    checkpoint says; one from before the hold-out existed holds none out, so it resumes exactly)."""
+    st = state.get("rollback")
+    probe, held_out = pick_probe(n, seed, batch_size) if st is None else (st["probe"], st.get("held_out", False))
+    return probe if held_out else []
 
 
 @dataclass(frozen=True)
@@ -73,10 +90,8 @@ class Guard:
         self.run = run
         st = run.state.get("rollback")
         if st is None:        # a fresh run: pick the probe set, the options are today's defaults
-            n = len(run.store)
-            probe = np.sort(np.random.default_rng([int(run.opts.seed), 7]).choice(n, min(PROBE_FRAMES, n),
-                                                                                  replace=False))
-            st = {"options": asdict(DEFAULTS), "probe": [int(i) for i in probe], "best": None, "bad_probe": 0,
+            probe, held_out = pick_probe(len(run.store), run.opts.seed, run.opts.batch_size)
+            st = {"options": asdict(DEFAULTS), "probe": probe, "held_out": held_out, "best": None, "bad_probe": 0,
                   "bad_disc": 0, "since_good": 0, "rollbacks": 0, "lr_scale": 1.0, "window": [0.0, 0.0, 0],
                   "good_step": None}
             run.state["rollback"] = st

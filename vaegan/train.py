@@ -65,13 +65,14 @@ class Run:
         self.opts, self.tc, self.K, self.store = opts, tc, K, store
         self.model, self.optimizers, self.state = model, optimizers, state
         self.schedule = NoiseSchedule(opts.noise_schedule)
-        self.steps_per_epoch = len(store) // opts.batch_size
+        from .rollback import Guard, held_out_frames    # (vaegan/rollback.py)
+        self.held_out = held_out_frames(state, len(store), opts.seed, opts.batch_size)   # the probe's frames
+        self.steps_per_epoch = (len(store) - len(self.held_out)) // opts.batch_size
         self.total_steps = self.steps_per_epoch * opts.epochs
         self.history = _read_history(os.path.join(opts.out, "metrics.jsonl"), state["step"])
         self.grid_frames = store.batch(np.linspace(0, len(store) - 1, GRID_FRAMES).astype(int))
         self.grid_z = self.noise((GRID_FRAMES, model.cfg.z_dim), (opts.seed, 2**31 - 1))
-        from .rollback import Guard    # probe checks every K steps; a collapse rolls back (vaegan/rollback.py)
-        self.guard = Guard(self)
+        self.guard = Guard(self)       # probe checks every K steps; a collapse rolls back
 
     @property
     def finished(self):
@@ -113,7 +114,8 @@ class Run:
             with stop:
                 while state["epoch"] < opts.epochs:
                     epoch, start = state["epoch"], state["batch"]
-                    for x in self.store.shuffled_batches(opts.batch_size, opts.seed, epoch, start_batch=start):
+                    for x in self.store.shuffled_batches(opts.batch_size, opts.seed, epoch, start_batch=start,
+                                                           exclude=self.held_out):
                         t0 = time.perf_counter()
                         sigma, losses, updated = self.step(x)
                         if updated is None:
