@@ -7,7 +7,7 @@ Each row trains one recipe from scratch for --steps steps on the film (the sampl
 names another), once per seed, exactly as `python cli.py train` would: the same frame store, data
 order, noise and schedule (vaegan.train.Run.step), without the pictures, checkpoints and roll-back
 guard. --engine torch runs the same step in PyTorch instead (bench/torch_peer.py's networks from our
-initial weights, the losses below in _torch_losses): about 3x less CPU per step, for ranking many
+initial weights, the losses of bench/torch_peer.losses): about 3x less CPU per step, for ranking many
 recipes; confirm the winner on ours. Then:
 
     PSNR     the mean over the film's frames of 10 log10(255^2 / MSE) between each frame and its
@@ -127,7 +127,7 @@ def _train_ours(run, steps):
     t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
     for epoch in range(run.opts.epochs):
-        for x in run.store.shuffled_batches(run.opts.batch_size, run.opts.seed, epoch):
+        for x in run.store.shuffled_batches(run.opts.batch_size, run.opts.seed, epoch, exclude=run.held_out):
             _, last, _ = run.step(x)
             run.state["step"] += 1
             done += 1
@@ -142,7 +142,7 @@ def _train_ours(run, steps):
 
 def _train_torch(run, steps):
     """The same run in PyTorch (bench/torch_peer.py's networks, from our initial weights; the same data
-    order, schedule and host noise), for ranking many recipes quickly. Its step is _torch_losses."""
+    order, schedule and host noise), for ranking many recipes quickly. Its step is bench/torch_peer.gradients."""
     from . import torch_peer
     from .peers import load_torch
     from vaegan.framestore import to_float_batch, to_uint8_frames
@@ -163,16 +163,14 @@ def _train_torch(run, steps):
 
     t0, c0, s, last = time.perf_counter(), time.process_time(), 0, {}
     for epoch in range(opts.epochs):
-        for x in run.store.shuffled_batches(opts.batch_size, opts.seed, epoch):
+        for x in run.store.shuffled_batches(opts.batch_size, opts.seed, epoch, exclude=run.held_out):
             sigma = run.schedule(s / max(total, 1))
-            losses, targets = _torch_losses(torch, nets, cfg, tc, torch.from_numpy(x), noise((opts.seed, s, 0)),
-                                            noise((opts.seed, s, 1)), sigma)
-            for i, (name, net) in enumerate(nets.items()):
-                grads = torch.autograd.grad(targets[name], list(net.parameters()), retain_graph=i < 2)
-                for p, g in zip(net.parameters(), grads):
+            losses, grads = torch_peer.gradients(torch, nets, cfg, tc, torch.from_numpy(x),
+                                                 noise((opts.seed, s, 0)), noise((opts.seed, s, 1)), sigma)
+            for name, net in nets.items():
+                for p, g in zip(net.parameters(), grads[name]):
                     p.grad = g
-            for o in optimizers.values():
-                o.step()
+                optimizers[name].step()
             last = {k: float(v.detach()) for k, v in losses.items()}
             s += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -193,56 +191,6 @@ def _train_torch(run, steps):
     psnr_u, base_u = psnr_of(unseen_frames(cfg.width, cfg.height))
     return dict(steps=s, seconds=seconds, cpu_seconds=cpu, psnr=psnr, mean_frame=base, unseen=psnr_u,
                 unseen_mean_frame=base_u, last_losses=last)
-
-
-def _torch_losses(torch, nets, cfg, tc, x, eps, z_p, sigma):
-    """vaegan/step.py's losses in PyTorch, with the study's options (bench/torch_peer.gradients has the
-    paper's only). -> (losses, {network: its loss})."""
-    F = torch.nn.functional
-    enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
-    for net in nets.values():
-        net.train()
-    bound = cfg.logvar_bound
-
-    def bce(logits, target):
-        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-
-    def discriminate(img, taps):
-        feats = []
-        for i, block in enumerate(dis["blocks"]):
-            img = block(img)
-            if i in taps:
-                feats.append(img)
-        return dis["head"](img), feats
-
-    h = enc["body"](x)
-    mu, logvar = enc["mu"](h), bound * torch.tanh(enc["logvar"](h) / bound)
-    z = mu + sigma * torch.exp(0.5 * logvar) * eps
-    kl = torch.mean(-0.5 * (1 + logvar - mu * mu - torch.exp(logvar)))
-    x_rec = dec(z)
-    bns = [m for m in dec.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    if not tc.prior_bn_stats:          # batch statistics, running statistics untouched
-        for m in bns:
-            m.momentum = 0.0
-    x_p = dec(z_p)
-    for m in bns:
-        m.momentum = 0.1
-    taps = set(cfg.sim_layers)
-    logit_real, f_real = discriminate(x, taps)
-    logit_rec, f_rec = discriminate(x_rec, taps)
-    logit_p, _ = discriminate(x_p, ())
-    sim = sum(F.mse_loss(a, b.detach()) for a, b in zip(f_rec, f_real)) / len(f_real)
-    pixel = F.mse_loss(x_rec, x)
-    real_loss, prior_loss, rec_loss = bce(logit_real, 1.0 - tc.label_smoothing), bce(logit_p, 0.0), bce(logit_rec, 0.0)
-    disc = real_loss + prior_loss + (rec_loss if tc.recon_as_fake else 0.0)
-    if tc.gen_loss == "minimax":
-        gen = -(prior_loss + (rec_loss if tc.recon_as_fake else 0.0))
-    else:
-        gen = bce(logit_p, 1.0) + (bce(logit_rec, 1.0) if tc.recon_as_fake else 0.0)
-    rec = sim + tc.pixel_weight * pixel
-    targets = {"encoder": tc.kl_weight * kl + rec, "decoder": tc.gamma * rec + tc.gen_weight * gen,
-               "discriminator": disc}
-    return {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}, targets
 
 
 def _summary(values):

@@ -96,9 +96,10 @@ def _discriminate(dis, x, taps):
     return dis["head"](x), features
 
 
-def gradients(torch, nets, cfg, tc, x, eps, z_p, sigma):
-    """The step's forward and losses, and each network's gradient of its own loss.
-    Returns ({loss name: 0-d tensor}, {network: [gradient per parameter]})."""
+def losses(torch, nets, cfg, tc, x, eps, z_p, sigma):
+    """vaegan/step.py's forward and losses, every option of its TrainConfig included (the pixel term,
+    the generator's weight, whether the prior pass updates the decoder's batch-norm statistics).
+    Returns ({loss name: 0-d tensor}, {network: the loss it descends})."""
     F = torch.nn.functional
     enc, dec, dis = nets["encoder"], nets["decoder"], nets["discriminator"]
     bound = cfg.logvar_bound
@@ -110,29 +111,44 @@ def gradients(torch, nets, cfg, tc, x, eps, z_p, sigma):
     mu, logvar = enc["mu"](h), bound * torch.tanh(enc["logvar"](h) / bound)
     z = mu + sigma * torch.exp(0.5 * logvar) * eps
     kl = torch.mean(-0.5 * (1 + logvar - mu * mu - torch.exp(logvar)))
-    x_rec, x_p = dec(z), dec(z_p)
+    x_rec = dec(z)
+    bns = [m for m in dec.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not tc.prior_bn_stats:          # momentum 0: batch statistics, running statistics untouched
+        for m in bns:
+            m.momentum = 0.0
+    x_p = dec(z_p)
+    for m in bns:
+        m.momentum = 0.1
     taps = set(cfg.sim_layers)
     logit_real, f_real = _discriminate(dis, x, taps)
     logit_rec, f_rec = _discriminate(dis, x_rec, taps)
     logit_p, _ = _discriminate(dis, x_p, ())
     sim = sum(F.mse_loss(a, b.detach()) for a, b in zip(f_rec, f_real)) / len(f_real)
+    pixel = F.mse_loss(x_rec, x)
 
     real_loss, prior_loss = bce(logit_real, 1.0 - tc.label_smoothing), bce(logit_p, 0.0)
-    disc = real_loss + prior_loss
     rec_loss = bce(logit_rec, 0.0) if tc.recon_as_fake else 0.0
-    disc = disc + rec_loss
+    disc = real_loss + prior_loss + rec_loss
     if tc.gen_loss == "minimax":
         gen = -(prior_loss + rec_loss)
     else:
         gen = bce(logit_p, 1.0) + (bce(logit_rec, 1.0) if tc.recon_as_fake else 0.0)
+    rec = sim + tc.pixel_weight * pixel
+    targets = {"encoder": tc.kl_weight * kl + rec, "decoder": tc.gamma * rec + tc.gen_weight * gen,
+               "discriminator": disc}
+    return {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}, targets
 
-    targets = {"encoder": tc.kl_weight * kl + sim, "decoder": tc.gamma * sim + gen, "discriminator": disc}
+
+def gradients(torch, nets, cfg, tc, x, eps, z_p, sigma):
+    """The step's losses, and each network's gradient of its own loss.
+    Returns ({loss name: 0-d tensor}, {network: [gradient per parameter]})."""
+    values, targets = losses(torch, nets, cfg, tc, x, eps, z_p, sigma)
     names = list(targets)
     grads = {}
     for i, name in enumerate(names):
         grads[name] = torch.autograd.grad(targets[name], list(nets[name].parameters()),
                                           retain_graph=i < len(names) - 1)
-    return {"kl": kl, "sim": sim, "disc": disc, "gen": gen}, grads
+    return values, grads
 
 
 def training_step(torch, nets, optimizers, cfg, tc, x, eps, z_p, sigma):
