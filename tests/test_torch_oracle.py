@@ -72,8 +72,10 @@ def torch():
         if on_ci():
             pytest.fail(message + " -- CI must install torch (see .ci/run)", pytrace=False)
         pytest.skip(message)
+    previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    return torch
+    yield torch
+    torch.set_default_dtype(previous)     # other modules' peers (bench/) build float32 networks
 
 
 def rel(a, b):
