@@ -40,23 +40,29 @@ LOSS_PANELS = (("kl", "L_prior (KL)"), ("sim", "L_sim"), ("disc", "L_GAN (discri
 
 # --- reading the run folder -------------------------------------------------------------------
 
-def read_metrics(path):
-    """metrics.jsonl -> (step records, one per step, in order; events; abandoned). Events are the lines
-    with an "event" key (roll-backs). A step run again after a roll-back (or after a resume from an
-    earlier checkpoint) counts as its last run; the runs it replaced are `abandoned`, a list of
-    stretches of consecutive lines. A torn last line (a run killed mid-write) is skipped."""
-    steps, events = [], []
+def metrics_lines(path):
+    """The records of metrics.jsonl in file order (none if it does not exist); a torn line (a run killed
+    mid-write) is skipped."""
     if not os.path.exists(path):
-        return steps, events, []
+        return
     with open(path) as f:
         for line in f:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if not isinstance(rec, dict):
-                continue
-            (events if "event" in rec else steps).append(rec)
+            if isinstance(rec, dict):
+                yield rec
+
+
+def read_metrics(path):
+    """metrics.jsonl -> (step records, one per step, in order; events; abandoned). Events are the lines
+    with an "event" key (roll-backs). A step run again after a roll-back (or after a resume from an
+    earlier checkpoint) counts as its last run; the runs it replaced are `abandoned`, a list of
+    stretches of consecutive lines. A torn last line (a run killed mid-write) is skipped."""
+    steps, events = [], []
+    for rec in metrics_lines(path):
+        (events if "event" in rec else steps).append(rec)
     last = {r.get("step", 0): i for i, r in enumerate(steps)}
     abandoned, stretch = [], []
     for i, r in enumerate(steps):

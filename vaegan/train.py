@@ -206,18 +206,8 @@ class Run:
 
 def _read_history(path, upto_step):
     """The metrics of steps 1..upto_step from an earlier part of this run (for the loss curves)."""
-    if not os.path.exists(path):
-        return []
-    out = []
-    with open(path) as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("step", 0) <= upto_step:
-                out.append(rec)
-    return out
+    from .report import metrics_lines
+    return [rec for rec in metrics_lines(path) if rec.get("step", 0) <= upto_step]
 
 
 class _StopFlag:
