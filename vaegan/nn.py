@@ -83,6 +83,12 @@ class Module:
             p.grad = self.K.xp.zeros_like(p.data)
         p.grad += g
 
+    def _accumulate_params(self, dw, db):
+        """A layer with weight w and optional bias b: add their gradients."""
+        self._accumulate(self.w, dw)
+        if self.b is not None:
+            self._accumulate(self.b, db)
+
     def __call__(self, x, mode="train"):
         return self.forward(x, mode)
 
@@ -98,11 +104,13 @@ class Conv2d(Module):
         return self.K.conv2d_forward(x, self.w.data, _data(self.b), self.stride, self.padding), x
 
     def backward(self, dy, x, need_dx=True, param_grads=True):
+        if need_dx and param_grads:          # one call for all three: a backend may share work between them
+            dx, dw, db = self.K.conv2d_backward(dy, x, self.w.data, self.stride, self.padding)
+            self._accumulate_params(dw, db)
+            return dx
         if param_grads:
             dw, db = self.K.conv2d_backward_weight(dy, x, self.w.shape, self.stride, self.padding)
-            self._accumulate(self.w, dw)
-            if self.b is not None:
-                self._accumulate(self.b, db)
+            self._accumulate_params(dw, db)
         if need_dx:
             return self.K.conv2d_backward_data(dy, self.w.data, x.shape, self.stride, self.padding)
         return None
@@ -121,11 +129,14 @@ class ConvTranspose2d(Module):
         return y, x
 
     def backward(self, dy, x, need_dx=True, param_grads=True):
+        if need_dx and param_grads:          # one call for all three: both gradients read dy's windows
+            dx, dw, db = self.K.conv_transpose2d_backward(dy, x, self.w.data, self.stride, self.padding,
+                                                          self.output_padding)
+            self._accumulate_params(dw, db)
+            return dx
         if param_grads:
             dw, db = self.K.conv_transpose2d_backward_weight(dy, x, self.w.shape, self.stride, self.padding)
-            self._accumulate(self.w, dw)
-            if self.b is not None:
-                self._accumulate(self.b, db)
+            self._accumulate_params(dw, db)
         if need_dx:
             return self.K.conv_transpose2d_backward_data(dy, self.w.data, self.stride, self.padding)
         return None
@@ -143,9 +154,7 @@ class Linear(Module):
     def backward(self, dy, x, need_dx=True, param_grads=True):
         dx, dw, db = self.K.linear_backward(dy, x, self.w.data)
         if param_grads:
-            self._accumulate(self.w, dw)
-            if self.b is not None:
-                self._accumulate(self.b, db)
+            self._accumulate_params(dw, db)
         return dx if need_dx else None
 
 

@@ -61,14 +61,14 @@ def _activate(pre, slope, scratch=None):
 
 def _activation_grad(dy, y, slope):
     """d(pre) from d(y). y > 0 exactly where pre > 0 (slope >= 0), so y stands in for pre; the
-    derivative max(sign(y), slope) is 1 where y > 0 and slope elsewhere (at the kink, from the left),
+    derivative max([y > 0], slope) is 1 where y > 0 and slope elsewhere (at the kink, from the left),
     and dy * 1, dy * slope are the numbers where(y > 0, dy, slope * dy) picks (a masked select costs
     NumPy several times these three passes)."""
     if slope is None:
         return dy
     if slope == 0:
         return dy * (y > 0)                                       # the comparison read as 1.0 or 0.0
-    g = np.sign(y)
+    g = (y > 0).astype(y.dtype)                                   # 1.0 or 0.0
     np.maximum(g, g.dtype.type(slope), out=g)
     g *= dy
     return g

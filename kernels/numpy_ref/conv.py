@@ -24,33 +24,76 @@ Backward. Y is linear in W and in cols; with dY = dy in Y's (C_out, N*H_out*W_ou
                             where im2col read them (padding dropped)
     db    = sum of dy over n, i, j
 
-How it is computed. The batch is folded into the GEMM's pixel dimension, (n, i, j) together, rather
-than a product per image: the deepest layers have only tens of pixels per image, and one large GEMM
-runs near the BLAS's peak where N small ones do not. im2col and col2im work over the kH*kW kernel
-offsets (u, v): for each, one slice holds that offset's value for every output pixel, so the Python
-loop runs 25 times for a 5x5 kernel, never over pixels or images. Channels lead inside the op so that
-each slice is already in cols' column order, and xpad is never built: x is copied straight into its
-s*s stride phases (phases[a, b] = xpad[..., a::s, b::s], zero on the padding), in which offset (u, v)
-reads a unit-stride window, so NumPy copies and adds contiguous runs instead of every s-th number.
-col2im adds into the phases, then copies each phase back to its x positions (what fell on the padding
-is dropped). The result is the formula above up to float rounding: the same products, summed over
-(c, u, v) in the GEMM's order (tests/test_numpy_ref_fast_forms.py holds these against the plain sum,
-written per output pixel). Everything runs in the input's dtype (the GEMM accumulates in it too).
+How it is computed (the formulas above, arranged so that NumPy copies long contiguous runs):
+- The batch is folded into the GEMM's pixel dimension, (n, i, j) together, rather than a product per
+  image: the deepest layers have only tens of pixels per image, and one large GEMM runs near the
+  BLAS's peak where N small ones do not.
+- Stride phases. xpad is never built: x is copied straight into its s*s stride phases,
+  phases[a, b] = xpad[..., a::s, b::s] (zero on the padding), each an (Hp, Wp) plane per channel and
+  image. Kernel offset (u, v) reads xpad[s*i + u, s*j + v] = phases[u % s, v % s][i + u//s, j + v//s]:
+  a unit-stride window of one phase.
+- Wide rows. Every plane is stored flat, row after row, so that the window of offset (u, v) is one
+  flat run, phase[(u//s)*Wp + v//s :][:H_out*Wp], if each output row is given Wp columns instead of
+  W_out. The Wp - W_out extra columns of a row read past its window (the row's end and the next
+  row's start): they are computed and thrown away. So cols is really (C*kH*kW, N*H_out*Wp): for
+  each (c, u, v) and image, one copy of H_out*Wp numbers, and the Python loop runs kH*kW times
+  (25 for a 5x5 kernel), never over pixels, rows or images. The forward drops the extra columns in
+  its one copy to NCHW; the backward gives them dY = 0, so they add nothing to dW and nothing through
+  col2im. The cost is Wp/W_out more GEMM columns (1.06 to 1.25 on the presets' stride-2 5x5 layers)
+  for copies two to three times faster than per-row ones (their runs are H_out*Wp long, not W_out).
+- col2im is the same loop with the copy turned into +=, into the phases, then one copy of each phase
+  back to its x positions (what fell on the padding is dropped).
+The result is the formula above up to float rounding: the same products, summed over (c, u, v) in the
+GEMM's order (tests/test_numpy_ref_fast_forms.py holds these against the plain sum, written per
+output pixel). Everything runs in the input's dtype (the GEMM accumulates in it too).
 """
+from collections import namedtuple
+
 import numpy as np
 
-from kernels.shapes import check_conv2d
+from kernels.shapes import check_conv2d, conv2d_out_size
 
 from ._checks import check_array, check_shape, check_shape_tuple, like
 
 
-def _out_size(size, k, stride, padding):
-    return (size + 2 * padding - k) // stride + 1
+class Grid(namedtuple("Grid", "n c h w kh kw s p h_out w_out hp wp plane")):
+    """Where everything of one convolution lies. (hp, wp): a stride phase's rows and columns,
+    (H + 2p) / s rounded up; plane: its flat length, with (kW - 1) // s numbers of slack after the
+    last row, where the last row's extra columns read."""
 
+    @classmethod
+    def of(cls, x_shape, kh, kw, stride, padding):
+        n, c, h, w = x_shape
+        hp, wp = -(-(h + 2 * padding) // stride), -(-(w + 2 * padding) // stride)
+        return cls(n, c, h, w, kh, kw, stride, padding,
+                   conv2d_out_size(h, kh, stride, padding), conv2d_out_size(w, kw, stride, padding),
+                   hp, wp, hp * wp + (kw - 1) // stride)
 
-def _phase_grid(size, padding, stride):
-    """Rows (or columns) of each stride phase of xpad: (size + 2p) / s, rounded up."""
-    return -(-(size + 2 * padding) // stride)
+    @property
+    def run(self):
+        """Numbers per image in one row of cols: H_out output rows of Wp columns."""
+        return self.h_out * self.wp
+
+    def windows(self):
+        """For each kernel offset (u, v): its phase and where its flat run starts in the plane."""
+        s = self.s
+        for u in range(self.kh):
+            for v in range(self.kw):
+                yield u, v, (u % s, v % s), (u // s) * self.wp + v // s
+
+    def phase_pairs(self):
+        """For each phase (a, b): the x positions it holds, and where they sit in the (hp, wp) phase."""
+        for a in range(self.s):
+            rows, at_rows = _phase_slices(self.h, self.p, self.s, a)
+            for b in range(self.s):
+                cols, at_cols = _phase_slices(self.w, self.p, self.s, b)
+                yield a, b, (slice(None), slice(None), rows, cols), (slice(None), slice(None), at_rows, at_cols)
+
+    def new_phases(self, dtype):
+        """Zeroed phases, flat (s, s, C, N, plane), and the same memory as (s, s, C, N, hp, wp) planes."""
+        flat = np.zeros((self.s, self.s, self.c, self.n, self.plane), dtype=dtype)
+        planes = flat[..., :self.hp * self.wp].reshape(self.s, self.s, self.c, self.n, self.hp, self.wp)
+        return flat, planes
 
 
 def _phase_slices(size, padding, stride, a):
@@ -62,58 +105,42 @@ def _phase_slices(size, padding, stride, a):
     return slice(r0, size, stride), slice(i0, i0 + count)
 
 
-def _phase_pairs(x_shape, padding, stride):
-    """For each phase (a, b): (the x positions it holds, where they sit in the phase)."""
-    _, _, h, w = x_shape
-    for a in range(stride):
-        rows, at_rows = _phase_slices(h, padding, stride, a)
-        for b in range(stride):
-            cols, at_cols = _phase_slices(w, padding, stride, b)
-            yield a, b, (slice(None), slice(None), rows, cols), (slice(None), slice(None), at_rows, at_cols)
+def im2col(x, g):
+    """x (N, C, H, W) -> cols (C*kH*kW, N*H_out*Wp): the window of every output pixel of every image,
+    cols[(c, u, v), (n, i, j)] = xpad[n, c, s*i + u, s*j + v] for j < W_out (the rest: thrown away)."""
+    flat, planes = g.new_phases(x.dtype)
+    for a, b, in_x, in_phase in g.phase_pairs():
+        planes[a, b][in_phase] = x[in_x].transpose(1, 0, 2, 3)          # channels first
+    cols = np.empty((g.c, g.kh, g.kw, g.n, g.run), dtype=x.dtype)
+    for u, v, (a, b), start in g.windows():
+        cols[:, u, v] = flat[a, b, :, :, start:start + g.run]
+    return cols.reshape(g.c * g.kh * g.kw, g.n * g.run)
 
 
-def im2col(x, kh, kw, stride, padding):
-    """x (N, C, H, W) -> cols (C*kH*kW, N*H_out*W_out): the window of every output pixel of every image,
-    cols[(c, u, v), (n, i, j)] = xpad[n, c, s*i + u, s*j + v]."""
-    n, c, h, w = x.shape
-    s = stride
-    h_out, w_out = _out_size(h, kh, s, padding), _out_size(w, kw, s, padding)
-    # phases[a, b, c, n, I, J] = xpad[n, c, s*I + a, s*J + b] (zero on the padding), channels first
-    phases = np.zeros((s, s, c, n, _phase_grid(h, padding, s), _phase_grid(w, padding, s)), dtype=x.dtype)
-    for a, b, in_x, in_phase in _phase_pairs(x.shape, padding, s):
-        phases[a, b][in_phase] = x[in_x].transpose(1, 0, 2, 3)
-    # offset (u, v) reads xpad[s*i + u, s*j + v] = phases[u % s, v % s, i + u // s, j + v // s]
-    cols = np.empty((c, kh, kw, n, h_out, w_out), dtype=x.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            cols[:, u, v] = phases[u % s, v % s, :, :, u // s:u // s + h_out, v // s:v // s + w_out]
-    return cols.reshape(c * kh * kw, n * h_out * w_out)
-
-
-def col2im(dcols, x_shape, kh, kw, stride, padding):
-    """The adjoint of im2col: dcols (C*kH*kW, N*H_out*W_out) -> (N, C, H, W), overlaps summed."""
-    n, c, h, w = x_shape
-    s = stride
-    h_out, w_out = _out_size(h, kh, s, padding), _out_size(w, kw, s, padding)
-    dcols = dcols.reshape(c, kh, kw, n, h_out, w_out)
-    phases = np.zeros((s, s, c, n, _phase_grid(h, padding, s), _phase_grid(w, padding, s)), dtype=dcols.dtype)
-    for u in range(kh):
-        for v in range(kw):
-            phases[u % s, v % s, :, :, u // s:u // s + h_out, v // s:v // s + w_out] += dcols[:, u, v]
-    dx = np.empty(x_shape, dtype=dcols.dtype)       # every x position lies in exactly one phase
-    for a, b, in_x, in_phase in _phase_pairs(x_shape, padding, s):
-        dx[in_x] = phases[a, b][in_phase].transpose(1, 0, 2, 3)     # (the padding's sums are dropped)
+def col2im(dcols, g):
+    """The adjoint of im2col: dcols (C*kH*kW, N*H_out*Wp) -> dx (N, C, H, W), overlaps summed."""
+    dcols = dcols.reshape(g.c, g.kh, g.kw, g.n, g.run)
+    flat, planes = g.new_phases(dcols.dtype)
+    for u, v, (a, b), start in g.windows():
+        flat[a, b, :, :, start:start + g.run] += dcols[:, u, v]
+    dx = np.empty((g.n, g.c, g.h, g.w), dtype=dcols.dtype)     # every x position lies in exactly one phase
+    for a, b, in_x, in_phase in g.phase_pairs():
+        dx[in_x] = planes[a, b][in_phase].transpose(1, 0, 2, 3)     # (the padding's sums are dropped)
     return dx
 
 
-def _pixels_last(dy):
-    """dy (N, C_out, H_out, W_out) -> dY (C_out, N*H_out*W_out), Y's layout."""
-    return dy.transpose(1, 0, 2, 3).reshape(dy.shape[1], -1)
+def _wide_rows(dy, g):
+    """dy (N, C_out, H_out, W_out) -> dY (C_out, N*H_out*Wp), Y's layout, zero in the extra columns."""
+    wide = np.empty((dy.shape[1], g.n, g.h_out, g.wp), dtype=dy.dtype)
+    wide[..., :g.w_out] = dy.transpose(1, 0, 2, 3)
+    wide[..., g.w_out:] = 0
+    return wide.reshape(dy.shape[1], -1)
 
 
-def _to_nchw(y, n, h, w, b=None):
-    """Y (C_out, N*H*W) -> y (N, C_out, H, W), contiguous, the bias (C_out,) added in the same pass."""
-    view = y.reshape(-1, n, h, w).transpose(1, 0, 2, 3)
+def _to_nchw(y, g, b=None):
+    """Y (C_out, N*H_out*Wp) -> y (N, C_out, H_out, W_out), contiguous, the extra columns dropped and
+    the bias (C_out,) added in the same pass."""
+    view = y.reshape(-1, g.n, g.h_out, g.wp)[..., :g.w_out].transpose(1, 0, 2, 3)
     if b is None:
         return np.ascontiguousarray(view)
     out = np.empty(view.shape, dtype=y.dtype)
@@ -126,11 +153,18 @@ def conv2d_forward(x, w, b, stride, padding):
     check_array("w", w, x.dtype)
     if b is not None:
         check_array("b", b, x.dtype)
-    n, c_out, h_out, w_out = check_conv2d(x, w, b, stride, padding)
-    _, _, kh, kw = w.shape
-    cols = im2col(x, kh, kw, stride, padding)                     # (C*kH*kW, N*H_out*W_out)
-    y = w.reshape(c_out, -1) @ cols                               # (C_out, N*H_out*W_out)
-    return _to_nchw(y, n, h_out, w_out, b)
+    c_out = check_conv2d(x, w, b, stride, padding)[1]
+    g = Grid.of(x.shape, *w.shape[2:], stride, padding)
+    y = w.reshape(c_out, -1) @ im2col(x, g)                       # (C_out, N*H_out*Wp)
+    return _to_nchw(y, g, b)
+
+
+def _data_grad(dY, w, g):
+    return col2im(w.reshape(w.shape[0], -1).T @ dY, g)          # dcols (C*kH*kW, N*H_out*Wp)
+
+
+def _weight_grad(dY, x, g):
+    return dY @ im2col(x, g).T                                    # (C_out, C*kH*kW): sum over n and l
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
@@ -139,9 +173,8 @@ def conv2d_backward_data(dy, w, x_shape, stride, padding):
     check_array("dy", dy)
     check_array("w", w, dy.dtype)
     check_shape("dy", dy, check_conv2d(like(x_shape, dy.dtype), w, None, stride, padding))
-    c_out, _, kh, kw = w.shape
-    dcols = w.reshape(c_out, -1).T @ _pixels_last(dy)            # (C*kH*kW, N*H_out*W_out)
-    return col2im(dcols, x_shape, kh, kw, stride, padding)
+    g = Grid.of(x_shape, *w.shape[2:], stride, padding)
+    return _data_grad(_wide_rows(dy, g), w, g)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
@@ -150,16 +183,16 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding):
     check_array("dy", dy)
     check_array("x", x, dy.dtype)
     check_shape("dy", dy, check_conv2d(x, like(w_shape, dy.dtype), None, stride, padding))
-    _, _, kh, kw = w_shape
-    cols = im2col(x, kh, kw, stride, padding)
-    dw = _pixels_last(dy) @ cols.T                                # (C_out, C*kH*kW): sum over n and l
-    return dw.reshape(w_shape), dy.sum(axis=(0, 2, 3))
+    g = Grid.of(x.shape, *w_shape[2:], stride, padding)
+    return _weight_grad(_wide_rows(dy, g), x, g).reshape(w_shape), dy.sum(axis=(0, 2, 3))
 
 
 def conv2d_backward(dy, x, w, stride, padding):
-    """(dx, dw, db) of y = conv2d(x, w) + b for upstream gradient dy."""
+    """(dx, dw, db) of y = conv2d(x, w) + b for upstream gradient dy (dY laid out once for both)."""
     check_array("x", x)
     check_array("w", w, x.dtype)
-    dx = conv2d_backward_data(dy, w, x.shape, stride, padding)
-    dw, db = conv2d_backward_weight(dy, x, w.shape, stride, padding)
-    return dx, dw, db
+    check_array("dy", dy, x.dtype)
+    check_shape("dy", dy, check_conv2d(x, w, None, stride, padding))
+    g = Grid.of(x.shape, *w.shape[2:], stride, padding)
+    dY = _wide_rows(dy, g)
+    return _data_grad(dY, w, g), _weight_grad(dY, x, g).reshape(w.shape), dy.sum(axis=(0, 2, 3))
