@@ -111,8 +111,10 @@ def peer_check(torch, nets, model, cfg, tc, K, x, eps, z_p, device):
     return out
 
 
-def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, device):
-    """The PyTorch step: check it against ours, then time it the same way. Returns its report."""
+def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, device, ours_ms, time_ours, rounds):
+    """The PyTorch step: check it against ours, then time it the same way, `rounds` times, each round
+    beside a timing of ours (time_ours(); the first round reuses ours_ms, measured just before).
+    Returns its report, with every round's (ours, peer) median step and their ratio."""
     from . import torch_peer
     from .peers import torch_precision
     nets = torch_peer.build(torch, cfg, device)
@@ -127,18 +129,28 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
                  for s in range(warmup + steps)}
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        times = _time_steps(lambda s: torch_peer.training_step(torch, nets, optimizers, cfg, tc, tx, *noise[s],
-                                                               SIGMA), warmup + steps, sync)[warmup:]
+
+        def peer_step(s):
+            torch_peer.training_step(torch, nets, optimizers, cfg, tc, tx, *noise[s], SIGMA)
+
+        _time_steps(peer_step, warmup, sync)
+        pairs = []
+        for r in range(rounds):
+            ours = ours_ms if r == 0 else time_ours()
+            theirs = statistics.median(_time_steps(lambda s: peer_step(warmup + s), steps, sync))
+            pairs.append({"ours_ms": ours, "peer_ms": theirs, "ratio": theirs / ours})
     bound = PEER_REL_L2[precision]
     worst = max(list(check["losses"].values()) + list(check["grads"].values()))
-    return {"device": device, "precision": precision, "step_ms": statistics.median(times),
-            "frames_per_s": x.shape[0] / statistics.median(times) * 1e3, "check": check,
-            "agrees": worst <= bound, "bound": bound,
+    step_ms = statistics.median(p["peer_ms"] for p in pairs)
+    return {"device": device, "precision": precision, "step_ms": step_ms,
+            "frames_per_s": x.shape[0] / step_ms * 1e3, "check": check,
+            "agrees": worst <= bound, "bound": bound, "rounds": pairs,
+            "ratio": statistics.median(p["ratio"] for p in pairs),
             "peak_bytes": torch.cuda.max_memory_allocated() if device == "cuda" else None}
 
 
 def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_steps=3, variant=None,
-        seed=0, peer=True, emit=None):
+        seed=0, peer=True, emit=None, rounds=3):
     """Measure; returns the report (a dict; print it with format_report). `emit(report, part)`, where
     given, is called as each part is measured: "header", "throughput", "peer", "breakdown", "memory"."""
     emit = emit or (lambda report, part: None)
@@ -185,7 +197,8 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
             if torch is not None:
                 device = "cuda" if gpu else "cpu"
                 peer_report = run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision_of(variant),
-                                       device)
+                                       device, report["step_ms"],
+                                       lambda: statistics.median(_time_steps(step, steps, sync)), rounds)
         report["peer"] = peer_report or {"skipped": why or "--no-peer"}
         emit(report, "peer")
 
@@ -262,8 +275,12 @@ def _peer_lines(r):
         lines.append(f"peer: none ({p['skipped']})")
     else:
         c = p["check"]
+        rounds = p["rounds"]
         lines.append(f"peer PyTorch ({p['device']}, {p['precision']}): {p['frames_per_s']:.1f} frames/s (median step "
-                     f"{num(p['step_ms'])} ms); ours / peer = {r['frames_per_s'] / p['frames_per_s']:.2f}x")
+                     f"{num(p['step_ms'])} ms); ours / peer = {p['ratio']:.2f}x")
+        lines.append(f"  ours / peer by round, each {r['steps']} steps of ours then {r['steps']} of the peer: "
+                     + ", ".join(f"{q['ratio']:.2f}x ({num(q['ours_ms'])} / {num(q['peer_ms'])} ms)" for q in rounds)
+                     + (f"; the median, {p['ratio']:.2f}x, is the answer" if len(rounds) > 1 else ""))
         lines.append("  same step? losses rel diff " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["losses"].items())
                      + "; gradients rel L2 " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["grads"].items())
                      + f" -> {'AGREE' if p['agrees'] else 'DISAGREE'} (bound {p['bound']:g})")
@@ -298,6 +315,9 @@ def main(argv=None):
     ap.add_argument("--breakdown-steps", type=int, default=3, help="instrumented steps for the breakdown")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="ours and the peer timed alternately this many times; ours / peer is the median "
+                         "of the rounds' ratios (default 3)")
     ap.add_argument("--json", help="also write the report to this file")
     a = ap.parse_args(argv)
 
@@ -306,7 +326,10 @@ def main(argv=None):
         if a.json:
             write_json(a.json, report)
 
-    run(a.backend, a.preset, a.batch, a.steps, a.warmup, a.breakdown_steps, a.variant, a.seed, not a.no_peer, emit)
+    if a.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {a.rounds}")
+    run(a.backend, a.preset, a.batch, a.steps, a.warmup, a.breakdown_steps, a.variant, a.seed, not a.no_peer, emit,
+        a.rounds)
 
 
 if __name__ == "__main__":

@@ -160,9 +160,14 @@ def test_train_reports_each_part_as_soon_as_it_is_measured():
 
 def test_the_pytorch_peer_computes_the_same_step():
     pytest.importorskip("torch")
-    r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=True)
+    r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=True, rounds=3)
     assert r["peer"]["agrees"], r["peer"]["check"]
     assert r["peer"]["frames_per_s"] > 0
+    # ours / peer: the median of three rounds, each its own timing of both (the first reuses ours)
+    rounds = r["peer"]["rounds"]
+    assert len(rounds) == 3 and rounds[0]["ours_ms"] == r["step_ms"]
+    assert all(q["ratio"] == q["peer_ms"] / q["ours_ms"] for q in rounds)
+    assert r["peer"]["ratio"] == sorted(q["ratio"] for q in rounds)[1]
 
 
 def test_decode_reports_frames_per_second(tmp_path):
