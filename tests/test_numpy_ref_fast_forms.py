@@ -18,6 +18,7 @@ import pytest
 
 from kernels import get_backend
 from kernels.numpy_ref import batch_norm as bn_module
+from kernels.numpy_ref import conv as conv_module
 
 K = get_backend("numpy")
 F64_BOUND = 1e-12
@@ -95,30 +96,51 @@ CONV_T = [((2, 3, 4, 5), (3, 4, 5, 5), 2, 2, 1), ((2, 2, 3, 3), (2, 3, 4, 4), 2,
           ((2, 3, 4, 4), (3, 2, 3, 3), 1, 1, 0), ((2, 1, 3, 5), (1, 3, 5, 5), 2, 0, 1)]
 
 
+@pytest.fixture(params=["wide rows", "narrow rows"])
+def rows(request, monkeypatch):
+    """Both GEMM layouts of conv.py, whichever its budget would pick for these shapes."""
+    monkeypatch.setattr(conv_module, "WIDE_ROWS_BUDGET", float("inf") if request.param == "wide rows" else -1)
+    return request.param
+
+
 @pytest.mark.parametrize("x_shape, w_shape, s, p", CONV, ids=repr)
-def test_conv2d_is_the_plain_sum(x_shape, w_shape, s, p):
+def test_conv2d_is_the_plain_sum(x_shape, w_shape, s, p, rows):
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     y = K.conv2d_forward(x, w, b, s, p)
     assert y.flags.c_contiguous
     assert rel_l2(y, plain_conv2d(x, w, b, s, p)) < F64_BOUND
     dy = rng.standard_normal(y.shape)
-    for got, want in zip(K.conv2d_backward(dy, x, w, s, p), plain_conv2d_grads(dy, x, w, s, p)):
-        assert got.shape == want.shape and got.flags.c_contiguous
-        assert rel_l2(got, want) < F64_BOUND
+    want = plain_conv2d_grads(dy, x, w, s, p)
+    one_by_one = (K.conv2d_backward_data(dy, w, x.shape, s, p),) + K.conv2d_backward_weight(dy, x, w.shape, s, p)
+    for got in (K.conv2d_backward(dy, x, w, s, p), one_by_one):
+        for g, w_ in zip(got, want):
+            assert g.shape == w_.shape and g.flags.c_contiguous
+            assert rel_l2(g, w_) < F64_BOUND
 
 
 @pytest.mark.parametrize("x_shape, w_shape, s, p, op", CONV_T, ids=repr)
-def test_conv_transpose2d_is_the_plain_sum(x_shape, w_shape, s, p, op):
+def test_conv_transpose2d_is_the_plain_sum(x_shape, w_shape, s, p, op, rows):
     rng = np.random.default_rng(2)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[1])
     y = K.conv_transpose2d_forward(x, w, b, s, p, op)
     assert rel_l2(y, plain_conv_transpose2d(x, w, b, s, p, op)) < F64_BOUND
     dy = rng.standard_normal(y.shape)
-    for got, want in zip(K.conv_transpose2d_backward(dy, x, w, s, p, op),
-                         plain_conv_transpose2d_grads(dy, x, w, s, p, op)):
-        assert got.shape == want.shape
-        assert rel_l2(got, want) < F64_BOUND
+    want = plain_conv_transpose2d_grads(dy, x, w, s, p, op)
+    one_by_one = ((K.conv_transpose2d_backward_data(dy, w, s, p),)
+                  + K.conv_transpose2d_backward_weight(dy, x, w.shape, s, p))
+    for got in (K.conv_transpose2d_backward(dy, x, w, s, p, op), one_by_one):
+        for g, w_ in zip(got, want):
+            assert g.shape == w_.shape
+            assert rel_l2(g, w_) < F64_BOUND
+
+
+def test_both_row_layouts_are_chosen_somewhere():
+    """The budget picks wide rows for a narrow layer and narrow rows for a wide one (the deep layers of
+    the broad presets), so the rows fixture above covers what the step really runs."""
+    wide = conv_module.Grid.of((16, 16, 24, 32), (32, 16, 5, 5), 2, 2)
+    narrow = conv_module.Grid.of((16, 320, 8, 12), (640, 320, 5, 5), 2, 2)
+    assert wide.width == wide.wp > wide.w_out and narrow.width == narrow.w_out < narrow.wp
 
 
 def test_conv2d_float32_stays_float32_and_close():

@@ -35,12 +35,16 @@ How it is computed (the formulas above, arranged so that NumPy copies long conti
 - Wide rows. Every plane is stored flat, row after row, so that the window of offset (u, v) is one
   flat run, phase[(u//s)*Wp + v//s :][:H_out*Wp], if each output row is given Wp columns instead of
   W_out. The Wp - W_out extra columns of a row read past its window (the row's end and the next
-  row's start): they are computed and thrown away. So cols is really (C*kH*kW, N*H_out*Wp): for
-  each (c, u, v) and image, one copy of H_out*Wp numbers, and the Python loop runs kH*kW times
-  (25 for a 5x5 kernel), never over pixels, rows or images. The forward drops the extra columns in
-  its one copy to NCHW; the backward gives them dY = 0, so they add nothing to dW and nothing through
-  col2im. The cost is Wp/W_out more GEMM columns (1.06 to 1.25 on the presets' stride-2 5x5 layers)
-  for copies two to three times faster than per-row ones (their runs are H_out*Wp long, not W_out).
+  row's start): they are computed and thrown away. So im2col copies, for each (c, u, v) and image,
+  one run of H_out*Wp numbers, and the Python loop runs kH*kW times (25 for a 5x5 kernel), never over
+  pixels, rows or images; these copies are two to three times faster than copies of W_out-long rows.
+- Which rows the GEMMs see. Wide rows cost the GEMMs (Wp - W_out) / W_out more columns, 2*C_out flops
+  each; dropping the extra columns costs one copy of cols. The first is cheaper where
+  (Wp - W_out) / W_out * C_out <= WIDE_ROWS_BUDGET (measured on two cores: wide rows won up to 53,
+  narrow ones from 213; the tiny preset's layers are at 1-16, the broad presets' deepest at 53-213),
+  and then cols stays wide: the forward drops the extra columns in its one copy to NCHW, and the
+  backward gives them dY = 0, so they add nothing to dW and nothing through col2im. Otherwise im2col
+  drops them (narrow rows) and col2im widens dcols again before adding.
 - col2im is the same loop with the copy turned into +=, into the phases, then one copy of each phase
   back to its x positions (what fell on the padding is dropped).
 The result is the formula above up to float rounding: the same products, summed over (c, u, v) in the
@@ -56,18 +60,25 @@ from kernels.shapes import check_conv2d, conv2d_out_size
 from ._checks import check_array, check_shape, check_shape_tuple, like
 
 
-class Grid(namedtuple("Grid", "n c h w kh kw s p h_out w_out hp wp plane")):
+WIDE_ROWS_BUDGET = 100  # wide rows when (Wp - W_out) / W_out * C_out <= this (see the header)
+
+
+class Grid(namedtuple("Grid", "n c h w kh kw s p h_out w_out hp wp plane width")):
     """Where everything of one convolution lies. (hp, wp): a stride phase's rows and columns,
     (H + 2p) / s rounded up; plane: its flat length, with (kW - 1) // s numbers of slack after the
-    last row, where the last row's extra columns read."""
+    last row, where the last row's extra columns read; width: the columns per output row in the
+    GEMMs, Wp (wide rows) or W_out."""
 
     @classmethod
-    def of(cls, x_shape, kh, kw, stride, padding):
+    def of(cls, x_shape, w_shape, stride, padding):
+        """x_shape (N, C, H, W) and w_shape (C_out, C, kH, kW) of the conv2d."""
         n, c, h, w = x_shape
+        c_out, _, kh, kw = w_shape
         hp, wp = -(-(h + 2 * padding) // stride), -(-(w + 2 * padding) // stride)
-        return cls(n, c, h, w, kh, kw, stride, padding,
-                   conv2d_out_size(h, kh, stride, padding), conv2d_out_size(w, kw, stride, padding),
-                   hp, wp, hp * wp + (kw - 1) // stride)
+        w_out = conv2d_out_size(w, kw, stride, padding)
+        width = wp if (wp - w_out) * c_out <= WIDE_ROWS_BUDGET * w_out else w_out
+        return cls(n, c, h, w, kh, kw, stride, padding, conv2d_out_size(h, kh, stride, padding), w_out,
+                   hp, wp, hp * wp + (kw - 1) // stride, width)
 
     @property
     def run(self):
@@ -106,7 +117,7 @@ def _phase_slices(size, padding, stride, a):
 
 
 def im2col(x, g):
-    """x (N, C, H, W) -> cols (C*kH*kW, N*H_out*Wp): the window of every output pixel of every image,
+    """x (N, C, H, W) -> cols (C*kH*kW, N*H_out*width): the window of every output pixel of every image,
     cols[(c, u, v), (n, i, j)] = xpad[n, c, s*i + u, s*j + v] for j < W_out (the rest: thrown away)."""
     flat, planes = g.new_phases(x.dtype)
     for a, b, in_x, in_phase in g.phase_pairs():
@@ -114,12 +125,15 @@ def im2col(x, g):
     cols = np.empty((g.c, g.kh, g.kw, g.n, g.run), dtype=x.dtype)
     for u, v, (a, b), start in g.windows():
         cols[:, u, v] = flat[a, b, :, :, start:start + g.run]
-    return cols.reshape(g.c * g.kh * g.kw, g.n * g.run)
+    cols = cols.reshape(g.c * g.kh * g.kw, g.n, g.h_out, g.wp)
+    if g.width < g.wp:
+        cols = cols[..., :g.w_out]                  # narrow rows: one more copy, drops the extra columns
+    return cols.reshape(g.c * g.kh * g.kw, -1)
 
 
 def col2im(dcols, g):
-    """The adjoint of im2col: dcols (C*kH*kW, N*H_out*Wp) -> dx (N, C, H, W), overlaps summed."""
-    dcols = dcols.reshape(g.c, g.kh, g.kw, g.n, g.run)
+    """The adjoint of im2col: dcols (C*kH*kW, N*H_out*width) -> dx (N, C, H, W), overlaps summed."""
+    dcols = _widened(dcols.reshape(-1, g.n, g.h_out, g.width), g, g.wp).reshape(g.c, g.kh, g.kw, g.n, g.run)
     flat, planes = g.new_phases(dcols.dtype)
     for u, v, (a, b), start in g.windows():
         flat[a, b, :, :, start:start + g.run] += dcols[:, u, v]
@@ -129,18 +143,25 @@ def col2im(dcols, g):
     return dx
 
 
-def _wide_rows(dy, g):
-    """dy (N, C_out, H_out, W_out) -> dY (C_out, N*H_out*Wp), Y's layout, zero in the extra columns."""
-    wide = np.empty((dy.shape[1], g.n, g.h_out, g.wp), dtype=dy.dtype)
-    wide[..., :g.w_out] = dy.transpose(1, 0, 2, 3)
-    wide[..., g.w_out:] = 0
-    return wide.reshape(dy.shape[1], -1)
+def _widened(a, g, width):
+    """a (rows, N, H_out, W_out or wider) -> (rows, N, H_out, width): zeros in the extra columns."""
+    if a.shape[-1] == width:
+        return a
+    out = np.empty(a.shape[:-1] + (width,), dtype=a.dtype)
+    out[..., :g.w_out] = a[..., :g.w_out]
+    out[..., g.w_out:] = 0
+    return out
+
+
+def _pixels_last(dy, g):
+    """dy (N, C_out, H_out, W_out) -> dY (C_out, N*H_out*width), Y's layout, zero in the extra columns."""
+    return _widened(dy.transpose(1, 0, 2, 3), g, g.width).reshape(dy.shape[1], -1)
 
 
 def _to_nchw(y, g, b=None):
     """Y (C_out, N*H_out*Wp) -> y (N, C_out, H_out, W_out), contiguous, the extra columns dropped and
     the bias (C_out,) added in the same pass."""
-    view = y.reshape(-1, g.n, g.h_out, g.wp)[..., :g.w_out].transpose(1, 0, 2, 3)
+    view = y.reshape(-1, g.n, g.h_out, g.width)[..., :g.w_out].transpose(1, 0, 2, 3)
     if b is None:
         return np.ascontiguousarray(view)
     out = np.empty(view.shape, dtype=y.dtype)
@@ -154,13 +175,13 @@ def conv2d_forward(x, w, b, stride, padding):
     if b is not None:
         check_array("b", b, x.dtype)
     c_out = check_conv2d(x, w, b, stride, padding)[1]
-    g = Grid.of(x.shape, *w.shape[2:], stride, padding)
-    y = w.reshape(c_out, -1) @ im2col(x, g)                       # (C_out, N*H_out*Wp)
+    g = Grid.of(x.shape, w.shape, stride, padding)
+    y = w.reshape(c_out, -1) @ im2col(x, g)                       # (C_out, N*H_out*width)
     return _to_nchw(y, g, b)
 
 
 def _data_grad(dY, w, g):
-    return col2im(w.reshape(w.shape[0], -1).T @ dY, g)          # dcols (C*kH*kW, N*H_out*Wp)
+    return col2im(w.reshape(w.shape[0], -1).T @ dY, g)          # dcols (C*kH*kW, N*H_out*width)
 
 
 def _weight_grad(dY, x, g):
@@ -173,8 +194,8 @@ def conv2d_backward_data(dy, w, x_shape, stride, padding):
     check_array("dy", dy)
     check_array("w", w, dy.dtype)
     check_shape("dy", dy, check_conv2d(like(x_shape, dy.dtype), w, None, stride, padding))
-    g = Grid.of(x_shape, *w.shape[2:], stride, padding)
-    return _data_grad(_wide_rows(dy, g), w, g)
+    g = Grid.of(x_shape, w.shape, stride, padding)
+    return _data_grad(_pixels_last(dy, g), w, g)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
@@ -183,8 +204,8 @@ def conv2d_backward_weight(dy, x, w_shape, stride, padding):
     check_array("dy", dy)
     check_array("x", x, dy.dtype)
     check_shape("dy", dy, check_conv2d(x, like(w_shape, dy.dtype), None, stride, padding))
-    g = Grid.of(x.shape, *w_shape[2:], stride, padding)
-    return _weight_grad(_wide_rows(dy, g), x, g).reshape(w_shape), dy.sum(axis=(0, 2, 3))
+    g = Grid.of(x.shape, w_shape, stride, padding)
+    return _weight_grad(_pixels_last(dy, g), x, g).reshape(w_shape), dy.sum(axis=(0, 2, 3))
 
 
 def conv2d_backward(dy, x, w, stride, padding):
@@ -193,6 +214,6 @@ def conv2d_backward(dy, x, w, stride, padding):
     check_array("w", w, x.dtype)
     check_array("dy", dy, x.dtype)
     check_shape("dy", dy, check_conv2d(x, w, None, stride, padding))
-    g = Grid.of(x.shape, *w.shape[2:], stride, padding)
-    dY = _wide_rows(dy, g)
+    g = Grid.of(x.shape, w.shape, stride, padding)
+    dY = _pixels_last(dy, g)
     return _data_grad(dY, w, g), _weight_grad(dY, x, g).reshape(w.shape), dy.sum(axis=(0, 2, 3))

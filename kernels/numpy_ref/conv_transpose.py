@@ -18,7 +18,7 @@ the kernel only where the padding p overlaps them (with p = 0 they hold just the
 from kernels.shapes import check_conv_transpose2d, check_conv_transpose2d_dy, check_conv_transpose2d_dy_channels
 
 from ._checks import check_array, check_shape, check_shape_tuple, like
-from .conv import Grid, _to_nchw, _wide_rows, conv2d_backward_data, conv2d_backward_weight, conv2d_forward, im2col
+from .conv import Grid, _to_nchw, _pixels_last, conv2d_backward_data, conv2d_backward_weight, conv2d_forward, im2col
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
@@ -58,8 +58,8 @@ def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
     # Both gradients read dy's windows (im2col of dy in the geometry of the conv2d that maps y to x),
     # so they are gathered once: dx = W @ cols (conv2d_forward(dy, w)), dw = X @ cols^T
     # (conv2d_backward_weight with dy and x swapped).
-    g = Grid.of(dy.shape, *w.shape[2:], stride, padding)
+    g = Grid.of(dy.shape, w.shape, stride, padding)
     cols = im2col(dy, g)
     dx = _to_nchw(w.reshape(w.shape[0], -1) @ cols, g)
-    dw = _wide_rows(x, g) @ cols.T
+    dw = _pixels_last(x, g) @ cols.T
     return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
