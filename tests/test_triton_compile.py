@@ -200,7 +200,7 @@ def test_every_kernel_of_the_package_is_launched(launches):
 
     launched = {(k.fn if isinstance(k, Autotuner) else k).fn.__qualname__ for k, _, _ in launches}
     defined = set()
-    for module in (backend.adam, backend.batchnorm, backend.conv, backend.elementwise, backend.linear,
+    for module in (backend.adam, backend.batch_norm, backend.conv, backend.activations, backend.linear,
                    backend.losses, backend.reduce, backend.sampler):
         for name, value in vars(module).items():
             fn = value.fn if isinstance(value, Autotuner) else value

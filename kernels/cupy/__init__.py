@@ -6,7 +6,8 @@ does (ValueError naming the argument) and launch them. Nothing goes through the 
 losses come back as 0-d device arrays.
 
     file                       ops
-    conv.py                    conv2d_*, conv_transpose2d_*   three variants, see set_conv_variant
+    conv.py                    conv2d_*                        three variants, see set_conv_variant
+    conv_transpose.py          conv_transpose2d_*              the adjoint, on conv.py's three products
     batch_norm.py              batch_norm_*, batch_norm_act_*  (two-level per-channel reductions)
     linear.py                  linear_*                        (cuBLAS GEMM through cupy.matmul, our bias)
     activations.py             relu, leaky_relu, tanh, sigmoid, forward and backward
@@ -29,8 +30,9 @@ from .adam import adam_step
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                          batch_norm_backward, batch_norm_forward, batch_norm_inference)
 from .conv import (CONV_VARIANTS, conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward,
-                   conv_transpose2d_backward, conv_transpose2d_backward_data, conv_transpose2d_backward_weight,
-                   conv_transpose2d_forward, conv_variant, set_conv_variant)
+                   conv_variant, set_conv_variant)
+from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_data,
+                             conv_transpose2d_backward_weight, conv_transpose2d_forward)
 from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
 from .runtime import cupy, poisoning, set_poison

@@ -4,11 +4,11 @@
 A tensor is seen as (N, C, S): S = H*W for a 4-D (N, C, H, W) input, S = 1 for a 2-D (N, F) one;
 each channel's statistics run over its M = N*S values. Kernels, in the order a call runs them:
 
-    forward    batchnorm_stats.cu  level 1: per-chunk shifted sums (4-D: a (chunks, C) grid of blocks,
+    forward    batch_norm_stats.cu  level 1: per-chunk shifted sums (4-D: a (chunks, C) grid of blocks,
                                    plan.channel_reduction; 2-D: one thread per feature column)
                                    level 2: per channel, mean and invstd = 1/sqrt(var + eps)
-               batchnorm_apply.cu  y = act((x - mean) * invstd * gamma + beta), one thread per element
-    backward   batchnorm_backward.cu  level 1 and 2: dbeta = sum dpre, dgamma = sum dpre * xhat
+               batch_norm_apply.cu  y = act((x - mean) * invstd * gamma + beta), one thread per element
+    backward   batch_norm_backward.cu  level 1 and 2: dbeta = sum dpre, dgamma = sum dpre * xhat
                                    (dpre: dy through the activation), then dx elementwise
     inference  bn_running_invstd (per channel), then the forward's bn_apply with the running stats
 
@@ -51,10 +51,10 @@ def _level1(kernels, x, *arrays, extra=()):
 def _statistics(x, eps):
     """Batch mean and invstd of every channel."""
     n, c, s = layout(x)
-    partial, chunks = _level1(("batchnorm_stats.cu", "bn_stats_partial", "bn_stats_columns"), x, x)
+    partial, chunks = _level1(("batch_norm_stats.cu", "bn_stats_partial", "bn_stats_columns"), x, x)
     mean = empty((c,), x.dtype)
     invstd = empty((c,), x.dtype)
-    launch("batchnorm_stats.cu", "bn_stats_combine", x.dtype, plan.per_channel(c), x, partial, mean, invstd,
+    launch("batch_norm_stats.cu", "bn_stats_combine", x.dtype, plan.per_channel(c), x, partial, mean, invstd,
            i32(c), i32(chunks), i64(s), i64(n * s), f64(eps))
     return mean, invstd
 
@@ -62,7 +62,7 @@ def _statistics(x, eps):
 def _apply(x, mean, invstd, gamma, beta, slope):
     n, c, s = layout(x)
     y = empty(x.shape, x.dtype)
-    launch("batchnorm_apply.cu", "bn_apply", x.dtype, plan.elementwise(x.size), x, mean, invstd, gamma, beta, y,
+    launch("batch_norm_apply.cu", "bn_apply", x.dtype, plan.elementwise(x.size), x, mean, invstd, gamma, beta, y,
            i64(x.size), i32(c), i64(s), *_activation(slope))
     return y
 
@@ -87,15 +87,15 @@ def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
     check_bn_scalars(slope=slope)
     n, c, s = layout(x)
     has_act, slope_arg = _activation(slope)
-    partial, chunks = _level1(("batchnorm_backward.cu", "bn_backward_partial", "bn_backward_columns"), x,
+    partial, chunks = _level1(("batch_norm_backward.cu", "bn_backward_partial", "bn_backward_columns"), x,
                               dy, x, y, mean, invstd, extra=(has_act, slope_arg))
     sums = empty((c * 2,), "float64")
     dgamma = empty((c,), x.dtype)
     dbeta = empty((c,), x.dtype)
-    launch("batchnorm_backward.cu", "bn_backward_combine", x.dtype, plan.per_channel(c), partial, sums, dgamma,
+    launch("batch_norm_backward.cu", "bn_backward_combine", x.dtype, plan.per_channel(c), partial, sums, dgamma,
            dbeta, i32(c), i32(chunks))
     dx = empty(x.shape, x.dtype)
-    launch("batchnorm_backward.cu", "bn_backward_dx", x.dtype, plan.elementwise(x.size), dy, x, y, mean, invstd,
+    launch("batch_norm_backward.cu", "bn_backward_dx", x.dtype, plan.elementwise(x.size), dy, x, y, mean, invstd,
            gamma, sums, dx, i64(x.size), i32(c), i64(s), i64(n * s), has_act, slope_arg)
     return dx, dgamma, dbeta
 
@@ -120,7 +120,7 @@ def batch_norm_act_inference(x, gamma, beta, running_mean, running_var, eps, slo
     check_bn_scalars(eps, slope)
     c = x.shape[1]
     invstd = empty((c,), x.dtype)
-    launch("batchnorm_apply.cu", "bn_running_invstd", x.dtype, plan.per_channel(c), running_var, invstd, i32(c),
+    launch("batch_norm_apply.cu", "bn_running_invstd", x.dtype, plan.per_channel(c), running_var, invstd, i32(c),
            f64(eps))
     return _apply(x, running_mean, invstd, gamma, beta, slope)
 

@@ -1,12 +1,13 @@
-"""conv2d and conv_transpose2d, forward and both backward passes, in three selectable variants.
+"""conv2d, forward and both backward passes, in three selectable variants (conv_transpose2d, the
+adjoint, reuses the same three products: conv_transpose.py).
 
 Every product of a convolution is a GEMM (see conv_gemm_views.cuh for the three of them):
     forward       y  = w  (*) x
     data grad     dx = w^T (*) dy      (the transposed-convolution relation)
     weight grad   dw = dy (*) x^T      (a reduction over every output pixel of the batch)
 and a transposed convolution is the adjoint of a convolution, so it reuses the same three products
-with roles exchanged (y = conv_transpose2d(x, w) is conv2d's data gradient of "dy" = x, etc.; see the
-conv_transpose2d_* functions below).
+with roles exchanged (y = conv_transpose2d(x, w) is conv2d's data gradient of "dy" = x, etc.; see
+conv_transpose.py).
 
 Variants (CONV_VARIANTS; pick with set_conv_variant, as llm.c keeps numbered kernel versions, so
 that the benchmark can time each):
@@ -192,56 +193,3 @@ def conv2d_backward(dy, x, w, stride, padding):
     g = _geometry(x, w, stride, padding)
     check_shape("dy", dy, g.y_shape)
     return _data_grad(dy, w, g), _weight_grad(dy, x, g), bias_grad(dy)
-
-
-# --- conv_transpose2d: the adjoint of conv2d --------------------------------------------------------
-# y = conv_transpose2d(x, w) with x (N, C_in, H, W), w (C_in, C_out, kH, kW) is the data gradient of
-# the conv2d whose input has y's shape and whose weight is w read as (C_out', C_in') = (C_in, C_out):
-# that conv2d maps y's shape back to x's shape. So, with g the geometry of that conv2d,
-#     conv_transpose2d forward     = conv2d data grad   (its "dy" is x)
-#     conv_transpose2d data grad   = conv2d forward     (of dy, with the same w)
-#     conv_transpose2d weight grad = conv2d weight grad (its "dy" is x, its "x" is dy)
-# because <dy, A^T(w) x> = <A(w) dy, x>: every identity is the adjoint pairing read another way.
-
-def _adjoint_geometry(y_shape, x_shape, w_shape, stride, padding):
-    """The conv2d whose adjoint is conv_transpose2d(x, w) -> y: it maps y's shape (N, C_out, Ho, Wo) back
-    to x's (N, C_in, H, W), with w (C_in, C_out, kH, kW) read as its (C_out', C_in', kH, kW) weight.
-    The shapes are checked already: y's is a conv_transpose2d output of x's for some output_padding."""
-    n, ct_out, ho, wo = y_shape
-    _, ct_in, h, w = x_shape
-    kh, kw = w_shape[2], w_shape[3]
-    return plan.ConvGeometry(batch=n, c_in=ct_out, height=ho, width=wo, c_out=ct_in, kernel_h=kh, kernel_w=kw,
-                             stride=stride, pad=padding, out_h=h, out_w=w)
-
-
-def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
-    x, w, b = inputs(x=x, w=w, b=b)
-    y_shape = shapes.check_conv_transpose2d(x, w, b, stride, padding, output_padding)
-    g = _adjoint_geometry(y_shape, x.shape, w.shape, stride, padding)
-    y = _data_grad(x, w, g)
-    if b is not None:
-        add_bias(y, b)
-    return y
-
-
-def conv_transpose2d_backward_data(dy, w, stride, padding):
-    dy, w = inputs(dy=dy, w=w)
-    shapes.check_conv_transpose2d_dy_channels(dy, w)
-    g = _geometry(dy, w, stride, padding)        # conv2d(dy, w): w read as (C_out', C_in') = (C_in, C_out)
-    return _forward(dy, w, g)
-
-
-def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
-    w_shape = check_shape_tuple("w_shape", w_shape, 4)
-    dy, x = inputs(dy=dy, x=x)
-    shapes.check_conv_transpose2d_dy(dy, x, like(w_shape, x.dtype), stride, padding)
-    g = _adjoint_geometry(dy.shape, x.shape, w_shape, stride, padding)
-    return _weight_grad(x, dy, g), bias_grad(dy)
-
-
-def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
-    dy, x, w = inputs(dy=dy, x=x, w=w)
-    y_shape = shapes.check_conv_transpose2d(x, w, None, stride, padding, output_padding)
-    check_shape("dy", dy, y_shape)
-    g = _adjoint_geometry(y_shape, x.shape, w.shape, stride, padding)
-    return _forward(dy, w, g), _weight_grad(x, dy, g), bias_grad(dy)

@@ -1,4 +1,4 @@
-"""Launchers of the losses: mse and bce_with_logits (losses.cu), kl_normal (reparam_kl.cu), each a
+"""Launchers of the losses: mse and bce_with_logits (losses.cu), kl_normal (sampler.cu), each a
 mean over all M elements returned as a 0-d device array together with its gradient.
 
 A loss is two launches: the loss kernel (one thread per element, grid-stride) writes the gradient
@@ -33,7 +33,7 @@ def kl_normal(mu, logvar):
     dmu = empty(mu.shape, mu.dtype)
     dlogvar = empty(mu.shape, mu.dtype)
     grid, partial = partial_sums(mu.size)
-    launch("reparam_kl.cu", "kl_normal", mu.dtype, grid, mu, logvar, dmu, dlogvar, partial, i64(mu.size),
+    launch("sampler.cu", "kl_normal", mu.dtype, grid, mu, logvar, dmu, dlogvar, partial, i64(mu.size),
            real(mu.dtype, 1.0 / mu.size))
     return mean_of(partial, mu.size, mu.dtype), dmu, dlogvar
 

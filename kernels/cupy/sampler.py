@@ -1,6 +1,6 @@
-"""Launchers of reparam_kl.cu: the reparameterised sampler z = mu + sigma * exp(logvar/2) * eps, alone
+"""Launchers of sampler.cu: the reparameterised sampler z = mu + sigma * exp(logvar/2) * eps, alone
 and fused with the KL term against N(0, I) (forward: z and KL's value in one pass; backward: the
-sampler's gradient plus kl_weight times KL's in one pass). Formulas and derivations: reparam_kl.cu
+sampler's gradient plus kl_weight times KL's in one pass). Formulas and derivations: sampler.cu
 and kernels/numpy_ref/sampler.py. The KL value is a 0-d device array (losses.mean_of).
 """
 from . import plan
@@ -23,7 +23,7 @@ def _check(sigma, kl_weight=0.0, **arrays):
 def reparam_forward(mu, logvar, eps, sigma):
     mu, logvar, eps = _check(sigma, mu=mu, logvar=logvar, eps=eps)
     z = empty(mu.shape, mu.dtype)
-    launch("reparam_kl.cu", "reparam_forward", mu.dtype, plan.elementwise(mu.size), mu, logvar, eps, z,
+    launch("sampler.cu", "reparam_forward", mu.dtype, plan.elementwise(mu.size), mu, logvar, eps, z,
            i64(mu.size), real(mu.dtype, sigma))
     return z
 
@@ -32,7 +32,7 @@ def reparam_backward(dz, logvar, eps, sigma):
     logvar, eps, dz = _check(sigma, logvar=logvar, eps=eps, dz=dz)
     dmu = empty(dz.shape, dz.dtype)
     dlogvar = empty(dz.shape, dz.dtype)
-    launch("reparam_kl.cu", "reparam_backward", dz.dtype, plan.elementwise(dz.size), dz, logvar, eps, dmu, dlogvar,
+    launch("sampler.cu", "reparam_backward", dz.dtype, plan.elementwise(dz.size), dz, logvar, eps, dmu, dlogvar,
            i64(dz.size), real(dz.dtype, sigma))
     return dmu, dlogvar
 
@@ -41,7 +41,7 @@ def reparam_kl_forward(mu, logvar, eps, sigma):
     mu, logvar, eps = _check(sigma, mu=mu, logvar=logvar, eps=eps)
     z = empty(mu.shape, mu.dtype)
     grid, partial = partial_sums(mu.size)
-    launch("reparam_kl.cu", "reparam_kl_forward", mu.dtype, grid, mu, logvar, eps, z, partial, i64(mu.size),
+    launch("sampler.cu", "reparam_kl_forward", mu.dtype, grid, mu, logvar, eps, z, partial, i64(mu.size),
            real(mu.dtype, sigma))
     return z, mean_of(partial, mu.size, mu.dtype)
 
@@ -50,6 +50,6 @@ def reparam_kl_backward(dz, mu, logvar, eps, sigma, kl_weight):
     mu, logvar, eps, dz = _check(sigma, kl_weight, mu=mu, logvar=logvar, eps=eps, dz=dz)
     dmu = empty(mu.shape, mu.dtype)
     dlogvar = empty(mu.shape, mu.dtype)
-    launch("reparam_kl.cu", "reparam_kl_backward", mu.dtype, plan.elementwise(mu.size), dz, mu, logvar, eps, dmu,
+    launch("sampler.cu", "reparam_kl_backward", mu.dtype, plan.elementwise(mu.size), dz, mu, logvar, eps, dmu,
            dlogvar, i64(mu.size), real(mu.dtype, sigma), real(mu.dtype, kl_weight / mu.size))
     return dmu, dlogvar

@@ -159,7 +159,7 @@ def _pixels_last(dy, g):
 
 
 def _to_nchw(y, g, b=None):
-    """Y (C_out, N*H_out*Wp) -> y (N, C_out, H_out, W_out), contiguous, the extra columns dropped and
+    """Y (C_out, N*H_out*width) -> y (N, C_out, H_out, W_out), contiguous, the extra columns dropped and
     the bias (C_out,) added in the same pass."""
     view = y.reshape(-1, g.n, g.h_out, g.width)[..., :g.w_out].transpose(1, 0, 2, 3)
     if b is None:

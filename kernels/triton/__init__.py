@@ -11,8 +11,8 @@ One idea per file:
     conv.py            conv2d as implicit GEMM (forward, data and weight gradients) with tl.dot
     conv_transpose.py  the transposed convolution: the adjoint, run on conv.py's kernels
     linear.py          the dense layer: one strided GEMM kernel, split-K for long reductions
-    batchnorm.py       batch-norm fused with its activation: two-level per-channel sums, then apply
-    elementwise.py     relu, leaky_relu, tanh, sigmoid
+    batch_norm.py      batch-norm fused with its activation: two-level per-channel sums, then apply
+    activations.py     relu, leaky_relu, tanh, sigmoid
     sampler.py         the reparameterised sampler, alone and fused with the KL term
     losses.py          mse, bce_with_logits, kl_normal: value and gradient in one pass
     reduce.py          two-level sums: partial rows, then one small kernel that adds them
@@ -31,12 +31,12 @@ from kernels.shapes import check_noise_key
 
 from . import runtime
 from .adam import adam_step
-from .batchnorm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
+from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                         batch_norm_backward, batch_norm_forward, batch_norm_inference)
 from .conv import conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward
 from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_data,
                              conv_transpose2d_backward_weight, conv_transpose2d_forward)
-from .elementwise import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
+from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse

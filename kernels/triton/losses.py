@@ -20,7 +20,7 @@ import triton.language as tl
 
 from . import reduce, runtime
 from .checks import check_array, check_number, check_shape, contiguous
-from .elementwise import sigmoid
+from .activations import sigmoid
 
 BLOCK = 1024
 

@@ -1,11 +1,11 @@
-#line 1 "batchnorm_apply.cu"
-// batchnorm_apply.cu -- normalise with given per-channel statistics, scale, shift, and (fused) activate:
+#line 1 "batch_norm_apply.cu"
+// batch_norm_apply.cu -- normalise with given per-channel statistics, scale, shift, and (fused) activate:
 //
 //   y[n, c, s] = act( (x[n, c, s] - mean[c]) * invstd[c] * gamma[c] + beta[c] )
 //   act(v)     = v                       when has_act == 0 (plain batch norm)
 //              = v > 0 ? v : slope * v   when has_act == 1 (slope 0: ReLU; 0 < slope < 1: leaky ReLU)
 //
-// Training mode passes the batch statistics of batchnorm_stats.cu; inference passes the running mean
+// Training mode passes the batch statistics of batch_norm_stats.cu; inference passes the running mean
 // and invstd = 1/sqrt(running_var + eps), which bn_running_invstd computes (one thread per channel).
 // Fusing the activation saves one trip of the activation's tensor through memory each way.
 //

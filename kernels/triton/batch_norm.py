@@ -36,7 +36,7 @@ from kernels.numpy_ref.batch_norm import _check as reference_check
 
 from . import reduce, runtime
 from .checks import contiguous, stand_in
-from .elementwise import activate, activation_grad, activation_name
+from .activations import activate, activation_grad, activation_name
 from .reduce import channel_offsets
 
 BLOCK = 1024

@@ -1,5 +1,5 @@
-#line 1 "batchnorm_backward.cu"
-// batchnorm_backward.cu -- the backward pass of (fused) batch norm in training mode.
+#line 1 "batch_norm_backward.cu"
+// batch_norm_backward.cu -- the backward pass of (fused) batch norm in training mode.
 //
 // Forward: xhat = (x - mean) * invstd, pre = gamma * xhat + beta, y = act(pre), with mean and invstd the
 // batch statistics of each channel over its M = N*S values. Backward, per channel:
@@ -11,7 +11,7 @@
 // d mean/dx = 1/M and d invstd/dx = -invstd^3 (x - mean)/M, the two indirect terms are the channel
 // means of dxhat and of dxhat * xhat, times xhat. dxhat = gamma * dpre.
 //
-// Same two-level reduction as batchnorm_stats.cu (layout (N, C, S), same chunking):
+// Same two-level reduction as batch_norm_stats.cu (layout (N, C, S), same chunking):
 //   level 1: bn_backward_partial (4-D, block (j, c) sums chunk j of channel c) or bn_backward_columns
 //            (2-D, thread f walks feature column f), writing (sum dpre, sum dpre * xhat) per chunk;
 //   level 2: bn_backward_combine, thread c adds its chunks -> dbeta, dgamma (and keeps both sums in

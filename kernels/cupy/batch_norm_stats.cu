@@ -1,5 +1,5 @@
-#line 1 "batchnorm_stats.cu"
-// batchnorm_stats.cu -- batch statistics of batch norm: per channel, the mean and 1/sqrt(var + eps)
+#line 1 "batch_norm_stats.cu"
+// batch_norm_stats.cu -- batch statistics of batch norm: per channel, the mean and 1/sqrt(var + eps)
 // over every value of that channel (over N, H, W for a 4-D tensor; over N for a 2-D one).
 //
 // A tensor is seen as (N, C, S) as in bias.cu: S = H*W, or S = 1 for (N, F). Channel c holds
