@@ -170,6 +170,29 @@ def test_the_pytorch_peer_computes_the_same_step():
     assert r["peer"]["ratio"] == sorted(q["ratio"] for q in rounds)[1]
 
 
+@pytest.mark.parametrize("ours_off_by", [0.0, 0.01])
+def test_over_the_bound_the_exact_step_decides(monkeypatch, ours_off_by):
+    """Two float32 steps further apart than the bound: the float64 reference decides. Ours as computed
+    is the exact step's to ~1e-6 (AGREE); ours with every gradient 1% off is not (DISAGREE)."""
+    pytest.importorskip("torch")
+    monkeypatch.setitem(bench_train.PEER_REL_L2, "fp32", 1e-9)   # every real pair of float32 steps is over it
+    real = bench_train.forward_and_gradients
+
+    def ours_maybe_off(model, *args):
+        out = real(model, *args)
+        for flat in model.flat.values():
+            if flat.grad.dtype == np.float32:
+                flat.grad *= np.float32(1 + ours_off_by)
+        return out
+
+    monkeypatch.setattr(bench_train, "forward_and_gradients", ours_maybe_off)
+    r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=True, rounds=1)
+    truth = r["peer"]["float64_truth"]
+    assert set(truth) == {"encoder", "decoder", "discriminator"}
+    assert r["peer"]["agrees"] == (ours_off_by == 0.0), truth
+    assert "see below" in bench_train.format_part(r, "peer")[2]
+
+
 def test_decode_reports_frames_per_second(tmp_path):
     r = bench_decode.run(source=(64, 36), frames=6, sizes=((32, 24),), repeats=1, workdir=tmp_path)
     assert [x["what"] for x in r["rows"]] == ["decode+fit", "frame store"]
