@@ -100,13 +100,13 @@ def info():
         click.echo(f"  backend {name:7s} {'yes' if usable else 'no '}  {why}")
 
 
-# --- frames: probe / frames (vaegan/frames.py) --------------------------------------------------
+# --- frames: probe / frames (vaegan/media/decode.py) -------------------------------------------
 
 @cli.command("probe")
 @click.argument("film", type=click.Path())
 def probe_command(film):
     """What is inside FILM: streams, size, fps, duration, frame count."""
-    from vaegan.frames import format_probe, probe
+    from vaegan.media.decode import format_probe, probe
 
     click.echo(format_probe(probe(film)))
 
@@ -124,8 +124,8 @@ def probe_command(film):
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def frames_command(film, store_dir, size, fit, every, start, end, max_frames, quiet):
     """Decode FILM into a frame store (reused when FILM and the settings are unchanged)."""
-    from vaegan.frames import parse_size
-    from vaegan.framestore import FrameStore
+    from vaegan.media.decode import parse_size
+    from vaegan.media.framestore import FrameStore
 
     store = FrameStore.open_or_build(film, store_dir, size=parse_size(size), fit=fit, every=every,
                                      start=start, end=end, max_frames=max_frames, progress=not quiet)
@@ -224,7 +224,7 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
     else:
         sample = film is None
         if sample:
-            from vaegan.sample_clip import sample_clip_path
+            from vaegan.media.sample_clip import sample_clip_path
 
             film, about = sample_clip_path(os.path.join("runs", ".sample"))
             click.echo(f"no film given: training on the sample clip, {about}")

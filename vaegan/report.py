@@ -138,7 +138,7 @@ def write_original(run_dir, n_frames, fps):
     None when neither the frame store nor the film can give them."""
     import numpy as np
 
-    from .film import FilmWriter
+    from .media.film import FilmWriter
 
     out = os.path.join(run_dir, "original.mp4")
     rec = os.path.join(run_dir, "reconstruction.mp4")
@@ -157,7 +157,7 @@ def write_original(run_dir, n_frames, fps):
 
 def _store_frames(run_dir, n_frames):
     """The frame store's frames, if it holds every frame of the film (no --every, --max-frames cut)."""
-    from .framestore import FrameStore
+    from .media.framestore import FrameStore
 
     try:
         store = FrameStore.open(os.path.join(run_dir, "frames"))
@@ -173,7 +173,7 @@ def _film_frames(run_dir, n_frames):
     """Decode the run's film again at the model's size, as the reconstruction did."""
     import numpy as np
 
-    from .frames import iter_frames
+    from .media.decode import iter_frames
 
     settings = read_settings(run_dir)
     run, model = settings.get("run", {}), settings.get("model", {})

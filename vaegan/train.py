@@ -189,9 +189,9 @@ class Run:
         return save_strip(os.path.join(self.opts.out, "strip.png"), self.model, self.store.frames, n)
 
     def write_pictures(self):
-        from .film import to_uint8_frames
-        from .images import save_grid
-        from .plots import plot_losses
+        from .media.framestore import to_uint8_frames
+        from .media.images import save_grid
+        from .media.plots import plot_losses
 
         K, model = self.K, self.model
         real = K.asarray(self.grid_frames)
@@ -349,7 +349,7 @@ def _make_out_dir(path):
 
 def film_store(film, store_dir, cfg, opts):
     """The frame store of `film` at the model's resolution (reused when it already exists)."""
-    from .framestore import FrameStore
+    from .media.framestore import FrameStore
 
     return FrameStore.open_or_build(film, store_dir, size=(cfg.width, cfg.height), fit=opts.fit,
                                     every=opts.every, max_frames=opts.max_frames or None)

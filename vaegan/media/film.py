@@ -28,7 +28,6 @@ import av
 import numpy as np
 
 from vaegan.errors import UserError
-from vaegan.framestore import to_float_batch, to_uint8_frames  # noqa: F401  (the model's batches <-> frames, for callers)
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # audio codecs each container takes as they are; anything else is re-encoded to AAC
@@ -123,7 +122,7 @@ class FilmWriter:
     # --- audio --------------------------------------------------------------------------------
 
     def _open_audio(self, source_path, audio_start):
-        from vaegan.frames import open_film
+        from vaegan.media.decode import open_film
         source = open_film(source_path)
         if not source.streams.audio:
             source.close()

@@ -32,7 +32,7 @@ import av
 import numpy as np
 
 from vaegan.errors import UserError
-from vaegan.frames import iter_frames
+from vaegan.media.decode import iter_frames
 
 FORMAT_VERSION = 1
 FRAMES_FILE, TIMES_FILE, META_FILE = "frames.u8", "times.f64", "meta.json"
@@ -184,7 +184,7 @@ class FrameStore:
         """The store of `path` at these settings in store_dir: reused when it matches, else (re)built.
 
         The returned store's .reused says which happened."""
-        from vaegan.frames import open_film
+        from vaegan.media.decode import open_film
         path = os.fspath(path)
         open_film(path).close()      # a missing or unreadable film fails before anything is written
         settings = {"width": int(size[0]), "height": int(size[1]), "fit": fit, "every": int(every),
