@@ -18,6 +18,7 @@ from click.core import ParameterSource
 
 from vaegan import __version__
 from vaegan.errors import UserError
+from vaegan.media.paths import check_output
 from vaegan.recipes import RECIPES, SAMPLE_EPOCHS
 
 
@@ -292,7 +293,7 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
 
     if (film is None) == (image is None):
         raise UserError("give either a FILM or --image IMAGE")
-    _check_out_dir(out)
+    check_output(out)
     model, _ = load_model(run_or_ckpt, backend)
     if image:
         psnr = reconstruct_image(model, image, out, side_by_side, fit)
@@ -316,7 +317,7 @@ def sample(run_or_ckpt, n, out, seed, backend):
     """A grid of frames decoded from the prior, z ~ N(0, I)."""
     from vaegan.reconstruct import load_model, sample_grid
 
-    _check_out_dir(out)
+    check_output(out)
     model, _ = load_model(run_or_ckpt, backend)
     sample_grid(model, n, out, seed)
     click.echo(f"{out}: {n} samples")
@@ -335,7 +336,7 @@ def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend):
     """A latent interpolation between the frames of FILM at --from and --to, as a short clip."""
     from vaegan.reconstruct import load_model, morph as run_morph
 
-    _check_out_dir(out)
+    check_output(out)
     model, _ = load_model(run_or_ckpt, backend)
     n = run_morph(model, film, t_from, t_to, seconds, out, fps)
     click.echo(f"{out}: {n} frames")
@@ -352,14 +353,6 @@ def _write_report(run_dir):
     from vaegan.report import write_report
 
     return write_report(run_dir)
-
-
-def _check_out_dir(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"{path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{path}: the folder {folder} is not writable")
 
 
 def main():

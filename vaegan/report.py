@@ -31,6 +31,7 @@ import os
 from fractions import Fraction
 
 from .errors import UserError
+from .media.paths import check_output
 
 FILENAME = "report.html"
 LOSS_PANELS = (("kl", "L_prior (KL)"), ("sim", "L_sim"), ("disc", "L_GAN (discriminator)"),
@@ -352,10 +353,7 @@ def _loss_panels(steps, events, abandoned=()):
 def write_report(run_dir):
     """Write RUN/report.html (and RUN/original.mp4 when it is needed). Returns the page's path."""
     run_dir = os.fspath(run_dir)
-    if not os.path.isdir(run_dir):
-        raise UserError(f"{run_dir}: no such run folder")
-    if not os.access(run_dir, os.W_OK):
-        raise UserError(f"{run_dir}: the run folder is not writable")
+    check_output(run_dir, folder="run folder")
     steps, events, abandoned = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     times, psnr = read_frame_error(os.path.join(run_dir, "reconstruction_error.csv"))
     settings = read_settings(run_dir)

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from . import checkpoint
 from .config import make_config
 from .errors import UserError
+from .media.paths import check_output
 from .model import VAEGAN
 from .optim import Adam
 from .schedule import NoiseSchedule
@@ -249,7 +250,7 @@ def new_run(opts, tc, store_builder):
         tc.validate()
     except ValueError as e:
         raise UserError(str(e)) from None
-    _make_out_dir(opts.out)
+    check_output(opts.out, folder="run folder", create=True)
     if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
         raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
                         f"another --out")
@@ -336,15 +337,6 @@ def _backend(name):
         return get_backend(name)
     except (RuntimeError, ValueError) as e:
         raise UserError(str(e)) from None
-
-
-def _make_out_dir(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{path}: cannot create the run folder ({e.strerror})") from None
-    if not os.access(path, os.W_OK):
-        raise UserError(f"{path}: the run folder is not writable")
 
 
 def film_store(film, store_dir, cfg, opts):

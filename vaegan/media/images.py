@@ -12,6 +12,7 @@ import numpy as np
 
 from vaegan.errors import UserError
 from vaegan.media.decode import fit_frame
+from vaegan.media.paths import check_output
 
 
 def save_grid(path, frames, ncols, border=2):
@@ -37,10 +38,7 @@ def save_grid(path, frames, ncols, border=2):
 
 def _save_png(path, array):
     from PIL import Image
-    path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise UserError(f"{path}: directory {folder} does not exist")
+    path = check_output(path)
     try:
         Image.fromarray(array, "RGB").save(path, format="PNG")
     except OSError as e:
