@@ -6,9 +6,13 @@ A run folder holds:
     metrics.jsonl            one line per step: losses, sigma, which networks were updated, frames/s
     losses.png               the loss curves so far
     grids/step_NNNNNN.png    rows: real frames | reconstructions (z = mu) | samples from the prior
+    config.json              the model, run and training settings the run started with
     frames/                  the frame store of the training film
-    strip.png                evenly spaced frames over their reconstructions, written when training ends
-    reconstruction.mp4, comparison.mp4, reconstruction_error.{csv,png}   written when training ends
+    checkpoint-good.safetensors   the last state the roll-back guard found healthy (vaegan/rollback.py)
+and, when training ends, from the `train` command (cli.py):
+    strip.png                                            evenly spaced frames over their reconstructions
+    reconstruction.mp4, reconstruction_error.{csv,png}   the training film re-imagined (vaegan/reconstruct.py)
+    report.html, original.mp4                            the run's page (vaegan/report.py)
 
 Reproducibility: the data order of epoch e is a pure function of (seed, e), the noise of step s a pure
 function of (seed, s), so stopping after any step and resuming gives the next step exactly as an
@@ -55,7 +59,6 @@ class RunOptions:
     max_frames: int = 0
     grid_every: int = 0          # steps between sample grids (0: once per epoch)
     checkpoint_every: int = 0    # steps between checkpoints (0: once per epoch)
-    noise: str = "backend"       # "backend": the backend's RNG; "host": NumPy's (identical on every backend)
     sim_layers: tuple = ()       # override the preset's learned-similarity layers
 
 
@@ -82,10 +85,7 @@ class Run:
 
     # --- noise ----------------------------------------------------------------------------------
     def noise(self, shape, key):
-        dtype = "float32"
-        if self.opts.noise == "host":
-            return self.K.asarray(np.random.default_rng(key).standard_normal(shape).astype(dtype))
-        return self.K.normal(shape, key, dtype)
+        return self.K.normal(shape, key, "float32")
 
     # --- one step -------------------------------------------------------------------------------
     def step(self, x_host):
@@ -274,7 +274,9 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
     shape: model options the user gave again (preset, width, ...); refused unless they describe the
     checkpoint's own model."""
     meta, tensors = checkpoint.read(run_dir)
-    opts = RunOptions(**meta["run"])
+    run = dict(meta["run"])
+    run.pop("noise", None)   # written by runs before RunOptions.noise was removed (always "backend": the only RNG)
+    opts = RunOptions(**run)
     opts.out = run_dir
     if epochs:
         opts.epochs = epochs
