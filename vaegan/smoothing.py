@@ -143,7 +143,7 @@ class SmoothedPath:
     the path. Then next(batch) gives the decoded frames of the next len(batch) positions, in order."""
 
     def __init__(self, model, frames, fps, seconds, bn_stats="running", batch_size=32):
-        """frames: an iterable of (uint8 H x W x 3 frame, time) in film order (frames.iter_frames)."""
+        """frames: an iterable of (uint8 H x W x 3 frame, time) in film order (media.decode.iter_frames)."""
         from .media.framestore import to_float_batch
 
         seconds = float(seconds)

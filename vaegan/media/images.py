@@ -3,7 +3,7 @@
 save_grid lays N frames out row by row, ncols to a row, with `border` pixels of black between and
 around them (the last row is filled with black where frames run out). read_image opens any image
 Pillow reads, turns it upright by its EXIF orientation (as decode.py honours a film's rotation tag),
-drops transparency, and fits it to W x H exactly as a film's frames are fitted (frames.fit_frame).
+drops transparency, and fits it to W x H exactly as a film's frames are fitted (decode.fit_frame).
 """
 import math
 import os
