@@ -18,6 +18,7 @@ from click.core import ParameterSource
 
 from vaegan import __version__
 from vaegan.errors import UserError
+from vaegan.media.paths import check_output
 from vaegan.recipes import RECIPES, SAMPLE_EPOCHS
 
 
@@ -100,13 +101,13 @@ def info():
         click.echo(f"  backend {name:7s} {'yes' if usable else 'no '}  {why}")
 
 
-# --- frames: probe / frames (vaegan/frames.py) --------------------------------------------------
+# --- frames: probe / frames (vaegan/media/decode.py) -------------------------------------------
 
 @cli.command("probe")
 @click.argument("film", type=click.Path())
 def probe_command(film):
     """What is inside FILM: streams, size, fps, duration, frame count."""
-    from vaegan.frames import format_probe, probe
+    from vaegan.media.decode import format_probe, probe
 
     click.echo(format_probe(probe(film)))
 
@@ -124,8 +125,8 @@ def probe_command(film):
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def frames_command(film, store_dir, size, fit, every, start, end, max_frames, quiet):
     """Decode FILM into a frame store (reused when FILM and the settings are unchanged)."""
-    from vaegan.frames import parse_size
-    from vaegan.framestore import FrameStore
+    from vaegan.media.decode import parse_size
+    from vaegan.media.framestore import FrameStore
 
     store = FrameStore.open_or_build(film, store_dir, size=parse_size(size), fit=fit, every=every,
                                      start=start, end=end, max_frames=max_frames, progress=not quiet)
@@ -224,7 +225,7 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
     else:
         sample = film is None
         if sample:
-            from vaegan.sample_clip import sample_clip_path
+            from vaegan.media.sample_clip import sample_clip_path
 
             film, about = sample_clip_path(os.path.join("runs", ".sample"))
             click.echo(f"no film given: training on the sample clip, {about}")
@@ -292,7 +293,7 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
 
     if (film is None) == (image is None):
         raise UserError("give either a FILM or --image IMAGE")
-    _check_out_dir(out)
+    check_output(out)
     model, _ = load_model(run_or_ckpt, backend)
     if image:
         psnr = reconstruct_image(model, image, out, side_by_side, fit)
@@ -316,7 +317,7 @@ def sample(run_or_ckpt, n, out, seed, backend):
     """A grid of frames decoded from the prior, z ~ N(0, I)."""
     from vaegan.reconstruct import load_model, sample_grid
 
-    _check_out_dir(out)
+    check_output(out)
     model, _ = load_model(run_or_ckpt, backend)
     sample_grid(model, n, out, seed)
     click.echo(f"{out}: {n} samples")
@@ -335,7 +336,7 @@ def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend):
     """A latent interpolation between the frames of FILM at --from and --to, as a short clip."""
     from vaegan.reconstruct import load_model, morph as run_morph
 
-    _check_out_dir(out)
+    check_output(out)
     model, _ = load_model(run_or_ckpt, backend)
     n = run_morph(model, film, t_from, t_to, seconds, out, fps)
     click.echo(f"{out}: {n} frames")
@@ -352,14 +353,6 @@ def _write_report(run_dir):
     from vaegan.report import write_report
 
     return write_report(run_dir)
-
-
-def _check_out_dir(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"{path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{path}: the folder {folder} is not writable")
 
 
 def main():

@@ -6,7 +6,7 @@ setup(
     description="Autoencoding Blade Runner: a VAE-GAN that learns a film frame by frame, "
                 "on hand-written NumPy / CUDA / Triton kernels",
     python_requires=">=3.10",
-    packages=["kernels", "kernels.numpy_ref", "kernels.cupy", "kernels.triton", "vaegan", "bench"],
+    packages=["kernels", "kernels.numpy_ref", "kernels.cupy", "kernels.triton", "vaegan", "vaegan.media", "bench"],
     package_data={"kernels.cupy": ["*.cu", "*.cuh"]},
     py_modules=["cli"],
     install_requires=[

@@ -3,12 +3,12 @@
     python -m bench.decode                                  # a 720p clip, into 96x64 and 256x144
     python -m bench.decode --frames 240 --size 256x144 --repeats 5
 
-The source is generated in a temporary folder: vaegan.sample_clip's moving shapes (three shots, cuts,
+The source is generated in a temporary folder: vaegan.media.sample_clip's moving shapes (three shots, cuts,
 a fade) at --source size (default 1280x720), with film grain (--grain, Gaussian, in uint8 levels) so
-that its bitrate is a real film's, written as H.264 by vaegan.film.FilmWriter at 24 fps.
+that its bitrate is a real film's, written as H.264 by vaegan.media.film.FilmWriter at 24 fps.
 Then, for each --size, two rows, each the median of --repeats runs:
-    decode+fit     vaegan.frames.iter_frames alone: demux, decode, convert to RGB, resize and crop
-    frame store    vaegan.framestore.FrameStore.open_or_build into a fresh folder: the same, plus the
+    decode+fit     vaegan.media.decode.iter_frames alone: demux, decode, convert to RGB, resize and crop
+    frame store    vaegan.media.framestore.FrameStore.open_or_build into a fresh folder: the same, plus the
                    uint8 frames written to disk and the sidecar (what `train` does once per film)
 frames/s is frames kept / seconds; MB/s is the store's bytes written / seconds. Training must never wait
 for this: compare frames/s with bench.train's.
@@ -23,10 +23,10 @@ import time
 
 import numpy as np
 
-from vaegan.film import FilmWriter
-from vaegan.frames import iter_frames, parse_size
-from vaegan.framestore import FrameStore
-from vaegan.sample_clip import generated_frames
+from vaegan.media.film import FilmWriter
+from vaegan.media.decode import iter_frames, parse_size
+from vaegan.media.framestore import FrameStore
+from vaegan.media.sample_clip import generated_frames
 
 from .report import describe, environment, num, table, write_json
 

@@ -48,7 +48,7 @@
 # CACHE_ROOT (default /tmp/vaegan-gpu-cache). Full autotuning instead of the first config: TUNE=1
 # (then TRITON_CACHE_AUTOTUNING=1 keeps the tuning results in that cache too).
 #
-# The device machine has no PyAV: nothing here imports vaegan.film/frames (bench.kernels, bench.train
+# The device machine has no PyAV: nothing here imports vaegan.media (bench.kernels, bench.train
 # and the two gpu test files do not). Its python with PyTorch is python3.
 set -u
 

@@ -13,7 +13,7 @@ recipes; confirm the winner on ours. Then:
     PSNR     the mean over the film's frames of 10 log10(255^2 / MSE) between each frame and its
              reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
     mean     the same for the film's mean frame, the score of a model that learned nothing frame-specific
-    unseen   the reconstruction's PSNR on a clip the model never trained on (vaegan.sample_clip's
+    unseen   the reconstruction's PSNR on a clip the model never trained on (vaegan.media.sample_clip's
              generated shapes at the model's size), beside that clip's own mean-frame score
     s/step   training wall time / steps (the CPU is shared: each report prints the load average), and
              CPU s/step, the process's CPU time / steps (what an idle machine's wall time would be, about)
@@ -91,7 +91,7 @@ def evaluate(model, frames_uint8):
 
 
 def unseen_frames(width, height):
-    from vaegan.sample_clip import generated_frames
+    from vaegan.media.sample_clip import generated_frames
     return np.stack(list(generated_frames(size=(width, height))))
 
 
@@ -145,7 +145,7 @@ def _train_torch(run, steps):
     order, schedule and host noise), for ranking many recipes quickly. Its step is bench/torch_peer.gradients."""
     from . import torch_peer
     from .peers import load_torch
-    from vaegan.framestore import to_float_batch, to_uint8_frames
+    from vaegan.media.framestore import to_float_batch, to_uint8_frames
     from vaegan.reconstruct import frame_errors
 
     torch, why = load_torch()
@@ -220,7 +220,7 @@ def main(argv=None):
         raise SystemExit(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
     film = args.film
     if film is None:
-        from vaegan.sample_clip import sample_clip_path
+        from vaegan.media.sample_clip import sample_clip_path
         film, _ = sample_clip_path(os.path.join("runs", ".sample"))
     rows = [settings_of(r, args.set) for r in (args.row or ["default"])]
     os.makedirs(CACHE, exist_ok=True)

@@ -7,9 +7,9 @@
     check_audio(film, source, n, fps)       the source's sound, from its start, as long as the film
 
 The codec's error is measured, not guessed: the expected frames are encoded a second time by an
-independent writer (tests/films.write_film: PyAV's libx264, yuv420p, CRF 18 like vaegan/film.py) and
+independent writer (tests/films.write_film: PyAV's libx264, yuv420p, CRF 18 like vaegan/media/film.py) and
 decoded, giving each frame's PSNR under H.264 + 4:2:0 on exactly this content. The film under test may
-be CODEC_SLACK_DB below that and never below MIN_PSNR_DB (measured: vaegan/film.py's BT.709 conversion
+be CODEC_SLACK_DB below that and never below MIN_PSNR_DB (measured: vaegan/media/film.py's BT.709 conversion
 costs 0.3-0.6 dB against the reference's default matrix on a plain film; a half of a side-by-side film,
 encoded with its other half, up to 1.9 dB). A film of the source's frames
 instead of the reconstruction is 7-16 dB from it. Order is checked where frames can be told apart
@@ -24,7 +24,7 @@ import av
 import numpy as np
 
 from tests.films import audio_of, decode_all, write_film
-from vaegan.frames import iter_frames
+from vaegan.media.decode import iter_frames
 
 CODEC_SLACK_DB = 3.0
 MIN_PSNR_DB = 20.0

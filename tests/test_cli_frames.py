@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-import vaegan.framestore as framestore
+import vaegan.media.framestore as framestore
 from tests.films import write_audio_only, write_film
 
 

@@ -1,5 +1,5 @@
 """A crash or a full disk while the checkpoint or the film is being written leaves the previous one
-intact and usable, and no half-written file behind (vaegan/checkpoint.py and vaegan/film.py write to a
+intact and usable, and no half-written file behind (vaegan/checkpoint.py and vaegan/media/film.py write to a
 temporary file beside the target and rename it into place only when it is complete).
 
 The failures are simulated: ENOSPC (what a full disk raises) or a KeyboardInterrupt (Ctrl-C) at the
@@ -14,10 +14,10 @@ import pytest
 from kernels import get_backend
 from tests.films import decode_all, frame_index, pattern
 from vaegan import checkpoint
-from vaegan import film as film_module
+from vaegan.media import film as film_module
 from vaegan.config import ModelConfig
 from vaegan.errors import UserError
-from vaegan.film import FilmWriter
+from vaegan.media.film import FilmWriter
 from vaegan.model import VAEGAN
 from vaegan.optim import Adam
 

@@ -1,4 +1,4 @@
-"""Frames out (vaegan/film.py, vaegan/images.py): H.264 films any player plays, the source's sound
+"""Frames out (vaegan/media/film.py, vaegan/media/images.py): H.264 films any player plays, the source's sound
 carried over, odd sizes, side by side, PNG grids, and the whole round trip through the frame store."""
 from fractions import Fraction
 
@@ -8,9 +8,9 @@ import pytest
 
 from tests.films import audio_of, decode_all, frame_index, loudness, pattern, write_film
 from vaegan.errors import UserError
-from vaegan.film import FilmWriter, side_by_side
-from vaegan.framestore import FrameStore
-from vaegan.images import save_grid
+from vaegan.media.film import FilmWriter, side_by_side
+from vaegan.media.framestore import FrameStore
+from vaegan.media.images import save_grid
 
 
 def video_stream_of(path):

@@ -4,7 +4,7 @@ import pytest
 
 from tests.films import decode_all, frame_index, pattern, write_audio_only, write_film
 from vaegan.errors import UserError
-from vaegan.frames import fit_frame, format_probe, iter_frames, parse_size, plan_fit, probe
+from vaegan.media.decode import fit_frame, format_probe, iter_frames, parse_size, plan_fit, probe
 
 
 def decode(path, **kw):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.films import decode_all, frame_index, write_film
-import vaegan.framestore as framestore
+import vaegan.media.framestore as framestore
 from vaegan.errors import UserError
-from vaegan.framestore import FrameStore, to_float_batch, to_uint8_frames
+from vaegan.media.framestore import FrameStore, to_float_batch, to_uint8_frames
 
 
 @pytest.fixture

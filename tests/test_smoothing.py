@@ -111,8 +111,8 @@ def test_each_shot_is_smoothed_on_its_own(model, rng, tmp_path):
     """Two still shots: the smoothed film's last frame of the first shot is the first shot's own
     average, whatever the second holds."""
     from vaegan.smoothing import SmoothedPath
-    from vaegan.frames import iter_frames
-    from vaegan.framestore import to_float_batch
+    from vaegan.media.decode import iter_frames
+    from vaegan.media.framestore import to_float_batch
 
     shots = noisy_shot(rng, 15, 40), noisy_shot(rng, 15, 200)
     film = write_film(tmp_path / "two.mp4", pictures=shots[0] + shots[1], size=SIZE, fps=FPS, options={"crf": "0"})

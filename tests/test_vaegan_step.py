@@ -146,8 +146,8 @@ def test_a_few_steps_lower_the_reconstruction_error(monkeypatch):
     move under the measurement; a wrong route of the encoder's or decoder's gradient leaves L_sim flat
     or rising. (Pixel error falls too, but slowly: the model is not asked to match pixels.)"""
     import vaegan.step as step
-    from vaegan.framestore import to_float_batch
-    from vaegan.sample_clip import generated_frames
+    from vaegan.media.framestore import to_float_batch
+    from vaegan.media.sample_clip import generated_frames
     from vaegan.step import larsen_kl_weight
 
     monkeypatch.setattr(step, "equilibrium_rule", lambda *a: (False, True))

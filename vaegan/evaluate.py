@@ -8,7 +8,7 @@
 """
 import numpy as np
 
-from .framestore import to_float_batch, to_uint8_frames
+from .media.framestore import to_float_batch, to_uint8_frames
 from .reconstruct import frame_errors
 
 
@@ -34,7 +34,7 @@ def mean_frame_psnr(frames_uint8):
 def save_strip(path, model, frames_uint8, n=8, scale=2):
     """n evenly spaced frames (top) over their reconstructions (bottom), each pixel `scale` x `scale`,
     as one PNG. Returns the PSNR of the frames shown."""
-    from .images import save_grid
+    from .media.images import save_grid
 
     pick = np.linspace(0, len(frames_uint8) - 1, n).round().astype(int)
     real = np.asarray(frames_uint8[pick])

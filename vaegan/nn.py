@@ -20,8 +20,9 @@ Modes of forward (they only matter to batch-norm):
              (reconstruction with --bn-stats batch, as the original code did);
     "eval"   normalise with the running statistics: a frame's output depends on that frame only.
 
-Parameters of a network can be moved into one flat buffer (`flatten_parameters`), so that the fused
-Adam kernel updates a whole network in one launch; each Parameter then holds views into that buffer.
+Parameters of a network can be moved into one flat buffer (`FlatParameters(network)`, below; the model
+does it for each of its three networks, vaegan/model.py), so that the fused Adam kernel updates a whole
+network in one launch; each Parameter then holds views into that buffer.
 """
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ class Parameter:
 
     def __init__(self, data):
         self.data = data
-        self.grad = None  # allocated by the owning network (flatten_parameters) or lazily
+        self.grad = None  # a view into the network's flat gradient buffer (FlatParameters) or allocated lazily
 
     @property
     def shape(self):
@@ -231,15 +232,6 @@ class Tanh(Module):
 
     def backward(self, dy, y, need_dx=True, param_grads=True):
         return self.K.tanh_backward(dy, y)
-
-
-class Sigmoid(Module):
-    def forward(self, x, mode="train"):
-        y = self.K.sigmoid_forward(x)
-        return y, y
-
-    def backward(self, dy, y, need_dx=True, param_grads=True):
-        return self.K.sigmoid_backward(dy, y)
 
 
 class Reshape(Module):

@@ -18,6 +18,3 @@ class Adam:
         self.step_count += 1
         self.K.adam_step(self.flat.data, self.flat.grad, self.m, self.v, self.step_count,
                          self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
-
-    def zero_grad(self):
-        self.flat.zero_grad()

@@ -36,7 +36,7 @@ def load_model(run_or_ckpt, backend="numpy"):
 
 def _run_batch(model, frames_uint8, bn_stats):
     """uint8 NHWC frames -> uint8 NHWC reconstructions."""
-    from .framestore import to_float_batch, to_uint8_frames
+    from .media.framestore import to_float_batch, to_uint8_frames
 
     K = model.K
     mode = "eval" if bn_stats == "running" or len(frames_uint8) < 2 else "batch"
@@ -56,9 +56,9 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
                      progress=True, smooth=0.0):
     """Write the re-imagined film to `out`, and `<out stem>_error.csv` / `_error.png` beside it.
     Returns a summary dict (frames, mean PSNR, seconds)."""
-    from .film import FilmWriter, side_by_side as join
-    from .frames import iter_frames, probe
-    from .plots import plot_frame_error
+    from .media.film import FilmWriter, side_by_side as join
+    from .media.decode import iter_frames, probe
+    from .media.plots import plot_frame_error
 
     if bn_stats not in ("running", "batch"):
         raise UserError(f"--bn-stats must be 'running' or 'batch', got {bn_stats!r}")
@@ -115,8 +115,8 @@ def _batches(frames, batch_size):
 
 def reconstruct_image(model, path, out, side_by_side=False, fit="crop"):
     """One image through the model (the paper's black-frame experiment). Returns its PSNR."""
-    from .film import side_by_side as join
-    from .images import read_image, save_grid
+    from .media.film import side_by_side as join
+    from .media.images import read_image, save_grid
 
     frame = read_image(path, (model.cfg.width, model.cfg.height), fit)[None]
     rec = _run_batch(model, frame, "running")
@@ -126,8 +126,8 @@ def reconstruct_image(model, path, out, side_by_side=False, fit="crop"):
 
 def sample_grid(model, n, out, seed=0, ncols=8):
     """n frames decoded from z ~ N(0, I)."""
-    from .framestore import to_uint8_frames
-    from .images import save_grid
+    from .media.framestore import to_uint8_frames
+    from .media.images import save_grid
 
     K = model.K
     z = K.asarray(np.random.default_rng(seed).standard_normal((n, model.cfg.z_dim)).astype("float32"))
@@ -136,9 +136,9 @@ def sample_grid(model, n, out, seed=0, ncols=8):
 
 def morph(model, film, t_from, t_to, seconds, out, fps=25.0, fit="crop"):
     """A latent walk: encode the frames at t_from and t_to (z = mu), decode the straight line between."""
-    from .film import FilmWriter
-    from .frames import iter_frames
-    from .framestore import to_float_batch, to_uint8_frames
+    from .media.film import FilmWriter
+    from .media.decode import iter_frames
+    from .media.framestore import to_float_batch, to_uint8_frames
 
     K, cfg = model.K, model.cfg
     ends = []

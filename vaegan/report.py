@@ -31,6 +31,7 @@ import os
 from fractions import Fraction
 
 from .errors import UserError
+from .media.paths import check_output
 
 FILENAME = "report.html"
 LOSS_PANELS = (("kl", "L_prior (KL)"), ("sim", "L_sim"), ("disc", "L_GAN (discriminator)"),
@@ -138,7 +139,7 @@ def write_original(run_dir, n_frames, fps):
     None when neither the frame store nor the film can give them."""
     import numpy as np
 
-    from .film import FilmWriter
+    from .media.film import FilmWriter
 
     out = os.path.join(run_dir, "original.mp4")
     rec = os.path.join(run_dir, "reconstruction.mp4")
@@ -157,7 +158,7 @@ def write_original(run_dir, n_frames, fps):
 
 def _store_frames(run_dir, n_frames):
     """The frame store's frames, if it holds every frame of the film (no --every, --max-frames cut)."""
-    from .framestore import FrameStore
+    from .media.framestore import FrameStore
 
     try:
         store = FrameStore.open(os.path.join(run_dir, "frames"))
@@ -173,7 +174,7 @@ def _film_frames(run_dir, n_frames):
     """Decode the run's film again at the model's size, as the reconstruction did."""
     import numpy as np
 
-    from .frames import iter_frames
+    from .media.decode import iter_frames
 
     settings = read_settings(run_dir)
     run, model = settings.get("run", {}), settings.get("model", {})
@@ -352,10 +353,7 @@ def _loss_panels(steps, events, abandoned=()):
 def write_report(run_dir):
     """Write RUN/report.html (and RUN/original.mp4 when it is needed). Returns the page's path."""
     run_dir = os.fspath(run_dir)
-    if not os.path.isdir(run_dir):
-        raise UserError(f"{run_dir}: no such run folder")
-    if not os.access(run_dir, os.W_OK):
-        raise UserError(f"{run_dir}: the run folder is not writable")
+    check_output(run_dir, folder="run folder")
     steps, events, abandoned = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     times, psnr = read_frame_error(os.path.join(run_dir, "reconstruction_error.csv"))
     settings = read_settings(run_dir)

@@ -181,7 +181,7 @@ class Guard:
             log.write(json.dumps(event) + "\n")
         log.flush()
         self.run.history = [r for r in self.run.history if r.get("step", 0) <= self.restored and "event" not in r] + \
-            [r for r in self.run.history if "event" in r] + events     # losses.png marks them (vaegan/plots.py)
+            [r for r in self.run.history if "event" in r] + events     # losses.png marks them (vaegan/media/plots.py)
         self.restored = None
         return True
 

@@ -143,8 +143,8 @@ class SmoothedPath:
     the path. Then next(batch) gives the decoded frames of the next len(batch) positions, in order."""
 
     def __init__(self, model, frames, fps, seconds, bn_stats="running", batch_size=32):
-        """frames: an iterable of (uint8 H x W x 3 frame, time) in film order (frames.iter_frames)."""
-        from .framestore import to_float_batch
+        """frames: an iterable of (uint8 H x W x 3 frame, time) in film order (media.decode.iter_frames)."""
+        from .media.framestore import to_float_batch
 
         seconds = float(seconds)
         if not (np.isfinite(seconds) and seconds >= 0):
@@ -176,7 +176,7 @@ class SmoothedPath:
 
     def next(self, batch):
         """Decoded uint8 frames for the next len(batch) frames of the film (the batch is only counted)."""
-        from .framestore import to_uint8_frames
+        from .media.framestore import to_uint8_frames
 
         n = len(batch)
         z = self.z[self.position:self.position + n]

@@ -6,9 +6,13 @@ A run folder holds:
     metrics.jsonl            one line per step: losses, sigma, which networks were updated, frames/s
     losses.png               the loss curves so far
     grids/step_NNNNNN.png    rows: real frames | reconstructions (z = mu) | samples from the prior
+    config.json              the model, run and training settings the run started with
     frames/                  the frame store of the training film
-    strip.png                evenly spaced frames over their reconstructions, written when training ends
-    reconstruction.mp4, comparison.mp4, reconstruction_error.{csv,png}   written when training ends
+    checkpoint-good.safetensors   the last state the roll-back guard found healthy (vaegan/rollback.py)
+and, when training ends, from the `train` command (cli.py):
+    strip.png                                            evenly spaced frames over their reconstructions
+    reconstruction.mp4, reconstruction_error.{csv,png}   the training film re-imagined (vaegan/reconstruct.py)
+    report.html, original.mp4                            the run's page (vaegan/report.py)
 
 Reproducibility: the data order of epoch e is a pure function of (seed, e), the noise of step s a pure
 function of (seed, s), so stopping after any step and resuming gives the next step exactly as an
@@ -27,6 +31,7 @@ from tqdm import tqdm
 from . import checkpoint
 from .config import make_config
 from .errors import UserError
+from .media.paths import check_output
 from .model import VAEGAN
 from .optim import Adam
 from .schedule import NoiseSchedule
@@ -54,7 +59,6 @@ class RunOptions:
     max_frames: int = 0
     grid_every: int = 0          # steps between sample grids (0: once per epoch)
     checkpoint_every: int = 0    # steps between checkpoints (0: once per epoch)
-    noise: str = "backend"       # "backend": the backend's RNG; "host": NumPy's (identical on every backend)
     sim_layers: tuple = ()       # override the preset's learned-similarity layers
 
 
@@ -81,10 +85,7 @@ class Run:
 
     # --- noise ----------------------------------------------------------------------------------
     def noise(self, shape, key):
-        dtype = "float32"
-        if self.opts.noise == "host":
-            return self.K.asarray(np.random.default_rng(key).standard_normal(shape).astype(dtype))
-        return self.K.normal(shape, key, dtype)
+        return self.K.normal(shape, key, "float32")
 
     # --- one step -------------------------------------------------------------------------------
     def step(self, x_host):
@@ -189,9 +190,9 @@ class Run:
         return save_strip(os.path.join(self.opts.out, "strip.png"), self.model, self.store.frames, n)
 
     def write_pictures(self):
-        from .film import to_uint8_frames
-        from .images import save_grid
-        from .plots import plot_losses
+        from .media.framestore import to_uint8_frames
+        from .media.images import save_grid
+        from .media.plots import plot_losses
 
         K, model = self.K, self.model
         real = K.asarray(self.grid_frames)
@@ -249,7 +250,7 @@ def new_run(opts, tc, store_builder):
         tc.validate()
     except ValueError as e:
         raise UserError(str(e)) from None
-    _make_out_dir(opts.out)
+    check_output(opts.out, folder="run folder", create=True)
     if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
         raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
                         f"another --out")
@@ -273,7 +274,9 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
     shape: model options the user gave again (preset, width, ...); refused unless they describe the
     checkpoint's own model."""
     meta, tensors = checkpoint.read(run_dir)
-    opts = RunOptions(**meta["run"])
+    run = dict(meta["run"])
+    run.pop("noise", None)   # written by runs before RunOptions.noise was removed (always "backend": the only RNG)
+    opts = RunOptions(**run)
     opts.out = run_dir
     if epochs:
         opts.epochs = epochs
@@ -338,18 +341,9 @@ def _backend(name):
         raise UserError(str(e)) from None
 
 
-def _make_out_dir(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{path}: cannot create the run folder ({e.strerror})") from None
-    if not os.access(path, os.W_OK):
-        raise UserError(f"{path}: the run folder is not writable")
-
-
 def film_store(film, store_dir, cfg, opts):
     """The frame store of `film` at the model's resolution (reused when it already exists)."""
-    from .framestore import FrameStore
+    from .media.framestore import FrameStore
 
     return FrameStore.open_or_build(film, store_dir, size=(cfg.width, cfg.height), fit=opts.fit,
                                     every=opts.every, max_frames=opts.max_frames or None)

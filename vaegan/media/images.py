@@ -2,8 +2,8 @@
 
 save_grid lays N frames out row by row, ncols to a row, with `border` pixels of black between and
 around them (the last row is filled with black where frames run out). read_image opens any image
-Pillow reads, turns it upright by its EXIF orientation (as frames.py honours a film's rotation tag),
-drops transparency, and fits it to W x H exactly as a film's frames are fitted (frames.fit_frame).
+Pillow reads, turns it upright by its EXIF orientation (as decode.py honours a film's rotation tag),
+drops transparency, and fits it to W x H exactly as a film's frames are fitted (decode.fit_frame).
 """
 import math
 import os
@@ -11,7 +11,8 @@ import os
 import numpy as np
 
 from vaegan.errors import UserError
-from vaegan.frames import fit_frame
+from vaegan.media.decode import fit_frame
+from vaegan.media.paths import check_output
 
 
 def save_grid(path, frames, ncols, border=2):
@@ -37,10 +38,7 @@ def save_grid(path, frames, ncols, border=2):
 
 def _save_png(path, array):
     from PIL import Image
-    path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise UserError(f"{path}: directory {folder} does not exist")
+    path = check_output(path)
     try:
         Image.fromarray(array, "RGB").save(path, format="PNG")
     except OSError as e:

@@ -32,7 +32,8 @@ import av
 import numpy as np
 
 from vaegan.errors import UserError
-from vaegan.frames import iter_frames
+from vaegan.media.decode import iter_frames
+from vaegan.media.paths import check_output
 
 FORMAT_VERSION = 1
 FRAMES_FILE, TIMES_FILE, META_FILE = "frames.u8", "times.f64", "meta.json"
@@ -84,29 +85,6 @@ def _write_json_atomic(path, data):
 def _source_identity(path):
     st = os.stat(path)
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def _prepare_dir(store_dir):
-    """The store's directory: created if only it is missing; its parent must exist and be writable."""
-    store_dir = os.path.abspath(os.fspath(store_dir))
-    parent = os.path.dirname(store_dir)
-    if os.path.exists(store_dir) and not os.path.isdir(store_dir):
-        raise UserError(f"{store_dir}: exists and is not a directory")
-    if not os.path.isdir(store_dir):
-        if not os.path.isdir(parent):
-            raise UserError(f"{store_dir}: cannot create the store, directory {parent} does not exist")
-        try:
-            os.mkdir(store_dir)
-        except PermissionError:
-            raise UserError(f"{store_dir}: cannot create the store, directory {parent} is not writable") from None
-    probe = os.path.join(store_dir, ".write-test")
-    try:
-        with open(probe, "wb"):
-            pass
-        os.remove(probe)
-    except PermissionError:
-        raise UserError(f"{store_dir}: the store's directory is not writable") from None
-    return store_dir
 
 
 def _progress(total, enabled, desc):
@@ -184,12 +162,12 @@ class FrameStore:
         """The store of `path` at these settings in store_dir: reused when it matches, else (re)built.
 
         The returned store's .reused says which happened."""
-        from vaegan.frames import open_film
+        from vaegan.media.decode import open_film
         path = os.fspath(path)
         open_film(path).close()      # a missing or unreadable film fails before anything is written
         settings = {"width": int(size[0]), "height": int(size[1]), "fit": fit, "every": int(every),
                     "start": start, "end": end, "max_frames": max_frames}
-        store_dir = _prepare_dir(store_dir)
+        store_dir = check_output(store_dir, folder="store", create=True, parents=False)
         source = _source_identity(path)
         try:
             store = cls(store_dir)

@@ -105,7 +105,7 @@ def generated_frames(size=GENERATED_SIZE, shot_frames=SHOT_FRAMES):
 
 def write_generated_clip(path, size=GENERATED_SIZE, fps=GENERATED_FPS):
     """Write the generated clip to path (through a temporary name, so a crash leaves no half file)."""
-    from vaegan.film import FilmWriter
+    from vaegan.media.film import FilmWriter
     tmp = path + ".part.mp4"
     with FilmWriter(tmp, fps, size[0], size[1]) as film:
         for frame in generated_frames(size):

@@ -23,7 +23,6 @@ corrupt are dropped and counted, and where the container's index promises more f
 (a cut mp4), the shortfall is counted too; see DecodeStats. Only a file from which no frame at all
 could be decoded is an error.
 """
-import math
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction

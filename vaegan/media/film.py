@@ -28,7 +28,7 @@ import av
 import numpy as np
 
 from vaegan.errors import UserError
-from vaegan.framestore import to_float_batch, to_uint8_frames  # noqa: F401  (the model's batches <-> frames, for callers)
+from vaegan.media.paths import check_output
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # audio codecs each container takes as they are; anything else is re-encoded to AAC
@@ -67,18 +67,12 @@ def as_fraction(fps):
 
 
 def check_output_path(path):
-    """The film's directory must exist and be writable; the extension picks the container."""
-    path = os.path.abspath(os.fspath(path))
-    folder, ext = os.path.dirname(path), os.path.splitext(path)[1].lower()
+    """The film's folder must exist and be writable (paths.check_output); the extension picks the container."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext not in CONTAINERS:
-        raise UserError(f"{path}: films are written as {', '.join(sorted(CONTAINERS))}, not {ext or 'no extension'}")
-    if not os.path.isdir(folder):
-        raise UserError(f"{path}: directory {folder} does not exist")
-    if os.path.isdir(path):
-        raise UserError(f"{path}: is a directory")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{path}: directory {folder} is not writable")
-    return path, CONTAINERS[ext]
+        raise UserError(f"{os.path.abspath(path)}: films are written as {', '.join(sorted(CONTAINERS))}, "
+                        f"not {ext or 'no extension'}")
+    return check_output(path), CONTAINERS[ext]
 
 
 class FilmWriter:
@@ -123,7 +117,7 @@ class FilmWriter:
     # --- audio --------------------------------------------------------------------------------
 
     def _open_audio(self, source_path, audio_start):
-        from vaegan.frames import open_film
+        from vaegan.media.decode import open_film
         source = open_film(source_path)
         if not source.streams.audio:
             source.close()
