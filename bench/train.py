@@ -25,7 +25,10 @@ the model's state (parameters, gradients, Adam moments), the peak of NumPy alloc
 Peer (--peer, on by default where PyTorch imports): bench/torch_peer.py, the same networks from our
 weights (as they stand after our timed steps), the same batch and noise. Before timing, one step's
 losses and every network's gradient are compared with ours (relative L2), so the peer is known to
-compute the same step.
+compute the same step. Where the two float32 steps differ by more than the bound (on the NumPy
+backend), the reference's float64 step from the same weights decides (float64_truth). Then --rounds
+rounds: --steps steps of ours, then --steps of the peer; ours / peer is the median of the rounds'
+ratios, so that a burst of other work on the machine moves one round, not the answer.
 
 The report is printed part by part as each is measured (throughput, then the peer, the breakdown,
 memory) and the --json file rewritten after each part, so a run cut off by a time limit keeps what
