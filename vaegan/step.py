@@ -23,7 +23,8 @@ Each network follows the gradient of its own loss only:
     decoder       <- d(gamma * L_rec + gen_weight * L_gen)
     discriminator <- d(L_GAN)                         never of L_rec
 Every gradient is computed from the same forward pass before any weight moves, then the three Adam
-updates are applied (or skipped by the equilibrium rule).
+updates are applied (or skipped by the equilibrium rule). The same routing as a picture:
+docs/gradients.svg; one frame followed through all of it, with links to each function: docs/journey.md.
 
 Back-propagation is linear in the upstream gradient for a fixed forward pass, so the passes are shared
 where the losses allow it: the decoder needs D^T(gamma * dL_sim + dL_gen) at x_rec, the encoder needs
