@@ -35,6 +35,7 @@ memory) and the --json file rewritten after each part, so a run cut off by a tim
 it measured.
 """
 import argparse
+import os
 import resource
 import statistics
 import time
@@ -83,6 +84,12 @@ class OpTimer:
         self.sync()
         self.ms[network][OP_KINDS[op]] += (time.perf_counter() - t0) * 1e3
         return out
+
+
+def _blas_threads():
+    """OPENBLAS_NUM_THREADS as an int where it is set (our CPU step's GEMMs use that many), else None."""
+    value = os.environ.get("OPENBLAS_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def _time_steps(step, count, sync):
@@ -139,6 +146,9 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
     Returns its report, with every round's (ours, peer) median step and their ratio."""
     from . import torch_peer
     from .peers import torch_precision
+    threads = _blas_threads()
+    if device == "cpu" and threads:
+        torch.set_num_threads(threads)       # the same cores on both sides (PyTorch ignores OpenBLAS's setting)
     nets = torch_peer.build(torch, cfg, device)
     torch_peer.load_weights(torch, nets, model, K.to_numpy)
     optimizers = torch_peer.make_optimizers(torch, nets, tc)
@@ -172,7 +182,7 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
     for key in ("our_grads", "peer_grads"):
         del check[key]
     step_ms = statistics.median(p["peer_ms"] for p in pairs)
-    return {"device": device, "precision": precision, "step_ms": step_ms,
+    return {"device": device, "precision": precision, "step_ms": step_ms, "threads": torch.get_num_threads(),
             "frames_per_s": x.shape[0] / step_ms * 1e3, "check": check,
             "agrees": agrees, "bound": bound, "rounds": pairs, "float64_truth": truth,
             "ratio": statistics.median(p["ratio"] for p in pairs),
@@ -306,7 +316,8 @@ def _peer_lines(r):
     else:
         c = p["check"]
         rounds = p["rounds"]
-        lines.append(f"peer PyTorch ({p['device']}, {p['precision']}): {p['frames_per_s']:.1f} frames/s (median step "
+        threads = f", {p['threads']} thread{'s' if p['threads'] > 1 else ''}" if p["device"] == "cpu" else ""
+        lines.append(f"peer PyTorch ({p['device']}, {p['precision']}{threads}): {p['frames_per_s']:.1f} frames/s (median step "
                      f"{num(p['step_ms'])} ms); ours / peer = {p['ratio']:.2f}x")
         lines.append(f"  ours / peer by round, each {r['steps']} steps of ours then {r['steps']} of the peer: "
                      + ", ".join(f"{q['ratio']:.2f}x ({num(q['ours_ms'])} / {num(q['peer_ms'])} ms)" for q in rounds)

@@ -170,6 +170,18 @@ def test_the_pytorch_peer_computes_the_same_step():
     assert r["peer"]["ratio"] == sorted(q["ratio"] for q in rounds)[1]
 
 
+def test_the_cpu_peer_gets_the_threads_our_blas_gets(monkeypatch):
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    try:
+        r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=True, rounds=1)
+    finally:
+        torch.set_num_threads(before)
+    assert r["peer"]["threads"] == 1
+    assert "1 thread)" in bench_train.format_part(r, "peer")[0]
+
+
 @pytest.mark.parametrize("ours_off_by", [0.0, 0.01])
 def test_over_the_bound_the_exact_step_decides(monkeypatch, ours_off_by):
     """Two float32 steps further apart than the bound: the float64 reference decides. Ours as computed
