@@ -134,13 +134,10 @@ def conv_transpose2d_backward(arrays, dy, x, w, stride, padding, output_padding)
 # --- batch norm ------------------------------------------------------------------------------------
 
 def _batch_norm(arrays, x, gamma, beta=None, slope=None, eps=None, batch_stats=True, **same_dtype):
-    """x rank 2 or 4 (with batch statistics: gamma (C,) and at least 2 values per channel), gamma and
-    beta (C,), dy and y of x's shape, the other arrays (C,); then the scalars."""
+    """x rank 2 or 4 (with batch statistics: at least 2 values per channel), gamma and beta (C,), dy and
+    y of x's shape, the other arrays (C,); then the scalars."""
     arrays.check("x", x)
-    if batch_stats:
-        check_batch_norm(x, gamma)
-    elif x.ndim not in (2, 4):
-        raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
+    check_batch_norm(x, batch_stats)
     arrays.check("gamma", gamma, "x", x)
     check_shape("gamma", gamma, (x.shape[1],))
     if beta is not None:
