@@ -3,8 +3,9 @@
 Arrays are CuPy device arrays. The CUDA C sources (*.cu, one idea each) are compiled by NVRTC on first
 use through cupy.RawModule (loader.py); thin Python launchers allocate the outputs and launch them. The
 ops this package exports check their arguments first, as on every backend (kernels/contract.py, with
-arrays.py's idea of an array: a ValueError naming the argument), so the launchers check nothing. Nothing goes through the host inside an op:
-losses come back as 0-d device arrays.
+arrays.py's idea of an array: a ValueError naming the argument), so a launcher checks only the limits of
+its own kernels (32-bit indices, grid sizes). Nothing goes through the host inside an op: losses come
+back as 0-d device arrays.
 
     file                       ops
     conv.py                    conv2d_*                        three variants, see set_conv_variant

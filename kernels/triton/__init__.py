@@ -2,8 +2,9 @@
 
 Arrays are CuPy arrays in GPU memory. The ops this package exports check their arguments first, as on
 every backend (kernels/contract.py, with arrays.py's idea of an array); a launcher then only allocates
-its outputs with CuPy and hands every array to Triton as a bare pointer (runtime.DevicePointer), so neither PyTorch nor any copy is involved. Every op works in float32 and
-float64 and returns arrays of its input's dtype; losses return 0-d arrays that stay on the device.
+its outputs with CuPy and hands every array to Triton as a bare pointer (runtime.DevicePointer), so
+neither PyTorch nor any copy is involved. Every op works in float32 and float64 and returns arrays of
+its input's dtype; losses return 0-d arrays that stay on the device.
 
 One idea per file:
     runtime.py         array module, pointers, launching without PyTorch, autotuning, precision, poison
