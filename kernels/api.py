@@ -24,7 +24,9 @@ Conventions (they follow PyTorch, so that a reader recognises them)
   `batch_norm_*` never touches running statistics: the layer (vaegan/nn.py) updates those, with
   PyTorch's convention (momentum 0.1 weights the new batch; running_var uses the unbiased variance).
 * Bad arguments (wrong rank, mismatched channels, non-positive stride...) raise ValueError whose
-  message names the argument. `kernels/shapes.py` holds these checks, shared by every backend.
+  message names the argument, before any kernel runs. They are checked once, at the contract:
+  `kernels/contract.py` holds one check per op (built from `kernels/shapes.py`'s checks) and every
+  backend's namespace runs it in front of the op, so a bad call fails alike on every backend.
 
 Precision policy (one for all three backends; docs/ops/ sets each backend's choices side by side)
 -----------------------------------------------------------------------------------------------

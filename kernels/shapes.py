@@ -1,7 +1,9 @@
 """Argument checks and output-size formulas shared by every backend.
 
 Each check raises ValueError with a message that names the offending argument, so that a wrong call
-fails the same way on NumPy, CuPy and Triton, before any kernel is launched.
+fails the same way on NumPy, CuPy and Triton, before any kernel is launched. kernels/contract.py puts
+them together, one check function per op, and runs them in front of every backend's ops; the launchers
+use only the formulas (output sizes, as_shape).
 """
 import numpy as np
 
@@ -29,6 +31,29 @@ def check_float(name, a):
         raise ValueError(f"{name} must be float32 or float64, got {a.dtype}")
 
 
+def check_shape(name, a, shape):
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
+
+
+def check_shape_tuple(name, shape, rank):
+    if not (isinstance(shape, (tuple, list)) and len(shape) == rank
+            and all(isinstance(s, (int, np.integer)) and s > 0 for s in shape)):
+        raise ValueError(f"{name} must be a tuple of {rank} positive ints, got {shape!r}")
+    return as_shape(shape)
+
+
+def as_shape(shape):
+    """A shape argument (tuple or list of python or NumPy ints, checked already) as a tuple of ints."""
+    return tuple(int(s) for s in shape)
+
+
+def like(shape, dtype):
+    """A zero-memory stand-in array of `shape` (all strides 0), so that the shape checks below, written
+    for arrays, also validate an op that receives a shape (x_shape, w_shape)."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
 def check_same_shape(name_a, a, name_b, b):
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"{name_b} must have the shape of {name_a} {tuple(a.shape)}, got {tuple(b.shape)}")
@@ -54,6 +79,21 @@ def conv_transpose2d_out_size(size, k, stride, padding, output_padding):
     return (size - 1) * stride - 2 * padding + k + output_padding
 
 
+def conv2d_shape(x_shape, w_shape, stride, padding):
+    """conv2d's output shape (N, C_out, H_out, W_out) for x (N, C_in, H, W), w (C_out, C_in, kH, kW)."""
+    n, _, h, wd = x_shape
+    c_out, _, kh, kw = w_shape
+    return (n, c_out, conv2d_out_size(h, kh, stride, padding), conv2d_out_size(wd, kw, stride, padding))
+
+
+def conv_transpose2d_shape(x_shape, w_shape, stride, padding, output_padding):
+    """conv_transpose2d's output shape (N, C_out, H_out, W_out) for x (N, C_in, H, W), w (C_in, C_out, kH, kW)."""
+    n, _, h, wd = x_shape
+    _, c_out, kh, kw = w_shape
+    return (n, c_out, conv_transpose2d_out_size(h, kh, stride, padding, output_padding),
+            conv_transpose2d_out_size(wd, kw, stride, padding, output_padding))
+
+
 def check_conv2d(x, w, b, stride, padding):
     """Validate conv2d arguments; return the output shape (N, C_out, H_out, W_out)."""
     check_rank("x", x, 4)
@@ -66,10 +106,10 @@ def check_conv2d(x, w, b, stride, padding):
     if wc_in != c_in:
         raise ValueError(f"w has {wc_in} input channels but x has {c_in} (w is (C_out, C_in, kH, kW))")
     check_bias(b, c_out)
-    h_out, w_out = conv2d_out_size(h, kh, stride, padding), conv2d_out_size(wd, kw, stride, padding)
-    if h_out <= 0 or w_out <= 0:
+    y_shape = conv2d_shape(x.shape, w.shape, stride, padding)
+    if y_shape[2] <= 0 or y_shape[3] <= 0:
         raise ValueError(f"x of size {h}x{wd} is too small for a {kh}x{kw} kernel with padding {padding}")
-    return (n, c_out, h_out, w_out)
+    return y_shape
 
 
 def check_conv_transpose2d(x, w, b, stride, padding, output_padding):
@@ -87,11 +127,10 @@ def check_conv_transpose2d(x, w, b, stride, padding, output_padding):
     if wc_in != c_in:
         raise ValueError(f"w has {wc_in} input channels but x has {c_in} (w is (C_in, C_out, kH, kW))")
     check_bias(b, c_out)
-    h_out = conv_transpose2d_out_size(h, kh, stride, padding, output_padding)
-    w_out = conv_transpose2d_out_size(wd, kw, stride, padding, output_padding)
-    if h_out <= 0 or w_out <= 0:
+    y_shape = conv_transpose2d_shape(x.shape, w.shape, stride, padding, output_padding)
+    if y_shape[2] <= 0 or y_shape[3] <= 0:
         raise ValueError(f"padding {padding} leaves no output for a {h}x{wd} input")
-    return (n, c_out, h_out, w_out)
+    return y_shape
 
 
 def check_conv_transpose2d_dy_channels(dy, w):
@@ -117,12 +156,12 @@ def check_conv_transpose2d_dy(dy, x, w, stride, padding):
                          f"op in [0, {stride}), got {tuple(dy.shape)}")
 
 
-def check_batch_norm(x, gamma):
+def check_batch_norm(x, batch_stats=True):
+    """x of rank 2 (N, F) or 4 (N, C, H, W); for batch statistics, with at least 2 values per channel."""
     if x.ndim not in (2, 4):
         raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
-    check_float("x", x)
-    if tuple(gamma.shape) != (x.shape[1],):
-        raise ValueError(f"gamma must have shape ({x.shape[1]},), got {tuple(gamma.shape)}")
+    if not batch_stats:
+        return
     reduced = x.shape[0] * (x.shape[2] * x.shape[3] if x.ndim == 4 else 1)
     if reduced < 2:
         raise ValueError(f"x must hold at least 2 values per channel for batch statistics, got shape {tuple(x.shape)}")

@@ -1,9 +1,11 @@
 """The CuPy backend: every op of the contract (kernels/api.py) as our own CUDA kernel.
 
 Arrays are CuPy device arrays. The CUDA C sources (*.cu, one idea each) are compiled by NVRTC on first
-use through cupy.RawModule (loader.py); thin Python launchers check the arguments as the NumPy reference
-does (ValueError naming the argument) and launch them. Nothing goes through the host inside an op:
-losses come back as 0-d device arrays.
+use through cupy.RawModule (loader.py); thin Python launchers allocate the outputs and launch them. The
+ops this package exports check their arguments first, as on every backend (kernels/contract.py, with
+arrays.py's idea of an array: a ValueError naming the argument), so a launcher checks only the limits of
+its own kernels (32-bit indices, grid sizes). Nothing goes through the host inside an op: losses come
+back as 0-d device arrays.
 
     file                       ops
     conv.py                    conv2d_*                        three variants, see set_conv_variant
@@ -15,6 +17,7 @@ losses come back as 0-d device arrays.
     losses.py                  kl_normal, mse, bce_with_logits
     adam.py                    adam_step                       (one launch over a flat buffer)
     plan.py                    the launch geometry of every kernel
+    arrays.py                  what an array is here (CuPy device arrays), contiguous inputs
     runtime.py                 array module, buffers (set_poison), typed scalars, launch
 
 Settings, module-wide: set_conv_variant("im2col" | "implicit" | "implicit_tf32") and set_poison(flag).
@@ -22,11 +25,13 @@ Settings, module-wide: set_conv_variant("im2col" | "implicit" | "implicit_tf32")
 import numpy as np
 
 from kernels.api import HELPERS, OPS
+from kernels.contract import checked_ops
 from kernels.shapes import check_noise_key
 
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .adam import adam_step
+from .arrays import CupyArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                          batch_norm_backward, batch_norm_forward, batch_norm_inference)
 from .conv import (CONV_VARIANTS, conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward,
@@ -37,6 +42,9 @@ from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
 from .runtime import cupy, poisoning, set_poison
 from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
+
+# Every op of the contract, rebound to its checked version: the argument checks, then the launcher above.
+globals().update(checked_ops(globals(), CupyArrays()))
 
 name = "cupy"
 xp = cupy

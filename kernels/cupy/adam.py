@@ -5,21 +5,14 @@ launch (one thread per element) updates the whole network. 1 - beta and the bias
 1 - beta**step are computed here, on the host in double, and each rounded once to the data type, as
 the reference rounds them.
 """
-
-from kernels.shapes import check_adam_hyperparameters, check_in_place
-
 from . import plan
-from .arrays import check_shape, inputs
+from .arrays import contiguous
 from .runtime import i64, launch, real
 
 
 def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
-    grad = inputs(param=param, grad=grad, m=m, v=v)[1]     # grad alone may be a contiguous copy
-    for name, a in (("grad", grad), ("m", m), ("v", v)):
-        check_shape(name, a, param.shape)
-    check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay)
-    for name, a in (("param", param), ("m", m), ("v", v)):
-        check_in_place(name, a)
+    """param, m, v are C-contiguous (the contract refuses them otherwise: they are updated in place)."""
+    (grad,) = contiguous(grad)          # grad alone may be a contiguous copy
 
     t = param.dtype
     launch("adam.cu", "adam_step", t, plan.elementwise(param.size), param, grad, m, v, i64(param.size),

@@ -1,40 +1,43 @@
-"""Argument checks for the CuPy launchers, on top of the ones every backend shares.
+"""What an array is on the CuPy backend (the contract's hook, kernels/contract.py), and the layout
+helpers of the launchers.
 
-The kernels index raw memory, so before a launch every array argument must be an array of this
-backend (a CuPy device array), of the one float dtype the op works in, and C-contiguous. `inputs()`
-checks the first two and returns contiguous versions (a no-op for arrays that already are); an op
-that writes into its arguments (adam_step) must not get a copy, so shapes.check_in_place refuses instead.
-A wrong argument raises ValueError naming it, as in the NumPy reference.
-
-The number and shape checks are the reference's own (kernels/shapes.py and kernels/numpy_ref/_checks.py),
-so that a wrong call fails with the same message on every backend.
+Every argument of an op is checked before the launcher runs (kernels/contract.py): an array must be a
+CuPy device array, of the one float dtype the op works in. The kernels index raw memory, so the
+launchers then take C-contiguous versions of their inputs (contiguous(): a no-op for arrays that already
+are); an op that writes into its arguments (adam_step) must not get a copy, so for this backend the
+contract refuses a param, m or v that is not C-contiguous (shapes.check_in_place) instead.
 """
-from kernels import shapes
-from kernels.numpy_ref._checks import check_number, check_shape, check_shape_tuple, like  # noqa: F401
+import numpy
+
+from kernels.contract import Arrays
 
 from .runtime import xp
 
 
-def inputs(**named):
-    """Check named arrays (None passes through) and return them, C-contiguous, in the order given.
+class CupyArrays(Arrays):
+    """The arrays of this backend: CuPy device arrays (NumPy ones when runtime.use_host runs it on the host)."""
 
-    All must be arrays of the backend, float32 or float64, and all of the dtype of the first one."""
-    dtype = None
-    first = None
-    out = []
-    for name, a in named.items():
-        if a is None:
-            out.append(None)
-            continue
-        if not isinstance(a, xp().ndarray):
-            raise ValueError(f"{name} must be a CuPy device array (see asarray), got {type(a).__name__}")
-        shapes.check_float(name, a)
-        if dtype is None:
-            dtype, first = a.dtype, name
-        elif a.dtype != dtype:
-            raise ValueError(f"{name} must have dtype {dtype} like {first}, got {a.dtype}")
-        out.append(xp().ascontiguousarray(a))
-    return out
+    in_place_needs_c_order = True
+
+    def module(self):
+        return xp()
+
+    def not_an_array(self, name, a):
+        return f"{name} must be a CuPy device array (see asarray), got {type(a).__name__}"
+
+    def other_dtype(self, name, a, first_name, first):
+        return f"{name} must have dtype {first.dtype} like {first_name}, got {a.dtype}"
+
+    def is_array(self, name, a):
+        if isinstance(a, numpy.ndarray) and xp() is not numpy:
+            raise ValueError(f"{name} must be a CuPy device array (see asarray) or a number, got a NumPy array")
+        return isinstance(a, xp().ndarray)
+
+
+def contiguous(*arrays):
+    """The arrays in C order (no copy for those that already are; None stays None): kernels index them
+    as flat memory."""
+    return [None if a is None else xp().ascontiguousarray(a) for a in arrays]
 
 
 def layout(x):

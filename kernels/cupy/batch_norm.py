@@ -15,16 +15,9 @@ each channel's statistics run over its M = N*S values. Kernels, in the order a c
 The per-chunk sums are double; mean, invstd, dgamma, dbeta come back in the input's dtype. The
 derivations are at the top of each .cu file and in kernels/numpy_ref/batch_norm.py.
 """
-from kernels.shapes import check_batch_norm, check_bn_scalars
-
 from . import plan
-from .arrays import check_shape, inputs, layout
+from .arrays import contiguous, layout
 from .runtime import empty, f64, i32, i64, launch
-
-
-def _check_per_channel(x, **vectors):
-    for name, v in vectors.items():
-        check_shape(name, v, (x.shape[1],))
 
 
 def _activation(slope):
@@ -70,21 +63,13 @@ def _apply(x, mean, invstd, gamma, beta, slope):
 # --- training mode --------------------------------------------------------------------------------
 
 def batch_norm_act_forward(x, gamma, beta, eps, slope):
-    x, gamma, beta = inputs(x=x, gamma=gamma, beta=beta)
-    check_batch_norm(x, gamma)
-    _check_per_channel(x, beta=beta)
-    check_bn_scalars(eps, slope)
+    x, gamma, beta = contiguous(x, gamma, beta)
     mean, invstd = _statistics(x, eps)
     return _apply(x, mean, invstd, gamma, beta, slope), mean, invstd
 
 
 def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
-    x, gamma, dy, y, mean, invstd = inputs(x=x, gamma=gamma, dy=dy, y=y, mean=mean, invstd=invstd)
-    check_batch_norm(x, gamma)
-    check_shape("dy", dy, x.shape)
-    check_shape("y", y, x.shape)
-    _check_per_channel(x, mean=mean, invstd=invstd)
-    check_bn_scalars(slope=slope)
+    x, gamma, dy, y, mean, invstd = contiguous(x, gamma, dy, y, mean, invstd)
     n, c, s = layout(x)
     has_act, slope_arg = _activation(slope)
     partial, chunks = _level1(("batch_norm_backward.cu", "bn_backward_partial", "bn_backward_columns"), x,
@@ -112,12 +97,7 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
 # --- inference mode: running statistics in place of the batch's ----------------------------------
 
 def batch_norm_act_inference(x, gamma, beta, running_mean, running_var, eps, slope):
-    x, gamma, beta, running_mean, running_var = inputs(x=x, gamma=gamma, beta=beta, running_mean=running_mean,
-                                                       running_var=running_var)
-    if x.ndim not in (2, 4):
-        raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
-    _check_per_channel(x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
-    check_bn_scalars(eps, slope)
+    x, gamma, beta, running_mean, running_var = contiguous(x, gamma, beta, running_mean, running_var)
     c = x.shape[1]
     invstd = empty((c,), x.dtype)
     launch("batch_norm_apply.cu", "bn_running_invstd", x.dtype, plan.per_channel(c), running_var, invstd, i32(c),

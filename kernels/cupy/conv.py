@@ -25,7 +25,7 @@ It stays the default until a run on a GPU has shown the implicit kernels equal t
 from kernels import shapes
 
 from . import plan
-from .arrays import check_shape, check_shape_tuple, inputs, like
+from .arrays import contiguous
 from .bias import add_bias, bias_grad
 from .runtime import empty, i32, i64, launch, xp
 
@@ -47,12 +47,11 @@ def conv_variant():
 
 # --- geometry --------------------------------------------------------------------------------------
 
-def _geometry(x, w, stride, padding):
-    """The ConvGeometry of conv2d(x, w), validated by kernels/shapes.py. x or w may be a stand-in
-    (`like(shape, dtype)`) for an op that receives only a shape (x_shape, w_shape)."""
-    n, c_out, out_h, out_w = shapes.check_conv2d(x, w, None, stride, padding)
-    _, c_in, height, width = x.shape
-    return plan.ConvGeometry(n, c_in, height, width, c_out, w.shape[2], w.shape[3], stride, padding, out_h, out_w)
+def _geometry(x_shape, w_shape, stride, padding):
+    """The ConvGeometry of conv2d(x, w) for x of x_shape, w of w_shape (checked already, kernels/contract.py)."""
+    n, c_out, out_h, out_w = shapes.conv2d_shape(x_shape, w_shape, stride, padding)
+    _, c_in, height, width = x_shape
+    return plan.ConvGeometry(n, c_in, height, width, c_out, w_shape[2], w_shape[3], stride, padding, out_h, out_w)
 
 
 def _geometry_args(g):
@@ -165,9 +164,8 @@ def _weight_grad(dy, x, g):
 # --- conv2d ----------------------------------------------------------------------------------------
 
 def conv2d_forward(x, w, b, stride, padding):
-    x, w, b = inputs(x=x, w=w, b=b)
-    g = _geometry(x, w, stride, padding)
-    shapes.check_bias(b, g.c_out)
+    x, w, b = contiguous(x, w, b)
+    g = _geometry(x.shape, w.shape, stride, padding)
     y = _forward(x, w, g)
     if b is not None:
         add_bias(y, b)
@@ -175,21 +173,18 @@ def conv2d_forward(x, w, b, stride, padding):
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
-    dy, w = inputs(dy=dy, w=w)
-    g = _geometry(like(check_shape_tuple("x_shape", x_shape, 4), dy.dtype), w, stride, padding)
-    check_shape("dy", dy, g.y_shape)
+    dy, w = contiguous(dy, w)
+    g = _geometry(shapes.as_shape(x_shape), w.shape, stride, padding)
     return _data_grad(dy, w, g)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
-    dy, x = inputs(dy=dy, x=x)
-    g = _geometry(x, like(check_shape_tuple("w_shape", w_shape, 4), x.dtype), stride, padding)
-    check_shape("dy", dy, g.y_shape)
+    dy, x = contiguous(dy, x)
+    g = _geometry(x.shape, shapes.as_shape(w_shape), stride, padding)
     return _weight_grad(dy, x, g), bias_grad(dy)
 
 
 def conv2d_backward(dy, x, w, stride, padding):
-    dy, x, w = inputs(dy=dy, x=x, w=w)
-    g = _geometry(x, w, stride, padding)
-    check_shape("dy", dy, g.y_shape)
+    dy, x, w = contiguous(dy, x, w)
+    g = _geometry(x.shape, w.shape, stride, padding)
     return _data_grad(dy, w, g), _weight_grad(dy, x, g), bias_grad(dy)

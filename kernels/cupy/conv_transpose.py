@@ -4,7 +4,7 @@ products (so it runs in whichever variant set_conv_variant selected).
 from kernels import shapes
 
 from . import plan
-from .arrays import check_shape, check_shape_tuple, inputs, like
+from .arrays import contiguous
 from .bias import add_bias, bias_grad
 from .conv import _data_grad, _forward, _geometry, _weight_grad
 
@@ -28,8 +28,8 @@ def _adjoint_geometry(y_shape, x_shape, w_shape, stride, padding):
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
-    x, w, b = inputs(x=x, w=w, b=b)
-    y_shape = shapes.check_conv_transpose2d(x, w, b, stride, padding, output_padding)
+    x, w, b = contiguous(x, w, b)
+    y_shape = shapes.conv_transpose2d_shape(x.shape, w.shape, stride, padding, output_padding)
     g = _adjoint_geometry(y_shape, x.shape, w.shape, stride, padding)
     y = _data_grad(x, w, g)
     if b is not None:
@@ -38,23 +38,18 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
 
 
 def conv_transpose2d_backward_data(dy, w, stride, padding):
-    dy, w = inputs(dy=dy, w=w)
-    shapes.check_conv_transpose2d_dy_channels(dy, w)
-    g = _geometry(dy, w, stride, padding)        # conv2d(dy, w): w read as (C_out', C_in') = (C_in, C_out)
+    dy, w = contiguous(dy, w)
+    g = _geometry(dy.shape, w.shape, stride, padding)   # conv2d(dy, w): w read as (C_out', C_in') = (C_in, C_out)
     return _forward(dy, w, g)
 
 
 def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
-    w_shape = check_shape_tuple("w_shape", w_shape, 4)
-    dy, x = inputs(dy=dy, x=x)
-    shapes.check_conv_transpose2d_dy(dy, x, like(w_shape, x.dtype), stride, padding)
-    g = _adjoint_geometry(dy.shape, x.shape, w_shape, stride, padding)
+    dy, x = contiguous(dy, x)
+    g = _adjoint_geometry(dy.shape, x.shape, shapes.as_shape(w_shape), stride, padding)
     return _weight_grad(x, dy, g), bias_grad(dy)
 
 
 def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
-    dy, x, w = inputs(dy=dy, x=x, w=w)
-    y_shape = shapes.check_conv_transpose2d(x, w, None, stride, padding, output_padding)
-    check_shape("dy", dy, y_shape)
-    g = _adjoint_geometry(y_shape, x.shape, w.shape, stride, padding)
+    dy, x, w = contiguous(dy, x, w)
+    g = _adjoint_geometry(dy.shape, x.shape, w.shape, stride, padding)
     return _forward(dy, w, g), _weight_grad(x, dy, g), bias_grad(dy)

@@ -7,10 +7,8 @@ MAX_LOSS_PARTIALS blocks); then mean_finish.cu, one block, adds those partial su
 and scales by 1/M into the 0-d result. Nothing leaves the device: reading the loss (float(loss)) is
 the caller's host round trip to pay when it chooses.
 """
-import numpy
-
 from . import plan
-from .arrays import check_number, check_shape, inputs
+from .arrays import contiguous
 from .runtime import empty, f64, i32, i64, launch, real, xp
 
 
@@ -28,8 +26,7 @@ def mean_of(partial, count, dtype):
 
 
 def kl_normal(mu, logvar):
-    mu, logvar = inputs(mu=mu, logvar=logvar)
-    check_shape("logvar", logvar, mu.shape)
+    mu, logvar = contiguous(mu, logvar)
     dmu = empty(mu.shape, mu.dtype)
     dlogvar = empty(mu.shape, mu.dtype)
     grid, partial = partial_sums(mu.size)
@@ -39,8 +36,7 @@ def kl_normal(mu, logvar):
 
 
 def mse(a, b):
-    a, b = inputs(a=a, b=b)
-    check_shape("b", b, a.shape)
+    a, b = contiguous(a, b)
     da = empty(a.shape, a.dtype)
     grid, partial = partial_sums(a.size)
     launch("losses.cu", "mse", a.dtype, grid, a, b, da, partial, i64(a.size), real(a.dtype, 2.0 / a.size))
@@ -49,14 +45,10 @@ def mse(a, b):
 
 def bce_with_logits(logits, target):
     if isinstance(target, xp().ndarray):
-        logits, target = inputs(logits=logits, target=target)
-        check_shape("target", target, logits.shape)
+        logits, target = contiguous(logits, target)
         target_array, target_value, is_array = target, 0.0, 1
     else:  # one label for every logit (the GAN's 1.0 for real, 0.0 for fake)
-        (logits,) = inputs(logits=logits)
-        if isinstance(target, numpy.ndarray):
-            raise ValueError("target must be a CuPy device array (see asarray) or a number, got a NumPy array")
-        check_number("target", target)
+        (logits,) = contiguous(logits)
         target_array, target_value, is_array = logits, target, 0   # the kernel never reads target_array
     dlogits = empty(logits.shape, logits.dtype)
     grid, partial = partial_sums(logits.size)

@@ -4,24 +4,13 @@ sampler's gradient plus kl_weight times KL's in one pass). Formulas and derivati
 and kernels/numpy_ref/sampler.py. The KL value is a 0-d device array (losses.mean_of).
 """
 from . import plan
-from .arrays import check_number, check_shape, inputs
+from .arrays import contiguous
 from .losses import mean_of, partial_sums
 from .runtime import empty, i64, launch, real
 
 
-def _check(sigma, kl_weight=0.0, **arrays):
-    """Arrays (in the reference's order of checking) share the first one's dtype and shape."""
-    checked = inputs(**arrays)
-    first = checked[0]
-    for name, a in zip(list(arrays)[1:], checked[1:]):
-        check_shape(name, a, first.shape)
-    check_number("sigma", sigma, low=0.0)
-    check_number("kl_weight", kl_weight, low=0.0)
-    return checked
-
-
 def reparam_forward(mu, logvar, eps, sigma):
-    mu, logvar, eps = _check(sigma, mu=mu, logvar=logvar, eps=eps)
+    mu, logvar, eps = contiguous(mu, logvar, eps)
     z = empty(mu.shape, mu.dtype)
     launch("sampler.cu", "reparam_forward", mu.dtype, plan.elementwise(mu.size), mu, logvar, eps, z,
            i64(mu.size), real(mu.dtype, sigma))
@@ -29,7 +18,7 @@ def reparam_forward(mu, logvar, eps, sigma):
 
 
 def reparam_backward(dz, logvar, eps, sigma):
-    logvar, eps, dz = _check(sigma, logvar=logvar, eps=eps, dz=dz)
+    logvar, eps, dz = contiguous(logvar, eps, dz)
     dmu = empty(dz.shape, dz.dtype)
     dlogvar = empty(dz.shape, dz.dtype)
     launch("sampler.cu", "reparam_backward", dz.dtype, plan.elementwise(dz.size), dz, logvar, eps, dmu, dlogvar,
@@ -38,7 +27,7 @@ def reparam_backward(dz, logvar, eps, sigma):
 
 
 def reparam_kl_forward(mu, logvar, eps, sigma):
-    mu, logvar, eps = _check(sigma, mu=mu, logvar=logvar, eps=eps)
+    mu, logvar, eps = contiguous(mu, logvar, eps)
     z = empty(mu.shape, mu.dtype)
     grid, partial = partial_sums(mu.size)
     launch("sampler.cu", "reparam_kl_forward", mu.dtype, grid, mu, logvar, eps, z, partial, i64(mu.size),
@@ -47,7 +36,7 @@ def reparam_kl_forward(mu, logvar, eps, sigma):
 
 
 def reparam_kl_backward(dz, mu, logvar, eps, sigma, kl_weight):
-    mu, logvar, eps, dz = _check(sigma, kl_weight, mu=mu, logvar=logvar, eps=eps, dz=dz)
+    mu, logvar, eps, dz = contiguous(mu, logvar, eps, dz)
     dmu = empty(mu.shape, mu.dtype)
     dlogvar = empty(mu.shape, mu.dtype)
     launch("sampler.cu", "reparam_kl_backward", mu.dtype, plan.elementwise(mu.size), dz, mu, logvar, eps, dmu,

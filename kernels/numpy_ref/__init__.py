@@ -3,14 +3,18 @@
 Each file holds one idea: conv.py (im2col + GEMM), conv_transpose.py (the adjoint of conv2d),
 batch_norm.py, linear.py, activations.py, sampler.py (reparameterisation + KL), losses.py, adam.py.
 Every op takes and returns NumPy arrays, works in float32 and float64, and returns its input's dtype.
+The ops this package exports check their arguments first (kernels/contract.py, with arrays.py's idea of
+an array); the functions in the files are the plain math, and call each other unchecked.
 """
 import numpy as np
 
+from kernels.contract import checked_ops
 from kernels.shapes import check_noise_key
 
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                           sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .adam import adam_step
+from .arrays import NumpyArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                          batch_norm_backward, batch_norm_forward, batch_norm_inference)
 from .conv import conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward
@@ -19,6 +23,9 @@ from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backwar
 from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
 from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
+
+# Every op of the contract, rebound to its checked version: the argument checks, then the function above.
+globals().update(checked_ops(globals(), NumpyArrays()))
 
 name = "numpy"
 xp = np

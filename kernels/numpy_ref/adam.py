@@ -12,18 +12,8 @@ param's dtype, so a float32 model stays float32.
 """
 import numpy as np
 
-from kernels.shapes import check_adam_hyperparameters
-
-from ._checks import check_array, check_shape
-
 
 def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
-    check_array("param", param)
-    for name, a in (("grad", grad), ("m", m), ("v", v)):
-        check_array(name, a, param.dtype)
-        check_shape(name, a, param.shape)
-    check_adam_hyperparameters(step, lr, beta1, beta2, eps, weight_decay)
-
     t = param.dtype.type
     g = grad + t(weight_decay) * param if weight_decay else grad
     m *= t(beta1)

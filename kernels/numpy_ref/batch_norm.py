@@ -32,10 +32,6 @@ tests/test_numpy_ref_fast_forms.py holds this against the float64 evaluation.
 """
 import numpy as np
 
-from kernels.shapes import check_batch_norm, check_bn_scalars
-
-from ._checks import check_array, check_shape
-
 SMALL_M = 64   # below this many values per channel, the backward works in float64 (see there)
 
 
@@ -74,27 +70,9 @@ def _activation_grad(dy, y, slope):
     return g
 
 
-def _check(x, gamma, beta=None, slope=None, eps=None, batch_stats=True, **same_dtype):
-    check_array("x", x)
-    if batch_stats:
-        check_batch_norm(x, gamma)    # rank 2 or 4, gamma (C,), at least 2 values per channel
-    elif x.ndim not in (2, 4):
-        raise ValueError(f"x must have rank 2 (N, F) or 4 (N, C, H, W), got shape {tuple(x.shape)}")
-    check_array("gamma", gamma, x.dtype)
-    check_shape("gamma", gamma, (x.shape[1],))
-    if beta is not None:
-        check_array("beta", beta, x.dtype)
-        check_shape("beta", beta, (x.shape[1],))
-    for name, a in same_dtype.items():
-        check_array(name, a, x.dtype)
-        check_shape(name, a, x.shape if name in ("dy", "y") else (x.shape[1],))
-    check_bn_scalars(eps, slope)
-
-
 # --- training mode ------------------------------------------------------------------------------
 
 def batch_norm_act_forward(x, gamma, beta, eps, slope):
-    _check(x, gamma, beta, slope, eps)
     t = x.dtype.type
     m = x.size // x.shape[1]                                      # values per channel
     mean = x.sum(axis=_axes(x)) / t(m)
@@ -107,7 +85,6 @@ def batch_norm_act_forward(x, gamma, beta, eps, slope):
 
 
 def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
-    _check(x, gamma, slope=slope, dy=dy, y=y, mean=mean, invstd=invstd)
     m = x.size // x.shape[1]                                      # values per channel
     # Few values per channel: dx below can be mostly cancellation (at M = 2 it is identically 0: two
     # values normalise to +-1 and g - mean(g) - xhat*mean(g*xhat) leaves nothing), and float32 would
@@ -146,7 +123,6 @@ def batch_norm_backward(dy, x, mean, invstd, gamma):
 # --- inference mode: running statistics in place of the batch's ----------------------------------
 
 def batch_norm_act_inference(x, gamma, beta, running_mean, running_var, eps, slope):
-    _check(x, gamma, beta, slope, eps, batch_stats=False, running_mean=running_mean, running_var=running_var)
     scale = gamma / np.sqrt(running_var + x.dtype.type(eps))     # per channel: gamma * invstd
     pre = x - _per_channel(running_mean, x)
     pre *= _per_channel(scale, x)

@@ -1,13 +1,14 @@
 """The Triton backend: every op of the contract (kernels/api.py) as @triton.jit kernels.
 
-Arrays are CuPy arrays in GPU memory; a launcher checks its arguments exactly as the NumPy reference
-does, allocates its outputs with CuPy and hands every array to Triton as a bare pointer
-(runtime.DevicePointer), so neither PyTorch nor any copy is involved. Every op works in float32 and
-float64 and returns arrays of its input's dtype; losses return 0-d arrays that stay on the device.
+Arrays are CuPy arrays in GPU memory. The ops this package exports check their arguments first, as on
+every backend (kernels/contract.py, with arrays.py's idea of an array); a launcher then only allocates
+its outputs with CuPy and hands every array to Triton as a bare pointer (runtime.DevicePointer), so
+neither PyTorch nor any copy is involved. Every op works in float32 and float64 and returns arrays of
+its input's dtype; losses return 0-d arrays that stay on the device.
 
 One idea per file:
     runtime.py         array module, pointers, launching without PyTorch, autotuning, precision, poison
-    checks.py          the reference's argument checks on this backend's arrays
+    arrays.py          what an array is here (the contract's hook), contiguous inputs
     conv.py            conv2d as implicit GEMM (forward, data and weight gradients) with tl.dot
     conv_transpose.py  the transposed convolution: the adjoint, run on conv.py's kernels
     linear.py          the dense layer: one strided GEMM kernel, split-K for long reductions
@@ -27,10 +28,12 @@ NumPy.
 import numpy as np
 
 from kernels.api import HELPERS, OPS
+from kernels.contract import checked_ops
 from kernels.shapes import check_noise_key
 
 from . import runtime
 from .adam import adam_step
+from .arrays import TritonArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                         batch_norm_backward, batch_norm_forward, batch_norm_inference)
 from .conv import conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward
@@ -42,6 +45,9 @@ from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
 from .runtime import get_precision, set_poison, set_precision
 from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
+
+# Every op of the contract, rebound to its checked version: the argument checks, then the launcher above.
+globals().update(checked_ops(globals(), TritonArrays()))
 
 name = "triton"
 

@@ -39,7 +39,7 @@ import triton.language as tl
 
 from kernels import shapes
 from . import reduce, runtime
-from .checks import check_array, check_shape, check_shape_tuple, contiguous, like
+from .arrays import contiguous
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages); the interpreter runs the first, untimed.
 # BLOCK_N = 16 serves the layers with three channels (the frame itself).
@@ -239,37 +239,23 @@ def backward_weight(dy, x, w_shape, stride, padding):
     return dw
 
 
-# --- the contract: the reference's checks (kernels/numpy_ref/conv.py), then the products ----------------
+# --- the contract's ops (their arguments checked already, kernels/contract.py): the products -----------
 
 def conv2d_forward(x, w, b, stride, padding):
-    check_array("x", x)
-    check_array("w", w, x.dtype)
-    if b is not None:
-        check_array("b", b, x.dtype)
-    out_shape = shapes.check_conv2d(x, w, b, stride, padding)
+    out_shape = shapes.conv2d_shape(x.shape, w.shape, stride, padding)
     return forward(*contiguous(x, w, b), stride, padding, out_shape)
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
-    x_shape = check_shape_tuple("x_shape", x_shape, 4)
-    check_array("dy", dy)
-    check_array("w", w, dy.dtype)
-    check_shape("dy", dy, shapes.check_conv2d(like(x_shape, dy.dtype), w, None, stride, padding))
-    return backward_data(*contiguous(dy, w), x_shape, stride, padding)
+    return backward_data(*contiguous(dy, w), shapes.as_shape(x_shape), stride, padding)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
-    w_shape = check_shape_tuple("w_shape", w_shape, 4)
-    check_array("dy", dy)
-    check_array("x", x, dy.dtype)
-    check_shape("dy", dy, shapes.check_conv2d(x, like(w_shape, dy.dtype), None, stride, padding))
     dy, x = contiguous(dy, x)
-    return backward_weight(dy, x, w_shape, stride, padding), reduce.channel_sums(dy)
+    return backward_weight(dy, x, shapes.as_shape(w_shape), stride, padding), reduce.channel_sums(dy)
 
 
 def conv2d_backward(dy, x, w, stride, padding):
-    check_array("x", x)
-    check_array("w", w, x.dtype)
     dx = conv2d_backward_data(dy, w, x.shape, stride, padding)
     dw, db = conv2d_backward_weight(dy, x, w.shape, stride, padding)
     return dx, dw, db

@@ -19,47 +19,31 @@ How the work is split: see conv.py; the forward runs the phase-split data-gradie
 makes the decoder's stride-2 upsampling skip the three quarters of multiply-adds that would land between
 input pixels.
 """
-from kernels.shapes import check_conv_transpose2d, check_conv_transpose2d_dy, check_conv_transpose2d_dy_channels
+from kernels.shapes import as_shape, conv_transpose2d_shape
 
 from . import conv, reduce
-from .checks import check_array, check_shape, check_shape_tuple, contiguous, like
+from .arrays import contiguous
 
-# The reference's checks (kernels/numpy_ref/conv_transpose.py, kernels/shapes.py), in its order, then the
-# convolution kernels.
+# The contract's ops (their arguments checked already, kernels/contract.py), on the convolution kernels.
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
-    check_array("x", x)
-    check_array("w", w, x.dtype)
-    if b is not None:
-        check_array("b", b, x.dtype)
-    y_shape = check_conv_transpose2d(x, w, b, stride, padding, output_padding)
+    y_shape = conv_transpose2d_shape(x.shape, w.shape, stride, padding, output_padding)
     x, w, b = contiguous(x, w, b)
     return conv.backward_data(x, w, y_shape, stride, padding, b=b)
 
 
 def conv_transpose2d_backward_data(dy, w, stride, padding):
-    check_array("dy", dy)
-    check_array("w", w, dy.dtype)
-    check_conv_transpose2d_dy_channels(dy, w)
     return conv.conv2d_forward(dy, w, None, stride, padding)
 
 
 def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
-    w_shape = check_shape_tuple("w_shape", w_shape, 4)
-    check_array("dy", dy)
-    check_array("x", x, dy.dtype)
-    check_conv_transpose2d_dy(dy, x, like(w_shape, dy.dtype), stride, padding)
     dy, x = contiguous(dy, x)
     # the convolution's weight gradient with the roles of x and dy exchanged
-    return conv.backward_weight(x, dy, w_shape, stride, padding), reduce.channel_sums(dy)
+    return conv.backward_weight(x, dy, as_shape(w_shape), stride, padding), reduce.channel_sums(dy)
 
 
 def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
-    check_array("x", x)
-    check_array("w", w, x.dtype)
-    check_array("dy", dy, x.dtype)
-    check_shape("dy", dy, check_conv_transpose2d(x, w, None, stride, padding, output_padding))
     dx = conv_transpose2d_backward_data(dy, w, stride, padding)
     dw, db = conv_transpose2d_backward_weight(dy, x, w.shape, stride, padding)
     return dx, dw, db

@@ -17,10 +17,8 @@ with stride P * BLOCK, write z, and each leaves one partial sum that `reduce.sum
 import triton
 import triton.language as tl
 
-from kernels.numpy_ref.sampler import _check as reference_check
-
 from . import runtime
-from .checks import contiguous, stand_in
+from .arrays import contiguous
 from .losses import finish_mean, kl_term, programs_for
 
 BLOCK = 1024
@@ -85,17 +83,9 @@ def reparam_kl_backward_kernel(dz_ptr, mu_ptr, logvar_ptr, eps_ptr, dmu_ptr, dlo
     tl.store(dlogvar_ptr + offsets, dlogvar, mask=mask)
 
 
-# --- launchers: the reference's checks (kernels/numpy_ref/sampler.py), then one pass each -----------------
-
-def _check(mu, logvar, eps, dz=None, sigma=1.0, kl_weight=0.0):
-    """Every array of the first one's dtype and shape, sigma and kl_weight numbers >= 0: the reference's
-    checks (kernels/numpy_ref/sampler.py), on stand-ins of the arrays."""
-    reference_check(stand_in("mu", mu), stand_in("logvar", logvar), stand_in("eps", eps), stand_in("dz", dz),
-                    sigma, kl_weight)
-
+# --- launchers (their arguments checked already, kernels/contract.py): one pass each ---------------------
 
 def reparam_forward(mu, logvar, eps, sigma):
-    _check(mu, logvar, eps, sigma=sigma)
     mu, logvar, eps = contiguous(mu, logvar, eps)
     z = runtime.empty(mu.shape, mu.dtype)
     runtime.launch(reparam_forward_kernel, (runtime.cdiv(mu.size, BLOCK),), mu, logvar, eps, z, mu.size,
@@ -104,7 +94,6 @@ def reparam_forward(mu, logvar, eps, sigma):
 
 
 def reparam_backward(dz, logvar, eps, sigma):
-    _check(None, logvar, eps, dz, sigma)
     dz, logvar, eps = contiguous(dz, logvar, eps)
     dmu, dlogvar = runtime.empty(dz.shape, dz.dtype), runtime.empty(dz.shape, dz.dtype)
     runtime.launch(reparam_backward_kernel, (runtime.cdiv(dz.size, BLOCK),), dz, logvar, eps, dmu, dlogvar,
@@ -113,7 +102,6 @@ def reparam_backward(dz, logvar, eps, sigma):
 
 
 def reparam_kl_forward(mu, logvar, eps, sigma):
-    _check(mu, logvar, eps, sigma=sigma)
     mu, logvar, eps = contiguous(mu, logvar, eps)
     z = runtime.empty(mu.shape, mu.dtype)
     n = mu.size
@@ -125,7 +113,6 @@ def reparam_kl_forward(mu, logvar, eps, sigma):
 
 
 def reparam_kl_backward(dz, mu, logvar, eps, sigma, kl_weight):
-    _check(mu, logvar, eps, dz, sigma, kl_weight)
     dz, mu, logvar, eps = contiguous(dz, mu, logvar, eps)
     dmu, dlogvar = runtime.empty(dz.shape, dz.dtype), runtime.empty(dz.shape, dz.dtype)
     n = dz.size
