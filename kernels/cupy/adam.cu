@@ -1,5 +1,6 @@
 #line 1 "adam.cu"
 // adam.cu -- one fused Adam step over a flat buffer: every parameter of a network in one launch.
+// Derived in full, with a check you can run: docs/derivations/adam_bias_correction.md.
 //
 // torch.optim.Adam's update, in place, per element i:
 //   g = grad + weight_decay * param               (L2 penalty folded into the gradient, as torch's Adam)

@@ -4,6 +4,9 @@ vaegan/nn.py's FlatParameters keeps a network's parameters as views into one fla
 launch (one thread per element) updates the whole network. 1 - beta and the bias corrections
 1 - beta**step are computed here, on the host in double, and each rounded once to the data type, as
 the reference rounds them.
+
+Derived in full, with a check you can run: docs/derivations/adam_bias_correction.md (why the bias
+corrections).
 """
 from . import plan
 from .arrays import contiguous

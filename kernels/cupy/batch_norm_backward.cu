@@ -7,9 +7,8 @@
 //                                elsewhere (slope >= 0 keeps the sign of pre in y, so y suffices)
 //   dbeta  = sum dpre,   dgamma = sum dpre * xhat
 //   dx     = gamma * invstd / M * (M * dpre - dbeta - xhat * dgamma)
-// The last line: x moves xhat directly (invstd * dxhat) and through mean and invstd; since
-// d mean/dx = 1/M and d invstd/dx = -invstd^3 (x - mean)/M, the two indirect terms are the channel
-// means of dxhat and of dxhat * xhat, times xhat. dxhat = gamma * dpre.
+// (x moves xhat directly and through mean and invstd: docs/derivations/batch_norm_backward.md derives
+// the last line and checks it against finite differences.)
 //
 // Same two-level reduction as batch_norm_stats.cu (layout (N, C, S), same chunking):
 //   level 1: bn_backward_partial (4-D, block (j, c) sums chunk j of channel c) or bn_backward_columns

@@ -8,13 +8,12 @@ from .arrays import contiguous
 from .bias import add_bias, bias_grad
 from .conv import _data_grad, _forward, _geometry, _weight_grad
 
-# y = conv_transpose2d(x, w) with x (N, C_in, H, W), w (C_in, C_out, kH, kW) is the data gradient of
-# the conv2d whose input has y's shape and whose weight is w read as (C_out', C_in') = (C_in, C_out):
-# that conv2d maps y's shape back to x's shape. So, with g the geometry of that conv2d,
+# y = conv_transpose2d(x, w) is the data gradient of the conv2d that maps y's shape back to x's, its
+# weight w read as (C_out', C_in') = (C_in, C_out). With g the geometry of that conv2d:
 #     conv_transpose2d forward     = conv2d data grad   (its "dy" is x)
 #     conv_transpose2d data grad   = conv2d forward     (of dy, with the same w)
 #     conv_transpose2d weight grad = conv2d weight grad (its "dy" is x, its "x" is dy)
-# because <dy, A^T(w) x> = <A(w) dy, x>: every identity is the adjoint pairing read another way.
+# (why: docs/derivations/conv_transpose_adjoint.md, with a check you can run).
 
 def _adjoint_geometry(y_shape, x_shape, w_shape, stride, padding):
     """The conv2d whose adjoint is conv_transpose2d(x, w) -> y: it maps y's shape (N, C_out, Ho, Wo) back

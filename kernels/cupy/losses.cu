@@ -1,5 +1,6 @@
 #line 1 "losses.cu"
 // losses.cu -- the two reconstruction/adversarial losses, value and gradient in one pass.
+// Derived in full, with a check you can run: docs/derivations/bce_with_logits.md, sampler_kl.md.
 //
 //   mse(a, b)              = mean (a - b)^2                     da = 2 (a - b) / count
 //   bce_with_logits(x, t)  = mean softplus(x) - t x             dx = (sigmoid(x) - t) / count

@@ -6,6 +6,9 @@ and leaves one double per block, the block's sum of the loss terms (plan.loss: a
 MAX_LOSS_PARTIALS blocks); then mean_finish.cu, one block, adds those partial sums in a fixed order
 and scales by 1/M into the 0-d result. Nothing leaves the device: reading the loss (float(loss)) is
 the caller's host round trip to pay when it chooses.
+
+Derived in full, with a check you can run: docs/derivations/bce_with_logits.md (BCE with logits) and
+docs/derivations/sampler_kl.md (the KL term).
 """
 from . import plan
 from .arrays import contiguous

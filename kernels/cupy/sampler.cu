@@ -1,5 +1,6 @@
 #line 1 "sampler.cu"
 // sampler.cu -- the VAE's reparameterised sampler and its KL term against the N(0, I) prior.
+// Derived in full, with a check you can run: docs/derivations/sampler_kl.md.
 //
 //   z        = mu + sigma * exp(logvar / 2) * eps          (sigma: the annealed noise scale, a scalar)
 //   KL       = mean over all elements of -1/2 (1 + logvar - mu^2 - exp(logvar))

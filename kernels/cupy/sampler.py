@@ -2,6 +2,9 @@
 and fused with the KL term against N(0, I) (forward: z and KL's value in one pass; backward: the
 sampler's gradient plus kl_weight times KL's in one pass). Formulas and derivations: sampler.cu
 and kernels/numpy_ref/sampler.py. The KL value is a 0-d device array (losses.mean_of).
+
+Derived in full, with a check you can run: docs/derivations/sampler_kl.md (the sampler's gradient and the
+KL term's).
 """
 from . import plan
 from .arrays import contiguous

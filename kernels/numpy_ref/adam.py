@@ -9,6 +9,9 @@
 The bias corrections 1 - beta**step undo the zero start of m and v; step counts from 1. param, m, v
 are updated in place (the caller's arrays); nothing is returned. The scalars are rounded to the
 param's dtype, so a float32 model stays float32.
+
+Derived in full, with a check you can run: docs/derivations/adam_bias_correction.md (why the bias
+corrections).
 """
 import numpy as np
 

@@ -169,7 +169,7 @@ def _to_nchw(y, g, b=None):
 
 def conv2d_forward(x, w, b, stride, padding):
     g = Grid.of(x.shape, w.shape, stride, padding)
-    y = w.reshape(w.shape[0], -1) @ im2col(x, g)                       # (C_out, N*H_out*width)
+    y = w.reshape(w.shape[0], -1) @ im2col(x, g)                  # (C_out, N*H_out*width)
     return _to_nchw(y, g, b)
 
 

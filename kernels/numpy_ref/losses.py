@@ -10,6 +10,9 @@
 softplus(x) = log(1 + e^x) is evaluated as max(x, 0) + log1p(exp(-|x|)): exp never overflows and
 no log(0) appears, even for logits of +-100. The loss is a 0-d array of the input's dtype (summed in
 float64, rounded once); the gradients are arrays of the input's dtype.
+
+Derived in full, with a check you can run: docs/derivations/bce_with_logits.md (BCE with logits) and
+docs/derivations/sampler_kl.md (the KL term).
 """
 import numpy as np
 

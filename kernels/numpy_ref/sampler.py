@@ -14,6 +14,9 @@ arrive in one pass:
     dmu     = dz + kl_weight * mu / M
     dlogvar = dz * sigma * eps * std / 2 + kl_weight * (exp(logvar) - 1) / (2M)
 Arrays stay in the input's dtype; the KL value is summed in float64 and returned as a 0-d array.
+
+Derived in full, with a check you can run: docs/derivations/sampler_kl.md (the sampler's gradient and the
+KL term's).
 """
 import numpy as np
 

@@ -14,6 +14,9 @@ the same length (vaegan/nn.py keeps every parameter as a view into one buffer), 
 step is a single element-wise pass, BLOCK elements per program: read param, grad, m, v; write param,
 m, v. Seven trips through memory per element and nothing else, which is why Adam is fused at all: an
 unfused step over every parameter tensor would pay one launch per tensor and per operation.
+
+Derived in full, with a check you can run: docs/derivations/adam_bias_correction.md (why the bias
+corrections).
 """
 import triton
 import triton.language as tl

@@ -9,8 +9,8 @@ Backward, with g = act'(.) * dy the gradient at gamma*xhat + beta (act' read fro
 y > 0 exactly where its argument is):
     dbeta = sum(g),   dgamma = sum(g * xhat)
     dx = gamma * invstd * (g - dbeta/M - xhat * dgamma/M)
-(mean and invstd depend on every x of the channel: d mean/dx_i = 1/M, d invstd/dx_i = -invstd^3 (x_i -
-mean)/M; collecting the terms of d(gamma*xhat_j)/dx_i over j gives the last line.)
+(x moves xhat directly and through mean and invstd: docs/derivations/batch_norm_backward.md derives the
+last line and checks it against finite differences.)
 
 Variance in one pass. Summing x and x^2 and taking E[x^2] - E[x]^2 cancels catastrophically when the
 mean is large against the spread. The sums here are of d = x - k, with k = the channel's first value:

@@ -4,10 +4,9 @@ What it computes (x: (N, C_in, H, W), w: (C_in, C_out, KH, KW), s = stride, p = 
 H_out = (H - 1)*s - 2p + KH + output_padding):
     y[n, co, oh, ow] = b[co] + sum over (ci, ih, iw, kh, kw) with oh = ih*s - p + kh, ow = iw*s - p + kw
                                of x[n, ci, ih, iw] * w[ci, co, kh, kw]
-Read against conv.py's formulas, this is exactly the data gradient of a convolution whose weight is w
-(its C_out is our C_in) and whose input has y's shape: x plays dy, y plays dx. A linear map's adjoint
-runs the same sum the other way, so all three passes of the transposed convolution are convolution
-kernels with the roles exchanged:
+This is the data gradient of a convolution whose weight is w (its C_out is our C_in) and whose input
+has y's shape (x plays dy, y plays dx), so all three passes are convolution kernels with the roles
+exchanged (docs/derivations/conv_transpose_adjoint.md derives it, with a check you can run):
     forward          y  = conv.backward_data(dy=x, w, x_shape=y's shape) + b
     data gradient    dx = conv.forward(dy, w)                 (the adjoint of the adjoint: a convolution)
     weight gradient  dw = conv.backward_weight(dy=x, x=dy)     (the convolution's dw with x and dy exchanged)

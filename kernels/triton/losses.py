@@ -14,6 +14,9 @@ with stride P * BLOCK, writes the gradient of every element it visits, and keeps
 sum of the loss terms; at the end it writes one partial sum. `reduce.sum_rows` then adds the P partials
 and scales by 1/n into the 0-d loss. The loss never leaves the device: reading it (float(loss)) is the
 caller's choice.
+
+Derived in full, with a check you can run: docs/derivations/bce_with_logits.md (BCE with logits) and
+docs/derivations/sampler_kl.md (the KL term).
 """
 import triton
 import triton.language as tl

@@ -13,6 +13,9 @@ How the work is split: the plain sampler is a flat element-wise pass (BLOCK elem
 The fused forward also has to sum KL over all elements: like the losses, P programs walk the arrays
 with stride P * BLOCK, write z, and each leaves one partial sum that `reduce.sum_rows` turns into the
 0-d mean.
+
+Derived in full, with a check you can run: docs/derivations/sampler_kl.md (the sampler's gradient and the
+KL term's).
 """
 import triton
 import triton.language as tl
