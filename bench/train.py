@@ -156,6 +156,17 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
     with torch_precision(torch, precision):
         eps0, z0 = eps_of(0)
         check = peer_check(torch, nets, model, cfg, tc, K, x, eps0, z0, device)
+        bound = PEER_REL_L2[precision]
+        worst = max(list(check["losses"].values()) + list(check["grads"].values()))
+        agrees, truth = worst <= bound, None
+        if not agrees and K.name == "numpy":
+            # the same step if ours is within twice PyTorch's own float32 distance of the exact step (two
+            # float32 steps' rounding differs by small factors; a routing mistake puts ours O(1) away).
+            # Before any timed step: they move our weights.
+            truth = float64_truth(model, cfg, tc, K, x, eps0, z0, check)
+            agrees = all(ours <= max(bound, 2 * theirs) for ours, theirs in truth.values())
+        for key in ("our_grads", "peer_grads"):
+            del check[key]
         tx = torch.tensor(K.to_numpy(x), device=device)
         noise = {s: tuple(torch.tensor(K.to_numpy(a), device=device) for a in eps_of(s))
                  for s in range(warmup + steps)}
@@ -171,16 +182,6 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
             ours = ours_ms if r == 0 else time_ours()
             theirs = statistics.median(_time_steps(lambda s: peer_step(warmup + s), steps, sync))
             pairs.append({"ours_ms": ours, "peer_ms": theirs, "ratio": theirs / ours})
-    bound = PEER_REL_L2[precision]
-    worst = max(list(check["losses"].values()) + list(check["grads"].values()))
-    agrees, truth = worst <= bound, None
-    if not agrees and K.name == "numpy":
-        # the same step if ours is within twice PyTorch's own float32 distance of the exact step (two
-        # float32 steps' rounding differs by small factors; a routing mistake puts ours O(1) away)
-        truth = float64_truth(model, cfg, tc, K, x, eps0, z0, check)
-        agrees = all(ours <= max(bound, 2 * theirs) for ours, theirs in truth.values())
-    for key in ("our_grads", "peer_grads"):
-        del check[key]
     step_ms = statistics.median(p["peer_ms"] for p in pairs)
     return {"device": device, "precision": precision, "step_ms": step_ms, "threads": torch.get_num_threads(),
             "frames_per_s": x.shape[0] / step_ms * 1e3, "check": check,

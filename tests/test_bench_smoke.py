@@ -198,7 +198,9 @@ def test_over_the_bound_the_exact_step_decides(monkeypatch, ours_off_by):
         return out
 
     monkeypatch.setattr(bench_train, "forward_and_gradients", ours_maybe_off)
-    r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=True, rounds=1)
+    # two rounds: the second times more of our steps, which move our weights; the exact step must be
+    # taken from the weights the check compared, before them
+    r = bench_train.run("numpy", "tiny", batch=2, steps=1, warmup=0, breakdown_steps=0, peer=True, rounds=2)
     truth = r["peer"]["float64_truth"]
     assert set(truth) == {"encoder", "decoder", "discriminator"}
     assert r["peer"]["agrees"] == (ours_off_by == 0.0), truth
