@@ -136,9 +136,9 @@ MUTANTS = [
     M("cupy-adam-second-moment-bias-correction", "kernels/cupy/adam.cu",
       "(sqrt(v_new / bias_correction2) + eps)", "(sqrt(v_new / bias_correction1) + eps)", cupy("adam")),
     M("cupy-adam-grid-stride", "kernels/cupy/adam.cu",
-      "i += (long long)gridDim.x * blockDim.x) {", "i += (long long)blockDim.x) {", cupy("adam or training_steps"),
-      "every block after the first redoes the others' elements: only a grid of 2+ blocks shows it (the op"
-      " cases of Adam have under 32 elements, one block even on the tight plan: the training steps catch it)"),
+      "i += (long long)gridDim.x * blockDim.x) {", "i += (long long)blockDim.x) {", cupy("adam"),
+      "every block after the first redoes the others' elements: only a grid of 2+ blocks shows it (the"
+      " multi-tile Adam case, 4900 parameters)"),
     M("cupy-reparam-kl-logvar-gradient", "kernels/cupy/sampler.cu",
       "kl_scale * (exp(lv) - T(1)) * T(0.5);", "kl_scale * (exp(lv) - T(1));", cupy("reparam or kl")),
     M("cupy-bce-gradient-sign", "kernels/cupy/losses.cu",
@@ -166,6 +166,9 @@ MUTANTS = [
     # --- Triton, under the interpreter ------------------------------------------------------------------
     M("triton-adam-second-moment-not-squared", "kernels/triton/adam.py",
       "tl.full((), one_minus_beta2, dtype) * g * g", "tl.full((), one_minus_beta2, dtype) * g", triton("adam")),
+    M("triton-adam-program-offset", "kernels/triton/adam.py",
+      "offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
+      "offsets = tl.program_id(0) * (BLOCK - 1) + tl.arange(0, BLOCK)", triton("adam")),
     M("triton-sampler-logvar-gradient", "kernels/triton/sampler.py",
       "tl.store(dlogvar_ptr + offsets, dz * s * eps * (0.5 * tl.exp(0.5 * logvar)), mask=mask)",
       "tl.store(dlogvar_ptr + offsets, dz * s * eps * (1.0 * tl.exp(0.5 * logvar)), mask=mask)",

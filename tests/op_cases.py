@@ -188,6 +188,9 @@ MULTI_TILE_LINEAR = [(130, 130, 130, True, ("linear_forward", "linear_backward")
 # (shape, slope): 70 channels (two 64-channel programs, three 32-thread blocks) of 2*5*5 = 50 values
 # or 40 rows; 40 channels in 2 chunks of 36 values; 260 features (two 256-thread blocks)
 MULTI_TILE_BN = [((2, 70, 5, 5), 0.2), ((40, 70), 0.2), ((2, 40, 6, 6), 0.0), ((3, 260), 0.2)]
+# Adam over 70x70 = 4900 parameters: 5 programs of 1024 (the last 804), 20 blocks of 256 threads (the last
+# ragged), and on the tight host plan more elements than threads (each thread loops)
+MULTI_TILE_ADAM = [((70, 70), 5, 1e-3, 0.9, 0.999, 1e-8, 0.01)]
 
 # real layer shapes of the presets, at batch 2 ----------------------------------------------------
 REAL_BATCH = 2
@@ -549,6 +552,7 @@ def _multi_tile_cases():
         cases += [c for c in linear_cases(n, f_in, f_out, bias) if c.op in ops]
     for shape, slope in MULTI_TILE_BN:
         cases += bn_cases(shape, slope)
+    cases += [adam_case(*setting) for setting in MULTI_TILE_ADAM]
     return cases
 
 

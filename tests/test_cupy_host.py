@@ -492,6 +492,10 @@ def test_multi_tile_op_on_host(host, host_kernels, case, rng, request):
     recorder = RecordingRunner(host_kernels)
     runtime.use_host(np, recorder)
     _check(host, case, "float32", rng)
+    if case.op == "adam_step":      # one element-wise kernel: several blocks, the last ragged
+        grids = [grid for name, grid, _ in recorder.launches if name == "adam_step"]
+        assert grids and all(grid[0] > 1 for grid in grids), f"{case.name}: adam_step ran in one block: {grids}"
+        return
     per_channel = [(name, grid) for name, grid, _ in recorder.launches if name in PER_CHANNEL_KERNELS]
     if request.node.callspec.params["host"] == "tight" or "3x260" in case.name:
         assert per_channel and all(grid[0] > 1 for _, grid in per_channel), \

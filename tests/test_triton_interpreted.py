@@ -110,6 +110,7 @@ def test_split_reductions_match_reference(T, case, rng):
 #                                   programs; apply: 4 / 3 blocks; backward sum_rows: 3 programs
 #   batch norm 2x40x6x6             partial sums in 3 row splits (one channel program); apply: 3 blocks
 #   batch norm 3x260                partial sums: 5 channel programs; finish: 5
+#   adam 70x70                      5 programs of 1024 elements, the last ragged
 # Each case's claim below is checked against the grids its launches actually got: a kernel named here
 # that ran with one program on an axis named here fails the test (a config or shape change that made
 # the case fit in one tile again).
@@ -150,6 +151,7 @@ MULTI_TILE_CLAIMS = {
     "batch_norm_act_inference[2x40x6x6 slope=0.0]": (False, {"apply_kernel": (0,)}),
     "batch_norm_act_forward[3x260 slope=0.2]": (False, {"stats_partial_kernel": (0,), "finish_stats_kernel": (0,)}),
     "batch_norm_act_backward[3x260 slope=0.2]": (False, {"grads_partial_kernel": (0,), "sum_rows_kernel": (0,)}),
+    "adam_step[70x70 step=5 lr=0.001 b1=0.9 b2=0.999 eps=1e-08 wd=0.01]": (False, {"adam_kernel": (0,)}),
 }
 _MULTI_TILE = {c.name: c for c in op_cases.MULTI_TILE_CASES}
 MULTI_TILE_RUNS = [pytest.param(_MULTI_TILE[name], config, claims, id=f"{name}-config{config}")
