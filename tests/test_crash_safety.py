@@ -87,6 +87,19 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
         np.testing.assert_array_equal(restored.flat[name].data, old.flat[name].data, err_msg=name)
 
 
+def test_a_checkpoint_has_the_usual_permissions(tmp_path):
+    """Written through a private mkstemp file, the checkpoint still gets open()'s mode (0666 less the
+    umask), as checkpoint-good.safetensors (a copy) and every other file of the run folder do."""
+    path = tmp_path / checkpoint.FILENAME
+    model, optimizers = model_and_optimizers(seed=1)
+    previous = os.umask(0o022)
+    try:
+        checkpoint.save(str(path), model, optimizers, {"step": 1})
+    finally:
+        os.umask(previous)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+
+
 class FillingDisk:
     """An output container whose disk fills after two packets: mux raises `error` from then on."""
 

@@ -19,6 +19,7 @@ from safetensors.numpy import save as st_save
 
 from .config import ModelConfig
 from .errors import UserError
+from .media.paths import usual_permissions
 
 FORMAT = 1
 FILENAME = "checkpoint.safetensors"
@@ -52,6 +53,7 @@ def save(path, model, optimizers, state):
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
+        usual_permissions(tmp)                 # mkstemp made it private; a checkpoint is a file like any other
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -28,7 +28,7 @@ import av
 import numpy as np
 
 from vaegan.errors import UserError
-from vaegan.media.paths import check_output
+from vaegan.media.paths import check_output, usual_permissions
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # audio codecs each container takes as they are; anything else is re-encoded to AAC
@@ -39,12 +39,6 @@ COPYABLE_AUDIO = {
                  "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le"},
 }
 AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def side_by_side(a, b):
@@ -250,7 +244,7 @@ class FilmWriter:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.chmod(self._partial, 0o666 & ~_umask())   # mkstemp made it private; a film is not
+            usual_permissions(self._partial)             # mkstemp made it private; a film is not
             os.replace(self._partial, self.path)
             self._partial = None
         except BaseException as e:

@@ -11,6 +11,9 @@ is a UserError whose message starts with the path as given. Returns the absolute
 Callers: cli.py (reconstruct, sample, morph: the -o file), media/film.py (FilmWriter), media/images.py
 (PNG grids), media/framestore.py (the store's folder), train.py (the run folder), report.py (the run
 folder it writes report.html in).
+
+usual_permissions(path): a file written atomically (to a tempfile.mkstemp file, then renamed) gets the
+mode open() would have given it, not mkstemp's private 0600 (the film writer, checkpoints).
 """
 import os
 
@@ -45,3 +48,10 @@ def check_output(path, folder=None, create=False, parents=True):
     if not os.access(path, os.W_OK):
         raise UserError(f"{shown}: the {folder} is not writable")
     return path
+
+
+def usual_permissions(path):
+    """Give `path` the mode a plain open() would have: 0666 less the process's umask."""
+    mask = os.umask(0)             # (reading the umask means setting it: put it straight back)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
