@@ -89,11 +89,43 @@ def test_a_normal_run_never_rolls_back(film, tmp_path, fast_checks):
     assert good["step"] == 12
 
 
+def record_progress_bars(monkeypatch):
+    """Replace train's tqdm with a bar that notes its count after every change (and, like tqdm without a
+    terminal, says it is disabled: train then prints a line per epoch)."""
+    from vaegan import train as train_module
+    bars = []
+
+    class Bar:
+        def __init__(self, total, initial=0, **kwargs):
+            self.total, self.n, self.seen, self.disable = total, initial, [], True
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+            self.seen.append(self.n)
+
+        def refresh(self):
+            self.seen.append(self.n)
+
+        def set_postfix_str(self, text):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(train_module, "tqdm", Bar)
+    return bars
+
+
 def test_scrambled_weights_are_caught_rolled_back_and_recovered_from(film, tmp_path, fast_checks, monkeypatch):
     out = tmp_path / "scrambled"
     inject(monkeypatch, 6, scramble_decoder)        # the 7th step starts from a destroyed decoder
+    bars = record_progress_bars(monkeypatch)
     result = invoke("train", film, "--out", out, "--epochs", 3, *SMALL)
     assert result.exit_code == 0, result.output
+    # the bar went back with the roll-back: it counts the steps of the run, never past its total
+    # (step 10 is the check that rolls back: the bar had not counted it yet)
+    assert bars[0].seen == list(range(1, 10)) + [6] + list(range(7, 13)) and bars[0].total == 12
     records = lines(out)
     events = [r for r in records if "event" in r]
     assert len(events) == 1, events

@@ -145,6 +145,8 @@ class Run:
                         if stop.requested:
                             break
                     if self.guard.restart(log):
+                        bar.n = state["step"]           # back to the restored step, not past the total
+                        bar.refresh()
                         continue
                     if stop.requested:
                         break
