@@ -17,7 +17,8 @@ the kernel only where the padding p overlaps them (with p = 0 they hold just the
 """
 from kernels.shapes import conv_transpose2d_shape
 
-from .conv import Grid, _to_nchw, _pixels_last, conv2d_backward_data, conv2d_backward_weight, conv2d_forward, im2col
+from .conv import (Grid, _pixels_last, _to_nchw, conv2d_backward_data, conv2d_backward_weight, conv2d_forward,
+                   im2col)
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
