@@ -318,8 +318,8 @@ def _peer_lines(r):
         c = p["check"]
         rounds = p["rounds"]
         threads = f", {p['threads']} thread{'s' if p['threads'] > 1 else ''}" if p["device"] == "cpu" else ""
-        lines.append(f"peer PyTorch ({p['device']}, {p['precision']}{threads}): {p['frames_per_s']:.1f} frames/s (median step "
-                     f"{num(p['step_ms'])} ms); ours / peer = {p['ratio']:.2f}x")
+        lines.append(f"peer PyTorch ({p['device']}, {p['precision']}{threads}): {p['frames_per_s']:.1f} frames/s "
+                     f"(median step {num(p['step_ms'])} ms); ours / peer = {p['ratio']:.2f}x")
         lines.append(f"  ours / peer by round, each {r['steps']} steps of ours then {r['steps']} of the peer: "
                      + ", ".join(f"{q['ratio']:.2f}x ({num(q['ours_ms'])} / {num(q['peer_ms'])} ms)" for q in rounds)
                      + (f"; the median, {p['ratio']:.2f}x, is the answer" if len(rounds) > 1 else ""))
@@ -330,10 +330,11 @@ def _peer_lines(r):
                      + "; gradients rel L2 " + ", ".join(f"{k} {num(v, 2)}" for k, v in c["grads"].items())
                      + f" -> {verdict}")
         if truth:
+            distances = ", ".join(f"{k} {num(o, 2)} / {num(t, 2)}" for k, (o, t) in truth.items())
+            verdict = ("AGREE: ours is within twice PyTorch's own float32 distance of it" if p["agrees"] else
+                       "DISAGREE: ours is further from it than twice PyTorch's float32 distance and the bound")
             lines.append("  both against the exact step (the reference in float64 from the same weights), rel L2 "
-                         "ours / PyTorch's: " + ", ".join(f"{k} {num(o, 2)} / {num(t, 2)}" for k, (o, t) in truth.items())
-                         + (" -> AGREE: ours is within twice PyTorch's own float32 distance of it" if p["agrees"]
-                            else " -> DISAGREE: ours is further from it than twice PyTorch's float32 distance and the bound"))
+                         f"ours / PyTorch's: {distances} -> {verdict}")
     return lines
 
 
