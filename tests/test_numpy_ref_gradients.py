@@ -19,6 +19,7 @@ from tests.gradcheck import check_gradients
 from tests.op_cases import (AWKWARD_CASES, BN_EPS, BN_SHAPES, CONV_SHAPES, CONV_T_SHAPES, LATENT_SHAPES,
                             LINEAR_SHAPES, LOSS_SHAPES, PRESET_LAYERS, SLOPES, away_from_zero, bn_input,
                             bn_params, conv_inputs, normal)
+from tests.plain_ops import plain_conv2d, plain_conv_transpose2d
 
 K = kernels.get_backend("numpy")
 F64 = np.float64
@@ -204,43 +205,12 @@ def test_loss_gradients(shape, rng):
                         [K.bce_with_logits(logits, target)[1]], [0], GRAD_BOUND)
 
 
-# --- forward definitions, independent of the im2col code --------------------------------------------
-
-def conv2d_direct(x, w, b, stride, padding):
-    """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] xpad[n, c, s i + u, s j + v], pixel by pixel."""
-    n, c, h, wd = x.shape
-    c_out, _, kh, kw = w.shape
-    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    h_out, w_out = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
-    y = np.zeros((n, c_out, h_out, w_out))
-    for i in range(h_out):
-        for j in range(w_out):
-            window = xpad[:, :, stride * i:stride * i + kh, stride * j:stride * j + kw]   # (n, c, kh, kw)
-            y[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))
-    return y + (0 if b is None else b.reshape(1, -1, 1, 1))
-
-
-def conv_transpose2d_direct(x, w, b, stride, padding, output_padding):
-    """PyTorch's definition: input pixel (i, j) adds x[n, c, i, j] * w[c, o, u, v] to output pixel
-    (s i + u - p, s j + v - p); output_padding extends the output at the bottom/right."""
-    n, c, h, wd = x.shape
-    _, c_out, kh, kw = w.shape
-    h_out = (h - 1) * stride - 2 * padding + kh + output_padding
-    w_out = (wd - 1) * stride - 2 * padding + kw + output_padding
-    full = np.zeros((n, c_out, h_out + 2 * padding, w_out + 2 * padding))   # before cropping the padding
-    for i in range(h):
-        for j in range(wd):
-            for u in range(kh):
-                for v in range(kw):
-                    full[:, :, stride * i + u, stride * j + v] += x[:, :, i, j] @ w[:, :, u, v]
-    y = full[:, :, padding:padding + h_out, padding:padding + w_out]
-    return y + (0 if b is None else b.reshape(1, -1, 1, 1))
-
+# --- forward definitions (tests/plain_ops.py), independent of the im2col code ----------------------
 
 @pytest.mark.parametrize("s", CONV_SHAPES, ids=ids(CONV_SHAPES))
 def test_conv2d_forward_is_the_direct_sum(s, rng):
     a = conv_inputs(rng, F64, s)
-    want = conv2d_direct(a["x"], a["w"], a["b"], s.stride, s.padding)
+    want = plain_conv2d(a["x"], a["w"], a["b"], s.stride, s.padding)
     np.testing.assert_allclose(K.conv2d_forward(a["x"], a["w"], a["b"], s.stride, s.padding), want,
                                rtol=1e-12, atol=1e-12)
 
@@ -250,7 +220,7 @@ def test_conv_transpose2d_forward_is_the_direct_scatter_and_the_adjoint(s, rng):
     a = conv_inputs(rng, F64, s)
     args = (s.stride, s.padding, s.output_padding)
     y = K.conv_transpose2d_forward(a["x"], a["w"], a["b"], *args)
-    np.testing.assert_allclose(y, conv_transpose2d_direct(a["x"], a["w"], a["b"], *args), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, plain_conv_transpose2d(a["x"], a["w"], a["b"], *args), rtol=1e-12, atol=1e-12)
     # adjoint: <conv2d(u, w), x> = <u, conv_transpose2d(x, w)> for any u of the output's shape
     u = normal(rng, s.y_shape, F64)
     lhs = np.vdot(K.conv2d_forward(u, a["w"], None, s.stride, s.padding), a["x"])
