@@ -6,35 +6,36 @@
 #   bash bench/gpu_check.sh --dry-run    the same steps rehearsed on a CPU machine on tiny shapes
 #                                        (tests/test_gpu_check_dry_run.py runs it, so CI keeps it working)
 #
-# TIME PLAN (H100/H200). A session gets 15 minutes of device time, machine start (1-3 min) included;
-# the command is held to BUDGET_S = 345 s (steps end by 330 s, packing gets the last 15 s) so that a
-# second call still fits. Every step runs under
-# `timeout` at its cap, and never past the budget (a step with under 20 s left is skipped and says so).
-#   step 0  env      cap  45 s  versions, driver; CuPy and PyTorch matmuls in one process; every .cu
+# TIME PLAN (H100/H200, 16 cores). A session gets 15 minutes of device time, machine start (1-3 min)
+# included; the command is held to BUDGET_S = 300 s (steps end by 290 s, packing gets the last 10 s) so
+# that a second call still fits. Every step runs under `timeout` at its cap (SIGINT first, so that pytest
+# still writes its summary and junit file), and never past the budget (a step with under 20 s left is
+# skipped and says so). Nothing compiles after step 0: every later step counts the Triton compiles it
+# caused (VAEGAN_TRITON_COMPILE_LOG) and the summary shows them; CuPy's kernels are all compiled in step 1.
+#   step 0  warm     cap 150 s  bench.warm_caches: records every Triton specialization that steps 1-4
+#                               launch (broad256x144, batch 64 and 2, config 0: 682 kernels, 369 with
+#                               tl.dot; ~25 s on two CPU cores, no compiling), files the binaries carried in
+#                               bench/triton_sm90_cache.tar.gz under this machine's Triton keys (~10 s),
+#                               compiles what is missing on 16 processes (each tl.dot kernel ~3 CPU-s, the
+#                               rest ~1: all 682 took ~1700 CPU-s here, ~2 min on 16 cores). Expected
+#                               30-40 s with the archive current.
+#   step 1  env      cap  45 s  versions, driver; CuPy and PyTorch matmuls in one process; every .cu
 #                               through CuPy's RawModule (NVRTC) with the loader's options: ~0.5-2 s a
-#                               file (nvcc takes 0.4-2.4 s each here), 16 files; one Triton launch.
-#                               Fills CuPy's kernel cache for the later steps. Expected 15-25 s.
-#   step 1  tests    cap 105 s  the `gpu` tests of both backends in exact float32, plus Triton's TF32 on
-#                               broad256x144's layers (946 of 1979 tests), pytest-xdist -n 14,
-#                               pytest-timeout 90 s a test. VAEGAN_TRITON_CONFIG=0: each autotuned
-#                               kernel compiles its first config only. Counted by recording the
-#                               launchers' launches over tests/op_cases.py: exact float32 needs 239
-#                               distinct Triton compiles (102 with tl.dot), TF32 120 more (102 tl.dot),
-#                               float64 239. A tl.dot kernel compiles in 2.7-3.2 s (measured here, sm_90,
-#                               one core), the others in ~1 s: ~450 s of compiling, ~35-45 s on 14
-#                               workers, into the shared Triton cache that the later steps reuse (the real
-#                               layers at batch 2 mostly share batch 64's specializations).
-#   step 2  conv     cap  90 s  bench.kernels on broad256x144's convolutions (forward, data and weight
+#                               file (nvcc takes 0.4-2.4 s each here), 16 files, into CuPy's kernel cache
+#                               for the later steps; one Triton launch (a cache hit). Expected 15-25 s.
+#   step 2  tests    cap 100 s  every `gpu` test of both backends (1979: float32, TF32, float64),
+#                               pytest-xdist -n 14, one BLAS/OpenMP thread per worker, pytest-timeout 60 s a
+#                               test (the slowest is a float64 reference of a real layer on the CPU, ~5 s
+#                               here). VAEGAN_TRITON_CONFIG=0: each autotuned kernel runs its first config.
+#   step 3  conv     cap  60 s  bench.kernels on broad256x144's convolutions (forward, data and weight
 #                               gradients, conv and transposed: 6 ops x 4 layers = 24 cases, 7 rows each:
 #                               cupy x3, triton x2, torch, torch/tf32), validated at batch 2 against the
-#                               float64 reference (at batch 64 that alone took 100-250 s), timed at
-#                               batch 64, 5 calls a row. About 32 Triton compiles with one config
-#                               (~90 s serial if none were cached), most found in step 1's cache.
-#   step 3  train    cap 2x45 s bench.train --preset broad256x144 --batch 64, cupy then triton: frames/s,
+#                               float64 reference, timed at batch 64, 5 calls a row.
+#   step 4  train    cap 2x40 s bench.train --preset broad256x144 --batch 64, cupy then triton: frames/s,
 #                               the peer's AGREE check and ratio, a breakdown. 2 warm-up + 5 timed steps.
-#   step 4  float64  the rest   the float64 tests and Triton's other TF32 tests, with the time left
-#                               (>= 20 s; ~360 compiles, ~2 min on 14 workers: a second call's job).
 #   packing          ~10 s      caches and JSON tarred into $OUT.
+# Sum of the caps: 150 + 45 + 100 + 60 + 80 = 435 s, of which the budget keeps 290: the caps are for a
+# step that runs long, the expected total is ~35 + 20 + 80 + 50 + 60 + 10 = 255 s.
 # Everything prints as it is measured (python -u; bench tools print each row or part as they go and
 # rewrite their JSON), so a step cut off at its cap keeps what it measured, and a crashed step shows its
 # last lines in summary.txt.
@@ -42,8 +43,8 @@
 # FILES BACK (the device tool returns at most 8, each under 16 MiB): summary.txt (plan, every step's
 # command, exit code and time, the last lines of a failed step, the headline numbers), env.txt,
 # tests.txt, kernels_conv.txt, train_cupy.txt, train_triton.txt (each step's stdout and stderr as it
-# ran), raw.tar.gz (JSON reports, pytest's junit XML, nvidia-smi -q), caches.tar.gz (Triton's and CuPy's
-# kernel caches). A later call can start warm: carry that caches.tar.gz in the working tree and set
+# ran; the warm step writes to env.txt), raw.tar.gz (JSON reports, pytest's junit XML, nvidia-smi -q,
+# the Triton compile log, the manifest), caches.tar.gz (Triton's and CuPy's kernel caches). A later call can start warm: carry that caches.tar.gz in the working tree and set
 # CACHE_IN=path/to/caches.tar.gz. Triton's cache records absolute paths, so the caches always live in
 # CACHE_ROOT (default /tmp/vaegan-gpu-cache). Full autotuning instead of the first config: TUNE=1
 # (then TRITON_CACHE_AUTOTUNING=1 keeps the tuning results in that cache too).
@@ -58,8 +59,9 @@ if [ $# -gt 0 ]; then echo "usage: bash bench/gpu_check.sh [--dry-run]" >&2; exi
 
 OUT=${OUT:-bench-out}
 PYTHON=${PYTHON:-python3}
-BUDGET_S=${BUDGET_S:-345}
+BUDGET_S=${BUDGET_S:-300}
 MIN_STEP_S=20
+ARCHIVE=${ARCHIVE:-bench/triton_sm90_cache.tar.gz}   # the Triton binaries built on a CPU machine
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 RAW=$(mktemp -d)
@@ -79,42 +81,50 @@ if [ -n "${CACHE_IN:-}" ]; then
 fi
 export TRITON_CACHE_DIR="$CACHE_ROOT/triton" CUPY_CACHE_DIR="$CACHE_ROOT/cupy"
 export TRITON_CACHE_AUTOTUNING=1 PYTHONUNBUFFERED=1
+export VAEGAN_TRITON_COMPILE_LOG="$RAW/triton_compiles.log"   # one line per compile the JIT asks for
+: > "$VAEGAN_TRITON_COMPILE_LOG"
 if [ "${TUNE:-0}" = 1 ]; then unset VAEGAN_TRITON_CONFIG; else export VAEGAN_TRITON_CONFIG=0; fi
 
 CONV_OPS=(conv2d_forward conv2d_backward_data conv2d_backward_weight
           conv_transpose2d_forward conv_transpose2d_backward_data conv_transpose2d_backward_weight)
 GPU_TESTS=(tests/test_cupy_backend.py tests/test_triton_backend.py)
 PYTEST=(-m pytest -p no:cacheprovider -v -rfE --tb=short)
-if "$PYTHON" -c "import pytest_timeout" 2>/dev/null; then PYTEST+=(--timeout 90); fi
+if "$PYTHON" -c "import pytest_timeout" 2>/dev/null; then PYTEST+=(--timeout 60); fi
+# one BLAS/OpenMP thread for each pytest worker: 14 workers of 16 threads each fought over 16 cores
+ONE_THREAD=(env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1)
 if [ "$DRY" = 1 ]; then
     # the CPU stand-ins of each step: the host build of the CUDA kernels and Triton's interpreter for
-    # the gpu tests, the numpy backend on the tiny preset for the bench tools
+    # the gpu tests, the numpy backend on the tiny preset for the bench tools, recording without compiling
+    # for the warm-up (tests/test_warm_caches.py compiles)
+    WARM=(--preset tiny --batch 2 --validate-batch 1 --jobs 2 --no-compile)
     ENV_ARGS=(--dry-run)
     TEST_FILES=(tests/test_cupy_host.py tests/test_triton_interpreted.py)
-    # (one line each: pytest -k does not read a newline as a space)
-    F32=(-k "test_op_on_host and h100 and float32 and (relu_forward or conv2d_forward) or test_convolution_on_host and h100 and float32 and implicit and conv2d_forward or test_op_matches_reference and float32 and (relu_forward or conv2d_forward)")
-    F64=(-k "test_op_matches_reference and float64 and batch_norm_forward")
+    # (one line: pytest -k does not read a newline as a space)
+    TESTS=(-k "test_op_on_host and h100 and float32 and (relu_forward or conv2d_forward) or test_convolution_on_host and h100 and float32 and implicit and conv2d_forward or test_op_matches_reference and (float32 and (relu_forward or conv2d_forward) or float64 and batch_norm_forward)")
     WORKERS=2
-    PYTEST+=(--dist loadfile)   # one worker builds the host kernels, the other interprets Triton
+    DIST=(--dist loadfile)   # one worker builds the host kernels, the other interprets Triton
     CONV=(--backend numpy --preset tiny --batch 2 --validate-batch 1 --layer enc.conv1 dec.conv1
           --repeats 2 --budget-s 0.05 --ceiling-copy-mib 8 --ceiling-gemm-n 128)
     TRAIN=(--preset tiny --batch 2 --steps 1 --warmup 0 --breakdown-steps 1)
     train_backend() { echo numpy; }
-    CAP_ENV=300 CAP_TESTS=600 CAP_CONV=300 CAP_TRAIN=300   # generous: CI machines are shared
+    CAP_WARM=300 CAP_ENV=300 CAP_TESTS=600 CAP_CONV=300 CAP_TRAIN=300   # generous: CI machines are shared
     BUDGET_S=100000
 else
+    WARM=(--preset broad256x144 --batch 64 --validate-batch 2 --jobs "$(nproc)")
     ENV_ARGS=()
     WORKERS=${WORKERS:-14}
     TEST_FILES=("${GPU_TESTS[@]}")
-    F32=(-k "not float64 and (not tf32 or broad256x144)")
-    F64=(-k "float64 or tf32 and not broad256x144")
+    TESTS=()
+    DIST=(--dist load)
     CONV=(--backend cupy,triton --preset broad256x144 --batch 64 --validate-batch 2 --repeats 5 --budget-s 0.3)
     TRAIN=(--preset broad256x144 --batch 64 --steps 5 --warmup 2 --breakdown-steps 1)
     train_backend() { echo "$1"; }
-    CAP_ENV=45 CAP_TESTS=105 CAP_CONV=90 CAP_TRAIN=45
+    CAP_WARM=150 CAP_ENV=45 CAP_TESTS=100 CAP_CONV=60 CAP_TRAIN=40
 fi
-PACK_S=15   # kept back from the budget for packing
-if "$PYTHON" -c "import xdist" 2>/dev/null; then PYTEST+=(-n "$WORKERS"); fi
+if [ -f "$ARCHIVE" ]; then WARM+=(--install "$ARCHIVE"); fi
+PACK_S=10   # kept back from the budget for packing
+# pytest-xdist where it is installed (the [test] extra brings it; the device machine has it); serial without
+if "$PYTHON" -c "import xdist" 2>/dev/null; then PYTEST+=(-n "$WORKERS" "${DIST[@]}"); fi
 
 STEPS_RUN=()
 FAILED_STEPS=0
@@ -130,12 +140,22 @@ step() {  # step NAME FILE CAP COMMAND...: run COMMAND under timeout, stdout and
     fi
     echo "== $name (cap ${cap}s): $*" | tee -a "$SUMMARY"
     echo "== $name: $*" >> "$OUT/$file"
-    local start=$SECONDS
-    timeout -k 5 "$cap" "$@" >> "$OUT/$file" 2>&1
+    local start=$SECONDS lines_before compiles_before
+    lines_before=$(wc -l < "$OUT/$file")
+    compiles_before=$(grep -c '^miss' "$VAEGAN_TRITON_COMPILE_LOG")
+    # SIGINT at the cap (pytest then prints its summary and writes its junit file), SIGKILL 10 s later
+    timeout -s INT -k 10 "$cap" "$@" >> "$OUT/$file" 2>&1
     local rc=$?
     local note=""
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then note=" (cut off at its cap)"; fi
-    echo "   exit $rc after $((SECONDS - start))s$note; ${SECONDS}s into the run" | tee -a "$SUMMARY"
+    local compiled=$(($(grep -c '^miss' "$VAEGAN_TRITON_COMPILE_LOG") - compiles_before))
+    echo "   exit $rc after $((SECONDS - start))s$note; ${SECONDS}s into the run; Triton compiles the JIT asked for: $compiled" \
+        | tee -a "$SUMMARY"
+    if grep -q -- "-m pytest" <<< "$*"; then   # what pytest printed as it went, even when cut off
+        tail -n +"$((lines_before + 1))" "$OUT/$file" | awk '/ PASSED/{p++} / FAILED/{f++} / ERROR/{e++} / SKIPPED/{s++}
+            END {printf "   tests as printed: %d passed, %d failed, %d errors, %d skipped\n", p, f, e, s}' \
+            | tee -a "$SUMMARY"
+    fi
     if [ "$rc" != 0 ]; then
         tail -n 20 "$OUT/$file" | sed 's/^/   | /' >> "$SUMMARY"
         FAILED_STEPS=$((FAILED_STEPS + 1))
@@ -146,11 +166,14 @@ step() {  # step NAME FILE CAP COMMAND...: run COMMAND under timeout, stdout and
 {
     echo "bench/gpu_check.sh $([ "$DRY" = 1 ] && echo '--dry-run (CPU rehearsal: tiny shapes, no GPU)')"
     echo "started $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-    echo "budget ${BUDGET_S}s; caps: env ${CAP_ENV}s, tests ${CAP_TESTS}s, conv ${CAP_CONV}s, train 2x${CAP_TRAIN}s, float64 tests: the rest"
+    echo "budget ${BUDGET_S}s; caps: warm ${CAP_WARM}s, env ${CAP_ENV}s, tests ${CAP_TESTS}s, conv ${CAP_CONV}s, train 2x${CAP_TRAIN}s"
     echo "VAEGAN_TRITON_CONFIG=${VAEGAN_TRITON_CONFIG:-(unset: full autotuning)} TRITON_CACHE_DIR=$TRITON_CACHE_DIR CUPY_CACHE_DIR=$CUPY_CACHE_DIR"
 } | tee -a "$SUMMARY"
 
-# --- step 0: the machine, the libraries, every CUDA source through NVRTC, one Triton launch ----------
+# --- step 0: every Triton kernel the later steps launch, in the cache before they launch it ----------
+step warm env.txt "$CAP_WARM" "$PYTHON" -u -m bench.warm_caches "${WARM[@]}" --manifest-out "$RAW/manifest.jsonl"
+
+# --- step 1: the machine, the libraries, every CUDA source through NVRTC, one Triton launch ----------
 if command -v nvidia-smi > /dev/null; then
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu,memory.used \
         --format=csv >> "$OUT/env.txt" 2>&1
@@ -160,23 +183,19 @@ else
 fi
 step env env.txt "$CAP_ENV" "$PYTHON" -u -m bench.gpu_env "${ENV_ARGS[@]}"
 
-# --- step 1: correctness of both backends, float32 ------------------------------------------------
-step tests_float32 tests.txt "$CAP_TESTS" "$PYTHON" -u "${PYTEST[@]}" "${F32[@]}" --junitxml "$RAW/tests_float32.xml" \
-    "${TEST_FILES[@]}"
+# --- step 2: correctness of both backends: float32, TF32, float64 ----------------------------------
+step tests tests.txt "$CAP_TESTS" "${ONE_THREAD[@]}" "$PYTHON" -u "${PYTEST[@]}" "${TESTS[@]}" \
+    --junitxml "$RAW/tests.xml" "${TEST_FILES[@]}"
 
-# --- step 2: the convolutions against cuDNN ---------------------------------------------------------
+# --- step 3: the convolutions against cuDNN ---------------------------------------------------------
 step kernels_conv kernels_conv.txt "$CAP_CONV" "$PYTHON" -u -m bench.kernels "${CONV[@]}" --op "${CONV_OPS[@]}" \
     --json "$RAW/kernels_conv.json"
 
-# --- step 3: training throughput, each backend beside the PyTorch step --------------------------------
+# --- step 4: training throughput, each backend beside the PyTorch step --------------------------------
 for backend in cupy triton; do
     step "train_$backend" "train_$backend.txt" "$CAP_TRAIN" "$PYTHON" -u -m bench.train \
         --backend "$(train_backend "$backend")" "${TRAIN[@]}" --json "$RAW/train_$backend.json"
 done
-
-# --- step 4: float64 (and the remaining TF32) tests, with what is left -------------------------------------------------------
-step tests_float64 tests.txt $((BUDGET_S - PACK_S - SECONDS)) "$PYTHON" -u "${PYTEST[@]}" "${F64[@]}" \
-    --junitxml "$RAW/tests_float64.xml" "${TEST_FILES[@]}"
 
 # --- packing: at most 8 files, each under 16 MiB ------------------------------------------------------
 LIMIT=$((15 * 1024 * 1024))
@@ -184,9 +203,10 @@ tar -czf "$OUT/raw.tar.gz" -C "$RAW" --exclude ./cache . 2>> "$SUMMARY"
 tar -czf "$OUT/caches.tar.gz" -C "$CACHE_ROOT" . 2>> "$SUMMARY"
 if [ "$(stat -c %s "$OUT/caches.tar.gz")" -gt "$LIMIT" ]; then
     # Triton finds a cached kernel by its JSON and cubin; the intermediate IRs are for reading only
-    find "$CACHE_ROOT/triton" \( -name '*.llir' -o -name '*.ttir' -o -name '*.ttgir' -o -name '*.source' \) -delete
+    find "$CACHE_ROOT/triton" \( -name '*.llir' -o -name '*.ttir' -o -name '*.ttgir' -o -name '*.source' \
+        -o -name '*.ptx' \) -delete
     tar -czf "$OUT/caches.tar.gz" -C "$CACHE_ROOT" . 2>> "$SUMMARY"
-    echo "caches.tar.gz: Triton's intermediate IRs left out to stay under 16 MiB" >> "$SUMMARY"
+    echo "caches.tar.gz: Triton's intermediate IRs and PTX left out to stay under 16 MiB" >> "$SUMMARY"
 fi
 if [ "$(stat -c %s "$OUT/caches.tar.gz")" -gt "$LIMIT" ]; then
     tar -czf "$OUT/caches.tar.gz" -C "$CACHE_ROOT" ./cupy 2>> "$SUMMARY"
@@ -197,12 +217,14 @@ fi
 {
     echo
     echo "== headline"
+    grep -hE "^(recorded|installed|[0-9]+ kernels:)" "$OUT/env.txt" 2>/dev/null
     grep -hE "^(FAILED|[0-9]+ checks failed)|^device " "$OUT/env.txt" 2>/dev/null
     grep -hE "^=+ .*(passed|failed|error|skipped|no tests ran)" "$OUT/tests.txt" 2>/dev/null
     grep -hE "^ceiling|rows, .* failed|^bench.kernels" "$OUT/kernels_conv.txt" 2>/dev/null
     for name in train_cupy train_triton; do
         grep -hE "^bench.train|^throughput|^peer|AGREE|DISAGREE|^peak" "$OUT/$name.txt" 2>/dev/null
     done
+    echo "Triton compiles the JIT asked for after the warm-up: $(grep -c '^miss' "$VAEGAN_TRITON_COMPILE_LOG") misses, $(grep -c '^hit' "$VAEGAN_TRITON_COMPILE_LOG") cache hits"
     echo
     echo "== steps: ${STEPS_RUN[*]/%/;}"
     echo "finished after ${SECONDS}s; files: $(cd "$OUT" && ls | tr '\n' ' ')"

@@ -13,8 +13,8 @@ import pytest
 
 from kernels import get_backend
 from kernels.api import missing_names
-from tests import op_cases
-from tests.triton_shim import TF32_OPS, bound_for, check_outputs, check_same_training, training_history
+from tests import op_cases, triton_gpu_cases
+from tests.triton_shim import bound_for, check_outputs, check_same_training, training_history
 
 pytestmark = pytest.mark.gpu
 REF = get_backend("numpy")
@@ -30,15 +30,7 @@ def T():
 
 
 def _flavours():
-    """(case, dtype, precision) for every case: float32 "ieee", float64, and float32 "tf32" where it
-    changes anything (the ops built on tl.dot)."""
-    params = []
-    for case in op_cases.CASES:
-        params.append(pytest.param(case, np.float32, "ieee", id=f"{case.name}-float32-ieee"))
-        if case.op.startswith(TF32_OPS):
-            params.append(pytest.param(case, np.float32, "tf32", id=f"{case.name}-float32-tf32"))
-        params.append(pytest.param(case, np.float64, "ieee", id=f"{case.name}-float64"))
-    return params
+    return [pytest.param(*f, id=triton_gpu_cases.flavour_id(*f)) for f in triton_gpu_cases.flavours()]
 
 
 @pytest.mark.parametrize("case, dtype, precision", _flavours())
@@ -99,17 +91,14 @@ def test_kernels_run_in_order_on_cupys_current_stream(T, rng):
 STEP_BOUNDS = {"ieee": 1e-5, "tf32": 2e-2}
 
 
-@pytest.mark.parametrize("precision", STEP_BOUNDS)
-@pytest.mark.parametrize("config_name", ["MINI", "MINI_FC"])
+@pytest.mark.parametrize("precision", triton_gpu_cases.TRAINING_PRECISIONS)
+@pytest.mark.parametrize("config_name", triton_gpu_cases.TRAINING_CONFIGS)
 def test_training_steps_match_the_numpy_backend(T, precision, config_name, rng):
     """Three VAE-GAN steps from the same weights, frames and noise: each step's losses, and each
     network's gradient after it. (The only gradients that are rounding noise, those of convolution
     biases followed by batch norm, have no effect on any loss: see the interpreted test.)"""
-    import tests.test_vaegan_step as step_tests
-
-    cfg, n = getattr(step_tests, config_name), 4
+    cfg = triton_gpu_cases.training_config(config_name)
     T.set_precision(precision)
-    x = np.clip(rng.standard_normal((n, 3, cfg.height, cfg.width)).cumsum(axis=3) * 0.3, -1, 1).astype("float32")
-    noise = [[rng.standard_normal((n, cfg.z_dim)).astype("float32") for _ in range(2)] for _ in range(3)]
+    x, noise = triton_gpu_cases.training_inputs(cfg, rng)
     check_same_training(training_history(REF, cfg, x, noise), training_history(T, cfg, x, noise),
                         STEP_BOUNDS[precision])

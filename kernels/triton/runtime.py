@@ -8,8 +8,9 @@ array becomes a pointer; every launcher in this package goes through it.
 The same launchers also run, unchanged, on NumPy arrays through Triton's interpreter (TRITON_INTERPRET=1),
 which is how the kernels are tested on machines without a GPU. `use_arrays(numpy, wrap)` switches the
 array module and the pointer adapter; the adapter for host arrays is test support (tests/triton_shim.py),
-not part of this package. `compile_only()` records launches instead of running them, so that the
-ahead-of-time compile test compiles exactly what the launchers launch.
+not part of this package. `record_specializations()` runs the launchers through Triton's own JIT as
+if on an sm_90 GPU, but stops each launch before it compiles, and keeps what the JIT would have compiled
+(bench/warm_caches.py compiles those ahead of time, so that a GPU never waits on a compile).
 
 Settings, module-wide:
     set_precision("ieee" | "tf32")   how tl.dot multiplies float32 tiles: "ieee" is exact float32 (the
@@ -21,6 +22,9 @@ Settings, module-wide:
                                      configs) instead of tuning: i = 0 skips tuning (a short GPU check),
                                      and the interpreter tests run each config in turn. None (the default)
                                      tunes. The environment variable VAEGAN_TRITON_CONFIG=i sets it at import.
+    VAEGAN_TRITON_COMPILE_LOG=path   (environment, read at import) every compile the JIT asks for, found in
+                                     the cache or not, is appended to `path` as one line "hit|miss kernel
+                                     seconds": bench/gpu_check.sh counts the misses after each step.
 
 Launching Triton without PyTorch: Triton 3.6's CUDA driver asks PyTorch for the current device and
 stream. `_CupyDriver` answers from CuPy instead, so our kernels run on CuPy's current stream, ordered with
@@ -62,7 +66,9 @@ class _Settings:
     precision = "ieee"
     poison = False
     forced_config = None       # index into an autotuned kernel's configs, or None to tune
-    launches = None            # a list while compile_only() is active
+    recording = False          # True inside record_specializations(): launches compile and run nothing
+    recorded_functions = set() # the jit functions launched while recording
+    multiprocessors = None     # the SM count parallelism() assumes while recording (the GPU's own otherwise)
 
 
 _settings = _Settings()
@@ -136,6 +142,8 @@ def empty(shape, dtype):
 def parallelism():
     """How many programs keep the device busy: a few per streaming multiprocessor on the GPU; on the
     interpreter a handful, so that multi-program reductions are still exercised on small shapes."""
+    if _settings.recording:
+        return 4 * _settings.multiprocessors
     if not _settings.on_gpu:
         return 4
     return 4 * _multiprocessors(cupy.cuda.runtime.getDevice())
@@ -166,30 +174,126 @@ def launch(kernel, grid, *args, **meta):
     """kernel[grid](*args, **meta), with arrays handed over as pointers. `meta` holds the constexprs
     the launcher fixes (the autotuner adds its own)."""
     args = [_to_argument(a) for a in args]
-    if _settings.launches is not None:
-        _settings.launches.append((kernel, args, meta))
+    if _settings.recording:
+        # every config the autotuner would try (or the forced one), each through the JIT's own path;
+        # warmup: the JIT compiles (unless the recorder's hook stops it) and launches nothing
+        for fn, config in _candidates(kernel):
+            _settings.recorded_functions.add(fn)
+            fn.run(*args, grid=grid, warmup=True, **meta, **config)
         return
     if _settings.on_gpu:
         _use_cupy_driver()
     if _settings.forced_config is not None and isinstance(kernel, triton.runtime.Autotuner):
         # what the autotuner would do once it had chosen: its jit function with the config's meta
-        config = kernel.configs[_settings.forced_config % len(kernel.configs)]
-        kernel.fn[grid](*args, **meta, **config.all_kwargs())
+        kernel.fn[grid](*args, **meta, **_forced(kernel).all_kwargs())
         return
     kernel[grid](*args, **meta)
 
 
+def _forced(autotuner):
+    return autotuner.configs[_settings.forced_config % len(autotuner.configs)]
+
+
+def _candidates(kernel):
+    """(jit function, config keywords) for every compile a launch of `kernel` can cause: one for a plain
+    kernel; for an autotuned one, the forced config, or every config (the autotuner compiles and times
+    each of them the first time it sees a key)."""
+    if not isinstance(kernel, triton.runtime.Autotuner):
+        return [(kernel, {})]
+    configs = [_forced(kernel)] if _settings.forced_config is not None else kernel.configs
+    return [(kernel.fn, config.all_kwargs()) for config in configs]
+
+
+# --- what the JIT compiles, recorded without a GPU -------------------------------------------------
+
+SM90 = ("cuda", 90, 32)        # triton GPUTarget(backend, arch, warp size) of the H100 and the H200
+H100_MULTIPROCESSORS = 132     # the SM count of the H100 SXM and the H200
+RECORDING_DEVICE = -1          # the device number the JIT sees while recording (its caches stay apart)
+
+
+class _RecordingDriver:
+    """What Triton's JIT asks of a driver before it compiles: the target, a device and a stream."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def get_current_target(self):
+        return self.target
+
+    def get_current_device(self):
+        return RECORDING_DEVICE
+
+    def get_current_stream(self, device=None):
+        return 0
+
+
 @contextlib.contextmanager
-def compile_only():
-    """Inside this block a launch runs nothing: it is recorded as (kernel, arguments, constexprs), the
-    kernel being the autotuner or @triton.jit function the launcher called. Yields the list of records.
-    The ahead-of-time compile test (tests/test_triton_compile.py) drives the launchers through this, so
-    that what it compiles is what they launch: the same signatures, constexprs and autotuning configs."""
-    _settings.launches = launches = []
+def record_specializations(target=SM90, multiprocessors=H100_MULTIPROCESSORS, compile=False):
+    """Inside this block a launch runs nothing. It goes through Triton's JIT (`run`, as a warm-up) as on
+    a GPU of `target` with `multiprocessors` SMs, and the JIT's cache hook keeps the specialization
+    data (Triton's own JSON) of every compile the launch causes. Yields the list of those JSON strings,
+    in order, repeats included. With compile=False the hook then stops the JIT before it compiles; with
+    compile=True the JIT goes on as it would on the GPU: it looks the kernel up in TRITON_CACHE_DIR and
+    compiles it there if it is missing.
+
+    What the JIT specialises is what this records, since it is the JIT that computes it: pointer types
+    from the arrays' dtypes, an int equal to 1 as a constexpr, ints and pointers divisible by 16 marked
+    as such (so host arrays stand in for device ones: both are allocated 16-byte aligned, and a view
+    has the same offset on either), the autotuner's configs. The launchers must run on host arrays
+    (use_arrays(numpy, wrap) with a `wrap` that has data_ptr() and dtype)."""
+    from triton import knobs
+    from triton.backends.compiler import GPUTarget
+    from triton.runtime import driver
+
+    records = []
+
+    go_on = compile   # the hook's own keyword argument is called `compile` too
+
+    def keep(*, compile, **_):
+        records.append(compile["specialization_data"])
+        return None if go_on else True   # True: "handled", the JIT compiles nothing and returns
+
+    previous = (driver._active, knobs.runtime.jit_cache_hook, _settings.recording, _settings.multiprocessors)
+    driver.set_active(_RecordingDriver(GPUTarget(*target)))
+    knobs.runtime.jit_cache_hook = keep
+    _settings.recording, _settings.multiprocessors = True, multiprocessors
     try:
-        yield launches
+        yield records
     finally:
-        _settings.launches = None
+        driver._active, knobs.runtime.jit_cache_hook, _settings.recording, _settings.multiprocessors = previous
+        # the JIT's in-memory caches of the recording device go: a later recording must see every
+        # compile again, and a kernel compiled here (compile=True) must be looked up again
+        for fn in _settings.recorded_functions:
+            fn.device_caches.pop(RECORDING_DEVICE, None)
+        _settings.recorded_functions.clear()
+
+
+@contextlib.contextmanager
+def as_target(target=SM90):
+    """Triton's JIT and compiler see a GPU of `target` (with no GPU present): for compiling ahead of
+    time, e.g. JITFunction.preload() of recorded specializations."""
+    from triton.backends.compiler import GPUTarget
+    from triton.runtime import driver
+
+    previous = driver._active
+    driver.set_active(_RecordingDriver(GPUTarget(*target)))
+    try:
+        yield
+    finally:
+        driver._active = previous
+
+
+def _log_compiles_to(path):
+    """Triton's compilation listener, appending one line per compile the JIT asks for: hit or miss (found
+    in TRITON_CACHE_DIR or compiled), the kernel's name, seconds."""
+    from triton import knobs
+
+    def listener(*, src, metadata, metadata_group, times, cache_hit, **_):
+        seconds = times.total / 1e6 if times is not None else 0.0   # CompileTimes are microseconds
+        with open(path, "a") as log:
+            log.write(f"{'hit' if cache_hit else 'miss'} {metadata.get('name', '?')} {seconds:.2f}\n")
+
+    knobs.compilation.listener = listener
 
 
 # --- autotuning -----------------------------------------------------------------------------------
@@ -254,3 +358,5 @@ def _make_cupy_driver():
 
 
 _forced_from_environment()
+if os.environ.get("VAEGAN_TRITON_COMPILE_LOG"):
+    _log_compiles_to(os.environ["VAEGAN_TRITON_COMPILE_LOG"])
