@@ -4,6 +4,10 @@
                           reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
     mean_frame_psnr       the same for the frames' mean frame: the score of a model that learned nothing
                           frame-specific (a constant picture cannot do better in MSE), the bar to beat
+    reconstruction_scores PSNR and SSIM (ssim.py) of the reconstructions, from one pass of the model
+    prior_sample_score    the prior's samples against the frames: the sliced Wasserstein distance and the
+                          frames' own half-against-half floor (sliced_wasserstein.py)
+    write_sample_score    prior_sample_score into RUN/sample_score.json, for the report page
     save_strip            a picture of evenly spaced frames: originals on top, reconstructions below
 """
 import numpy as np
@@ -24,6 +28,56 @@ def reconstruct_frames(model, frames_uint8, batch=64):
 
 def reconstruction_psnr(model, frames_uint8):
     return float(frame_errors(frames_uint8, reconstruct_frames(model, frames_uint8))[1].mean())
+
+
+def reconstruction_scores(model, frames_uint8):
+    """{"psnr", "ssim"}: means over the frames (SSIM NaN for frames smaller than its window)."""
+    from .ssim import WINDOW, ssim
+
+    frames = np.asarray(frames_uint8)
+    rec = reconstruct_frames(model, frames)
+    fits = min(frames.shape[1:3]) >= WINDOW
+    return {"psnr": float(frame_errors(frames, rec)[1].mean()),
+            "ssim": float(ssim(frames, rec).mean()) if fits else float("nan")}
+
+
+SAMPLE_SEED = 2**31 - 2      # the prior draws of the sample score (a key no training step uses)
+
+
+def prior_samples(model, n, seed=SAMPLE_SEED, batch=64):
+    """n frames decoded from z ~ N(0, I) (batch-norm running statistics), uint8."""
+    K = model.K
+    z = np.random.default_rng(seed).standard_normal((n, model.cfg.z_dim)).astype(np.float32)
+    return np.concatenate([to_uint8_frames(K.to_numpy(model.decode(K.asarray(z[i:i + batch]), mode="eval")))
+                           for i in range(0, n, batch)])
+
+
+def prior_sample_score(model, frames_uint8, seed=SAMPLE_SEED):
+    """{"swd", "floor", "samples"}: the SWD of as many prior samples as half the frames (at most
+    MAX_FRAMES / 2) against the frames, and the frames' own floor (sliced_wasserstein.sample_score).
+    NaN for frames too small for its patches."""
+    from .sliced_wasserstein import MAX_FRAMES, PATCH, sample_score
+
+    n = min(len(frames_uint8), MAX_FRAMES) // 2
+    if min(frames_uint8.shape[1:3]) < PATCH or n < 1:
+        return {"swd": float("nan"), "floor": float("nan"), "samples": 0}
+    return {**sample_score(prior_samples(model, n, seed), frames_uint8, seed=seed), "samples": n}
+
+
+def write_sample_score(run_dir, model, frames_uint8):
+    """RUN/sample_score.json: prior_sample_score of the run's model on its frames. Returns the dict."""
+    import json
+    import os
+
+    score = prior_sample_score(model, frames_uint8)
+    path = os.path.join(run_dir, SAMPLE_SCORE_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(score, f)
+    os.replace(path + ".tmp", path)
+    return score
+
+
+SAMPLE_SCORE_FILE = "sample_score.json"
 
 
 def mean_frame_psnr(frames_uint8):
