@@ -9,6 +9,7 @@ from vaegan.media.sample_clip import generated_frames
 from vaegan.sliced_wasserstein import _up, laplacian_pyramid, sample_score, sliced_wasserstein
 
 EXACT = 1e-9           # float64 sums of O(255) numbers
+PROJECTED = 1e-5       # the projections are float32 (relative error ~1e-7) of O(1) values
 FAR = 2.0              # "far above the floor": at least twice it. Every set is normalised to unit
                        # variance per channel before projecting, which keeps any score under ~0.5, so
                        # noise cannot be many times the floor; it is 2.5-3x on the films measured
@@ -35,7 +36,7 @@ def test_a_shifted_set_is_as_far_as_its_shift_on_each_direction(rng):
     got = sliced_wasserstein(a, a + shift, np.random.default_rng(5), directions=64)
     v = np.random.default_rng(5).standard_normal((12, 64))     # the directions it drew
     v /= np.linalg.norm(v, axis=0, keepdims=True)
-    assert abs(got - np.abs(shift @ v).mean()) < EXACT
+    assert abs(got - np.abs(shift @ v).mean()) < PROJECTED
     assert sliced_wasserstein(a, a, np.random.default_rng(5), directions=64) == 0
 
 

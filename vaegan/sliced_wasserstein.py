@@ -96,9 +96,11 @@ def sliced_wasserstein(a, b, rng, directions=DIRECTIONS):
     if a.shape != b.shape:
         raise ValueError(f"sliced_wasserstein: sets of {a.shape} and {b.shape} descriptors")
     v = rng.standard_normal((a.shape[1], directions))
-    v /= np.linalg.norm(v, axis=0, keepdims=True)
-    pa, pb = np.sort(a @ v, axis=0), np.sort(b @ v, axis=0)
-    return float(np.abs(pa - pb).mean())
+    v = (v / np.linalg.norm(v, axis=0, keepdims=True)).T.astype(np.float32)
+    # directions x n, in float32 (half the time of float64 to sort, ~1e-7 relative error): rows sort fast
+    pa = np.sort(v @ a.T.astype(np.float32), axis=1)
+    pb = np.sort(v @ b.T.astype(np.float32), axis=1)
+    return float(np.abs(pa - pb).mean(dtype=np.float64))
 
 
 def swd(images_a, images_b, seed=0, descriptors=DESCRIPTORS):
