@@ -34,7 +34,7 @@ import numpy as np
 from vaegan.evaluate import SAMPLE_SEED, mean_frame_psnr, prior_samples, reconstruct_frames
 from vaegan.recipes import RECIPES
 from vaegan.reconstruct import frame_errors
-from vaegan.sliced_wasserstein import MAX_FRAMES, sample_score
+from vaegan.sliced_wasserstein import sample_count, sample_score
 from vaegan.ssim import WINDOW, ssim
 from vaegan.step import TrainConfig
 from vaegan.train import Run, RunOptions, film_store, new_run
@@ -107,8 +107,7 @@ def scores(reconstruct, sample, film_frames, unseen):
     sample(n) -> n uint8 frames decoded from the prior (vaegan.evaluate.SAMPLE_SEED's draws)."""
     psnr, ssim_ = reconstruction_scores(film_frames, reconstruct(film_frames))
     psnr_u, ssim_u = reconstruction_scores(unseen, reconstruct(unseen))
-    n = max(1, min(len(film_frames), MAX_FRAMES) // 2)
-    swd = sample_score(sample(n), film_frames, seed=SAMPLE_SEED)
+    swd = sample_score(sample(max(1, sample_count(film_frames))), film_frames, seed=SAMPLE_SEED)
     return dict(psnr=psnr, ssim=ssim_, mean_frame=mean_frame_psnr(film_frames), unseen=psnr_u, unseen_ssim=ssim_u,
                 unseen_mean_frame=mean_frame_psnr(unseen), swd=swd["swd"], swd_floor=swd["floor"])
 

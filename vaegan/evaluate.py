@@ -53,12 +53,12 @@ def prior_samples(model, n, seed=SAMPLE_SEED, batch=64):
 
 
 def prior_sample_score(model, frames_uint8, seed=SAMPLE_SEED):
-    """{"swd", "floor", "samples"}: the SWD of as many prior samples as half the frames (at most
-    MAX_FRAMES / 2) against the frames, and the frames' own floor (sliced_wasserstein.sample_score).
-    NaN for frames too small for its patches."""
-    from .sliced_wasserstein import MAX_FRAMES, PATCH, sample_score
+    """{"swd", "floor", "samples"}: the SWD of as many prior samples as each half of the floor has
+    (sliced_wasserstein.sample_count) against the frames, and the frames' own floor
+    (sliced_wasserstein.sample_score). NaN for frames too small for its patches."""
+    from .sliced_wasserstein import PATCH, sample_count, sample_score
 
-    n = min(len(frames_uint8), MAX_FRAMES) // 2
+    n = sample_count(frames_uint8)
     if min(frames_uint8.shape[1:3]) < PATCH or n < 1:
         return {"swd": float("nan"), "floor": float("nan"), "samples": 0}
     return {**sample_score(prior_samples(model, n, seed), frames_uint8, seed=seed), "samples": n}

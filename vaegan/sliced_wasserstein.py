@@ -42,7 +42,8 @@ DESCRIPTORS = 2048       # patches per set per level: the same for the score and
 DIRECTIONS = 512         # random projections (Karras et al.: 4 repeats of 128)
 MIN_SIDE = 8             # the smallest level's shorter side, in pixels (a 7 x 7 patch and a margin)
 BLOCK = 25               # frames: the floor's halves alternate in stretches of this many (1 s at 25 fps)
-MAX_FRAMES = 512         # frames of the film (evenly spaced) the score reads
+MAX_FRAMES = 512         # frames of the film (evenly spaced) the score reads at most,
+MAX_PIXELS = 2 ** 21     # and at most this many pixels of them (its pyramid's finest level: 24 MB)
 BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 
@@ -50,8 +51,9 @@ def _blur(a):
     """The 5-tap binomial filter along H and W of N x H x W x C, reflecting at the edges."""
     p = np.pad(a, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
     h, w = a.shape[1], a.shape[2]
-    rows = sum(BINOMIAL[i] * p[:, i:i + h] for i in range(5))
-    return sum(BINOMIAL[i] * rows[:, :, i:i + w] for i in range(5))
+    k = BINOMIAL.astype(a.dtype)
+    rows = sum(k[i] * p[:, i:i + h] for i in range(5))
+    return sum(k[i] * rows[:, :, i:i + w] for i in range(5))
 
 
 def _down(a):
@@ -60,14 +62,16 @@ def _down(a):
 
 def _up(a, shape):
     """Upsample N x h x w x C to N x H x W x C: zeros between the samples, then the filter x 4."""
-    out = np.zeros((a.shape[0], shape[0], shape[1], a.shape[3]))
+    out = np.zeros((a.shape[0], shape[0], shape[1], a.shape[3]), a.dtype)
     out[:, ::2, ::2] = a
     return 4.0 * _blur(out)
 
 
 def laplacian_pyramid(images):
-    """N x H x W x C floats -> [finest band-pass level, ..., low-pass residual]."""
-    levels, g = [], np.asarray(images, np.float64)
+    """N x H x W x C images -> [finest band-pass level, ..., low-pass residual], in float32 for uint8
+    images (a film's pyramid is large), in the images' own precision for floats."""
+    images = np.asarray(images)
+    levels, g = [], images.astype(np.result_type(images.dtype, np.float32))
     while min(g.shape[1], g.shape[2]) // 2 >= MIN_SIDE:
         small = _down(g)
         levels.append(g - _up(small, g.shape[1:3]))
@@ -126,14 +130,25 @@ def film_halves(n, block=BLOCK):
     return (np.arange(n) // block) % 2 == 0
 
 
-def sample_score(samples, frames, seed=0, block=BLOCK, max_frames=MAX_FRAMES):
+def frames_read(n, height, width):
+    """How many of a film's n frames (evenly spaced) sample_score reads: MAX_FRAMES, MAX_PIXELS."""
+    return min(n, max(2, min(MAX_FRAMES, MAX_PIXELS // (height * width))))
+
+
+def sample_count(frames):
+    """How many prior samples to score against `frames`: as many as each half of the floor has."""
+    return frames_read(len(frames), frames.shape[1], frames.shape[2]) // 2
+
+
+def sample_score(samples, frames, seed=0, block=BLOCK):
     """{"swd": SWD(samples, frames), "floor": SWD(one half of the frames, the other)}. frames in film
-    order; at most max_frames of them, evenly spaced, are used (a long film's pyramid would not fit in
-    memory), and `block` shrinks with the spacing. The halves are film_halves()."""
+    order; frames_read() of them, evenly spaced, are used (a long film's pyramid would not fit in
+    memory: MAX_PIXELS caps them too), and `block` shrinks with the spacing. The halves are film_halves()."""
     frames = np.asarray(frames)
     if len(frames) < 2:
         raise ValueError("sample_score: the floor needs at least two frames")
-    pick = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round().astype(int))
+    n = frames_read(len(frames), frames.shape[1], frames.shape[2])
+    pick = np.unique(np.linspace(0, len(frames) - 1, n).round().astype(int))
     pf = laplacian_pyramid(frames[pick])
     first = film_halves(len(pick), max(1, round(block * len(pick) / len(frames))))
     score = _swd_levels(laplacian_pyramid(samples), pf, seed, DESCRIPTORS)[0]
