@@ -67,10 +67,14 @@ def _up(a, shape):
     return 4.0 * _blur(out)
 
 
-def laplacian_pyramid(images):
+def laplacian_pyramid(images, chunk=32):
     """N x H x W x C images -> [finest band-pass level, ..., low-pass residual], in float32 for uint8
-    images (a film's pyramid is large), in the images' own precision for floats."""
+    images (a film's pyramid is large), in the images' own precision for floats; `chunk` images at a
+    time, so that the filters' temporaries stay small."""
     images = np.asarray(images)
+    if len(images) > chunk:
+        parts = [laplacian_pyramid(images[i:i + chunk], chunk) for i in range(0, len(images), chunk)]
+        return [np.concatenate(level) for level in zip(*parts)]
     levels, g = [], images.astype(np.result_type(images.dtype, np.float32))
     while min(g.shape[1], g.shape[2]) // 2 >= MIN_SIDE:
         small = _down(g)
