@@ -11,8 +11,8 @@ from vaegan.sliced_wasserstein import _up, laplacian_pyramid, sample_score, slic
 EXACT = 1e-9           # float64 sums of O(255) numbers
 PROJECTED = 1e-5       # the projections are float32 (relative error ~1e-7) of O(1) values
 FAR = 2.0              # "far above the floor": at least twice it. Every set is normalised to unit
-                       # variance per channel before projecting, which keeps any score under ~0.5, so
-                       # noise cannot be many times the floor; it is 2.5-3x on the films measured
+                       # variance per channel before projecting, so noise differs from film only in its
+                       # patches' shape, not their energy: 2.5-3x the floor on the films measured
 
 
 @pytest.fixture(scope="module")

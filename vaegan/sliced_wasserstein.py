@@ -12,9 +12,9 @@ their metrics/sliced_wasserstein.py) measure a GAN's samples against its trainin
 
 Why this and not the FID or the Inception score: both need a network trained on ImageNet, which the
 project has no copy of, does not download, and whose features know nothing of 64 x 48 film frames.
-The SWD needs no trained network, costs under a second for a few hundred frames, and compares distributions, not single pictures:
-the prior's samples are not meant to be any frame in particular (no PSNR or SSIM can score them), but
-they should look as if they came from the film. The pyramid splits "looks like" by scale: the coarse
+The SWD needs no trained network, costs under a second for a few hundred frames, and compares
+distributions, not single pictures: the prior's samples are not meant to be any frame in particular
+(no PSNR or SSIM can score them), but they should look as if they came from the film. The pyramid splits "looks like" by scale: the coarse
 levels see colour layout (sky above road), the fine ones texture and edges (sharpness, the grey speckle
 of a poorly trained prior). Per-channel normalisation of each set takes out a global shift of
 brightness and contrast, so what is left is the patches' shape.
@@ -26,9 +26,12 @@ against that floor: at the floor, the samples are as close to the film as the fi
 halves alternate a second at a time (film_halves), so that both cover every shot: the first half
 against the second would charge the film for changing scene (on the sample clip at 64 x 48: 0.16,
 against 0.07 for alternating seconds and 0.04 for a copy of the film's every other frame), and single
-frames interleaved would be near copies. Uniform noise scores about 0.19 there, 2.5x the floor: the per-set normalisation keeps every
-score under about 0.3, so "many times the floor" is not on this scale; read scores as where they lie
-between the floor and noise.
+frames interleaved would be near copies. Uniform noise scores about 0.19 there, only 2.5x the floor:
+each set is normalised to unit variance per channel, so a score compares the patches' shapes, not
+their energy, and noise's shapes are not far from fine texture's. Near-constant samples score far
+higher (0.78 for a small model two steps into training, whose samples' faint differences are
+stretched to unit variance). Karras et al. go down to 16 x 16 pixels; at 64 x 48 that would leave two levels, hence
+MIN_SIDE = 8 here.
 
 What it misses: whether a sample is a whole, coherent frame (7 x 7 patches at every scale can all be
 right in a collage of the wrong places); memorisation (a prior that decodes exact copies of the
@@ -38,7 +41,9 @@ the frame size and the film: compare scores on one film at one size, never acros
 import numpy as np
 
 PATCH = 7                # pixels, the side of each patch (Karras et al.)
-DESCRIPTORS = 2048       # patches per set per level: the same for the score and its floor
+DESCRIPTORS = 2048       # patches per set per level, the same for the score and its floor: the floor
+                         # moves by about +-0.003 from seed to seed on the sample clip, 4096 halve the
+                         # spread at twice the time
 DIRECTIONS = 512         # random projections (Karras et al.: 4 repeats of 128)
 MIN_SIDE = 8             # the smallest level's shorter side, in pixels (a 7 x 7 patch and a margin)
 BLOCK = 25               # frames: the floor's halves alternate in stretches of this many (1 s at 25 fps)

@@ -14,12 +14,12 @@ luminance x contrast x structure, are folded into the two above, as the paper do
 
 On each RGB channel, averaged over the three, not on luma: a re-imagining can keep the brightness of a
 scene and get its colours wrong (a red car turned grey, a green field turned brown), and a luma SSIM
-would score that perfectly. Averaging over channels is also what skimage (`channel_axis`), and
-pytorch-msssim report for colour images, so the numbers can be set beside theirs. PSNR (evaluate.py)
-is on the three channels too.
+would score that perfectly. Averaging over channels is also how skimage (`channel_axis`) and
+pytorch-msssim score colour images (not checked against them here: neither is installed), and PSNR
+(evaluate.py) is on the three channels too.
 
-What it sees: whether the local structure (edges, texture, their contrast) of each frame survives, 
-mostly blind to a uniform change of brightness or contrast that PSNR charges in full. What it misses:
+What it sees: whether the local structure (edges, texture, their contrast) of each frame survives;
+a uniform change of brightness costs it far less than it costs PSNR. What it misses:
 anything across frames (flicker: smoothing.py, warping.py), anything wider than the 11-pixel window (a
 car moved across the frame scores as two local errors, not one), and whether the picture looks like
 a film at all: a blurred reconstruction loses SSIM, but a sharp picture of the wrong thing loses it

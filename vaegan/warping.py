@@ -1,4 +1,4 @@
-"""The warping error (Lai et al. 2018, "Learning Blind Video Temporal Consistency", section 5.1): does
+"""The warping error (Lai et al. 2018, "Learning Blind Video Temporal Consistency"): does
 the output move the way its source moves?
 
 For each pair of consecutive frames (t-1, t), from the SOURCE x (never the output, which may be the
