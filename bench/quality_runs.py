@@ -31,11 +31,9 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from vaegan.evaluate import SAMPLE_SEED, mean_frame_psnr, prior_samples, reconstruct_frames
+from vaegan.evaluate import SAMPLE_SEED, mean_frame_psnr, prior_samples, reconstruct_frames, reconstruction_scores
 from vaegan.recipes import RECIPES
-from vaegan.reconstruct import frame_errors
 from vaegan.sliced_wasserstein import sample_count, sample_score
-from vaegan.ssim import WINDOW, ssim
 from vaegan.step import TrainConfig
 from vaegan.train import Run, RunOptions, film_store, new_run
 
@@ -96,20 +94,15 @@ def split_settings(s):
 
 # --- scores -------------------------------------------------------------------------------------
 
-def reconstruction_scores(frames, rec):
-    """(PSNR, SSIM) means of uint8 frames against their reconstructions (SSIM NaN below its window)."""
-    psnr = float(frame_errors(frames, rec)[1].mean())
-    return psnr, (float(ssim(frames, rec).mean()) if min(frames.shape[1:3]) >= WINDOW else float("nan"))
-
-
 def scores(reconstruct, sample, film_frames, unseen):
     """The SCORES of a model given as two functions: reconstruct(uint8 frames) -> uint8 frames, and
     sample(n) -> n uint8 frames decoded from the prior (vaegan.evaluate.SAMPLE_SEED's draws)."""
-    psnr, ssim_ = reconstruction_scores(film_frames, reconstruct(film_frames))
-    psnr_u, ssim_u = reconstruction_scores(unseen, reconstruct(unseen))
+    film = reconstruction_scores(film_frames, reconstruct(film_frames))
+    new = reconstruction_scores(unseen, reconstruct(unseen))
     swd = sample_score(sample(max(1, sample_count(film_frames))), film_frames, seed=SAMPLE_SEED)
-    return dict(psnr=psnr, ssim=ssim_, mean_frame=mean_frame_psnr(film_frames), unseen=psnr_u, unseen_ssim=ssim_u,
-                unseen_mean_frame=mean_frame_psnr(unseen), swd=swd["swd"], swd_floor=swd["floor"])
+    return dict(psnr=film["psnr"], ssim=film["ssim"], mean_frame=mean_frame_psnr(film_frames),
+                unseen=new["psnr"], unseen_ssim=new["ssim"], unseen_mean_frame=mean_frame_psnr(unseen),
+                swd=swd["swd"], swd_floor=swd["floor"])
 
 
 def unseen_frames(width, height):

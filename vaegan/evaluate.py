@@ -4,12 +4,15 @@
                           reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
     mean_frame_psnr       the same for the frames' mean frame: the score of a model that learned nothing
                           frame-specific (a constant picture cannot do better in MSE), the bar to beat
-    reconstruction_scores PSNR and SSIM (ssim.py) of the reconstructions, from one pass of the model
+    reconstruction_scores mean PSNR and SSIM (ssim.py) of frames against their reconstructions
     prior_sample_score    the prior's samples against the frames: the sliced Wasserstein distance and the
                           frames' own half-against-half floor (sliced_wasserstein.py)
     write_sample_score    prior_sample_score into RUN/sample_score.json, for the report page
     save_strip            a picture of evenly spaced frames: originals on top, reconstructions below
 """
+import json
+import os
+
 import numpy as np
 
 from .media.framestore import to_float_batch, to_uint8_frames
@@ -30,18 +33,16 @@ def reconstruction_psnr(model, frames_uint8):
     return float(frame_errors(frames_uint8, reconstruct_frames(model, frames_uint8))[1].mean())
 
 
-def reconstruction_scores(model, frames_uint8):
+def reconstruction_scores(frames_uint8, rec_uint8):
     """{"psnr", "ssim"}: means over the frames (SSIM NaN for frames smaller than its window)."""
-    from .ssim import WINDOW, ssim
+    from .ssim import ssim
 
-    frames = np.asarray(frames_uint8)
-    rec = reconstruct_frames(model, frames)
-    fits = min(frames.shape[1:3]) >= WINDOW
-    return {"psnr": float(frame_errors(frames, rec)[1].mean()),
-            "ssim": float(ssim(frames, rec).mean()) if fits else float("nan")}
+    return {"psnr": float(frame_errors(frames_uint8, rec_uint8)[1].mean()),
+            "ssim": float(ssim(frames_uint8, rec_uint8).mean())}
 
 
 SAMPLE_SEED = 2**31 - 2      # the prior draws of the sample score (a key no training step uses)
+SAMPLE_SCORE_FILE = "sample_score.json"
 
 
 def prior_samples(model, n, seed=SAMPLE_SEED, batch=64):
@@ -66,18 +67,12 @@ def prior_sample_score(model, frames_uint8, seed=SAMPLE_SEED):
 
 def write_sample_score(run_dir, model, frames_uint8):
     """RUN/sample_score.json: prior_sample_score of the run's model on its frames. Returns the dict."""
-    import json
-    import os
-
     score = prior_sample_score(model, frames_uint8)
     path = os.path.join(run_dir, SAMPLE_SCORE_FILE)
     with open(path + ".tmp", "w") as f:
         json.dump(score, f)
     os.replace(path + ".tmp", path)
     return score
-
-
-SAMPLE_SCORE_FILE = "sample_score.json"
 
 
 def mean_frame_psnr(frames_uint8):

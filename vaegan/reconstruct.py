@@ -78,10 +78,9 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     path = SmoothedPath(model, iter_frames(film, size=(cfg.width, cfg.height), fit=fit), fps, smooth, bn_stats,
                         batch_size) if smooth else None
     flicker = FlickerMeter(fps)
-    from .ssim import WINDOW, ssim
+    from .ssim import ssim
     from .warping import WarpMeter, available
     warping = WarpMeter() if available() else None
-    ssim_fits = min(cfg.width, cfg.height) >= WINDOW     # (a frame smaller than SSIM's window: NaN)
     bar = tqdm(total=info.get("frames") or None, unit="frame", desc="reconstruct", disable=None if progress else True)
     with FilmWriter(out, fps, width, cfg.height, audio_from=film) as writer:
         for batch, pts in _batches(frames, batch_size):
@@ -90,7 +89,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
             if warping is not None:
                 warping.update(batch, rec)
             mse, psnr = frame_errors(batch, rec)
-            ssims += ssim(batch, rec).tolist() if ssim_fits else [float("nan")] * len(batch)
+            ssims += ssim(batch, rec).tolist()
             writer.write(join(batch, rec) if side_by_side else rec)
             times += pts
             mses += mse.tolist()

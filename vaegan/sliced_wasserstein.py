@@ -11,13 +11,13 @@ their metrics/sliced_wasserstein.py) measure a GAN's samples against its trainin
     SWD(A, B) = mean over levels of SWD_l
 
 Why this and not the FID or the Inception score: both need a network trained on ImageNet, which the
-project has no copy of, does not download, and whose features know nothing of 64 x 48 film frames.
-The SWD needs no trained network, costs under a second for a few hundred frames, and compares
-distributions, not single pictures: the prior's samples are not meant to be any frame in particular
-(no PSNR or SSIM can score them), but they should look as if they came from the film. The pyramid splits "looks like" by scale: the coarse
-levels see colour layout (sky above road), the fine ones texture and edges (sharpness, the grey speckle
-of a poorly trained prior). Per-channel normalisation of each set takes out a global shift of
-brightness and contrast, so what is left is the patches' shape.
+project has no copy of, does not download, and whose features know nothing of 64 x 48 film frames. The
+SWD needs no trained network, costs under a second for a few hundred frames, and compares
+distributions, not single pictures: the prior's samples are not meant to be any frame in particular (no
+PSNR or SSIM can score them), but they should look as if they came from the film. The pyramid splits
+"looks like" by scale: the coarse levels see colour layout (sky above road), the fine ones texture and
+edges (sharpness, the grey speckle of a poorly trained prior). Per-channel normalisation of each set
+takes out a global shift of brightness and contrast, so what is left is the patches' shape.
 
 The floor: the same distance between the film and itself, one half against the other, with the same
 number of patches per set. Two sets of patches drawn from one distribution are never at distance 0 (a

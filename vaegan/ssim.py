@@ -49,8 +49,8 @@ def _filter_valid(a, g):
 
 def ssim(x, y, data_range=255.0):
     """Per-frame SSIM of x against y: N x H x W x C arrays (or H x W x C for one frame, H x W for grey),
-    uint8 (data_range 255) or float in 0..1 (data_range 1). Returns N floats (a float for one frame).
-    Frames narrower or lower than the 11-pixel window are refused (ValueError)."""
+    uint8 (data_range 255) or float in 0..1 (data_range 1). Returns N floats (a float for one frame);
+    NaN for frames narrower or lower than the 11-pixel window, which has nowhere to stand in them."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.shape != y.shape:
         raise ValueError(f"ssim: shapes differ, {x.shape} and {y.shape}")
@@ -62,7 +62,8 @@ def ssim(x, y, data_range=255.0):
     if x.ndim != 4:
         raise ValueError(f"ssim: frames must be N x H x W x C, got shape {x.shape}")
     if min(x.shape[1:3]) < WINDOW:
-        raise ValueError(f"ssim: frames of {x.shape[2]}x{x.shape[1]} are smaller than the {WINDOW}-pixel window")
+        per_frame = np.full(len(x), np.nan)
+        return float(per_frame[0]) if single else per_frame
     g = gaussian_window()
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     mx, my = _filter_valid(x, g), _filter_valid(y, g)
