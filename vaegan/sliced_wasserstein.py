@@ -26,7 +26,7 @@ against that floor: at the floor, the samples are as close to the film as the fi
 halves alternate a second at a time (film_halves), so that both cover every shot: the first half
 against the second would charge the film for changing scene (on the sample clip at 64 x 48: 0.16,
 against 0.07 for alternating seconds and 0.04 for a copy of the film's every other frame), and single
-frames interleaved would be near copies. Uniform noise scores about 0.19 there, only 2.5x the floor:
+frames interleaved would be near copies. Uniform noise scores 0.18-0.19 there, about 2.5x the floor:
 each set is normalised to unit variance per channel, so a score compares the patches' shapes, not
 their energy, and noise's shapes are not far from fine texture's. Near-constant samples score far
 higher (0.78 for a small model two steps into training, whose samples' faint differences are
