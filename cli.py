@@ -318,8 +318,9 @@ def _warping_line(s):
 
     if s["warping_error"] is None:
         return MISSING
-    return (f"warping error (the output warped by the source's optical flow, mean squared error x 1e3 in 0..1): "
-            f"{1e3 * s['warping_error']:.3f} against the source's own {1e3 * s['warping_error_source']:.3f}")
+    return (f"warping error (the output warped by the source's optical flow, mean squared error x 1e3 in 0..1, "
+            f"{s['warping_pairs']} pairs of frames): {1e3 * s['warping_error']:.3f} against the source's own "
+            f"{1e3 * s['warping_error_source']:.3f}")
 
 
 @cli.command()

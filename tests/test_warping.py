@@ -83,6 +83,21 @@ def test_pairs_across_a_cut_are_left_out(cv2, rng):
     assert with_cut["warping_error"] < QUARTER ** 2 * mean_gradient_squared(source) < without["warping_error"]
 
 
+def test_a_long_film_is_measured_on_evenly_spread_pairs(cv2, rng):
+    from vaegan.warping import WarpMeter, pair_stride
+
+    assert pair_stride(None) == pair_stride(2000) == 1 and pair_stride(2001) == 2 and pair_stride(180000) == 90
+    source = through_window(texture(rng, cv2))
+    output = through_window(texture(rng, cv2), [(t % 3, 0) for t in range(FRAMES)])    # jitter of varying size
+    every, third = WarpMeter(), WarpMeter(stride=3)
+    for m in (every, third):
+        m.update(source[:5], output[:5])
+        m.update(source[5:], output[5:])
+    measured = [t for t in range(1, FRAMES) if t % 3 == 0]
+    assert third.summary()["warping_pairs"] == len(measured) and every.summary()["warping_pairs"] == FRAMES - 1
+    assert third.summary()["warping_error"] == pytest.approx(np.mean([every.output_errors[t] for t in measured]))
+
+
 @pytest.fixture(scope="module")
 def run_and_film(tmp_path_factory):
     from kernels import get_backend

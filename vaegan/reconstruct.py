@@ -79,8 +79,8 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
                         batch_size) if smooth else None
     flicker = FlickerMeter(fps)
     from .ssim import ssim
-    from .warping import WarpMeter, available
-    warping = WarpMeter() if available() else None
+    from .warping import WarpMeter, available, pair_stride
+    warping = WarpMeter(pair_stride(info.get("frames"))) if available() else None
     bar = tqdm(total=info.get("frames") or None, unit="frame", desc="reconstruct", disable=None if progress else True)
     with FilmWriter(out, fps, width, cfg.height, audio_from=film) as writer:
         for batch, pts in _batches(frames, batch_size):
@@ -107,7 +107,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     plot_frame_error(times, psnrs, stem + "_error.png",
                      f"{os.path.basename(film)} through {cfg.name}: mean PSNR {np.mean(psnrs):.2f} dB")
     warp = warping.summary(flicker.cut_indices()) if warping is not None else \
-        {"warping_error": None, "warping_error_source": None}
+        {"warping_error": None, "warping_error_source": None, "warping_pairs": 0}
     return {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
             "seconds": time.perf_counter() - t0, "csv": stem + "_error.csv", "plot": stem + "_error.png",
             **flicker.summary(), **warp}

@@ -13,7 +13,8 @@ then for the OUTPUT y:
     E_t = sum over p in M and channels c of (y_t(p + F(p), c) - y_{t-1}(p, c))^2 / (3 |M|)
           (y_t sampled bilinearly: frame t warped back onto frame t-1; intensities in 0..1)
     warping error = the mean of E_t over the film's pairs, the pairs across shot cuts left out (the
-                    source's cuts, smoothing.find_cuts) and pairs with no non-occluded pixel
+                    source's cuts, smoothing.find_cuts) and pairs with no non-occluded pixel; a film
+                    of more than MAX_PAIRS frames is measured on MAX_PAIRS pairs spread evenly over it
 The floor: the same number for the source itself (x warped by its own flow): what the flow, the
 interpolation and the changes of light cost a film that moves exactly as the source does.
 
@@ -35,6 +36,8 @@ MISSING = ("warping error: needs OpenCV (pip install opencv-python-headless, or 
 FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 CONSISTENCY = (0.01, 0.5)      # Ruder et al.'s forward-backward check: relative and absolute (pixels^2)
 BOUNDARY = (0.01, 0.002)       # and their motion-boundary check
+MAX_PAIRS = 2000               # pairs measured at most per film (two flows each: ~2-4 ms a pair at 64 x 48,
+                               # ~20-36 ms at 256 x 144 on one shared core; a 2-hour film has 180 000)
 
 
 def available():
@@ -95,17 +98,26 @@ def pair_error(prev_output, output, forward, mask):
     return float((diff * diff).mean())
 
 
+def pair_stride(frames, max_pairs=MAX_PAIRS):
+    """Every how many frames a film of `frames` frames (0 or None: unknown) has a pair measured, so that
+    at most max_pairs are: 1 for any film of up to max_pairs frames."""
+    return max(1, -(-int(frames or 0) // max_pairs))
+
+
 class WarpMeter:
     """The warping error of an output film and of its source (the floor), fed batch by batch in film
-    order as reconstruct writes it; summary(cuts) leaves out the pairs that end at a cut."""
+    order as reconstruct writes it; summary(cuts) leaves out the pairs that end at a cut. With stride
+    k > 1 only the pairs (t-1, t) with t a multiple of k are measured (pair_stride: a long film's mean
+    from evenly spread pairs, at a bounded cost)."""
 
-    def __init__(self):
-        self.output_errors, self.source_errors = [], []      # one per frame; the first is NaN
+    def __init__(self, stride=1):
+        self.output_errors, self.source_errors = [], []      # one per frame; NaN where not measured
+        self.stride = max(1, int(stride))
         self._last = None
 
     def update(self, source, output):
         for x, y in zip(source, output):
-            if self._last is None:
+            if self._last is None or len(self.output_errors) % self.stride:
                 self.output_errors.append(float("nan"))
                 self.source_errors.append(float("nan"))
             else:
@@ -117,9 +129,10 @@ class WarpMeter:
             self._last = (np.asarray(x), np.asarray(y))
 
     def summary(self, cuts=()):
-        """{"warping_error", "warping_error_source"}: means over the pairs (NaN when none is left)."""
+        """{"warping_error", "warping_error_source", "warping_pairs"}: means over the pairs measured
+        (NaN when none is left), and how many."""
         out, src = np.array(self.output_errors), np.array(self.source_errors)
         keep = np.isfinite(out) & np.isfinite(src)
         keep[[c for c in cuts if 0 <= c < len(keep)]] = False
         mean = (lambda e: float(e[keep].mean()) if keep.any() else float("nan"))
-        return {"warping_error": mean(out), "warping_error_source": mean(src)}
+        return {"warping_error": mean(out), "warping_error_source": mean(src), "warping_pairs": int(keep.sum())}
