@@ -24,6 +24,9 @@ anything across frames (flicker: smoothing.py, warping.py), anything wider than 
 car moved across the frame scores as two local errors, not one), and whether the picture looks like
 a film at all: a blurred reconstruction loses SSIM, but a sharp picture of the wrong thing loses it
 too, and no more than blur does.
+
+Cost: float64 throughout (float32 window sums put E[x^2] - mu^2 off by 1e-4 on flat dark regions, for
+half the time): about 0.5-1.5 ms a frame at 64 x 48, 15-55 ms at 256 x 144, on one shared core.
 """
 import numpy as np
 
