@@ -262,8 +262,13 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
 
         out = os.path.join(run.opts.out, "reconstruction.mp4")
         summary = reconstruct_film(run.model, run.opts.film, out, fit=run.opts.fit)
-        click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB; "
-                   f"per-frame error: {summary['plot']})")
+        click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB, "
+                   f"SSIM {summary['ssim']:.3f}; per-frame error: {summary['plot']})")
+    from vaegan.evaluate import write_sample_score
+
+    score = write_sample_score(run.opts.out, run.model, run.store.frames)
+    click.echo(f"prior samples against the film (sliced Wasserstein distance, lower is closer): "
+               f"{score['swd']:.3f}; the film against itself: {score['floor']:.3f}")
     click.echo(f"report: {_write_report(run.opts.out)}")
 
 
@@ -300,11 +305,22 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
         click.echo(f"{out}: PSNR {psnr:.2f} dB")
         return
     s = reconstruct_film(model, film, out, side_by_side, bn_stats, batch_size, fit, smooth=smooth)
-    click.echo(f"{out}: {s['frames']} frames in {s['seconds']:.1f} s, mean PSNR {s['psnr']:.2f} dB; "
-               f"per-frame error: {s['csv']}, {s['plot']}")
+    click.echo(f"{out}: {s['frames']} frames in {s['seconds']:.1f} s, mean PSNR {s['psnr']:.2f} dB, "
+               f"SSIM {s['ssim']:.3f}; per-frame error: {s['csv']}, {s['plot']}")
     click.echo(f"flicker (mean |frame - previous frame|, 0..255, {s['cuts']} cuts left out): "
                f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}; its change from frame to "
                f"frame is {s['change_error']:.2f} off the source's")
+    click.echo(_warping_line(s))
+
+
+def _warping_line(s):
+    from vaegan.warping import MISSING
+
+    if s["warping_error"] is None:
+        return MISSING
+    return (f"warping error (the output warped by the source's optical flow, mean squared error x 1e3 in 0..1, "
+            f"{s['warping_pairs']} pairs of frames): {1e3 * s['warping_error']:.3f} against the source's own "
+            f"{1e3 * s['warping_error_source']:.3f}")
 
 
 @cli.command()

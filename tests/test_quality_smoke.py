@@ -29,5 +29,6 @@ def test_the_study_reports_every_row_and_the_mean_frame(tmp_path, monkeypatch, c
         assert [run["seed"] for run in r["runs"]] == [0, 1]
         for run in r["runs"]:
             assert run["steps"] == 2 and np.isfinite(run["psnr"]) and np.isfinite(run["unseen"])
+            assert -1 <= run["ssim"] < 1 and -1 <= run["unseen_ssim"] < 1 and run["swd"] > 0 and run["swd_floor"] > 0
             assert abs(run["mean_frame"] - expected) < 1e-6
     assert "default pixel_weight=0" in capsys.readouterr().out

@@ -87,6 +87,24 @@ def test_report_command_writes_a_self_contained_page(run_dir):
     assert page.count('class="ghost"') == 6       # steps 6-8 of the first run, faint, in each of the 6 panels
 
 
+def test_a_trained_runs_page_shows_its_scores(trained_run):
+    """The numbers in the page's scores table are the run's own: the mean of the CSV's PSNR and SSIM
+    columns, and sample_score.json, which train wrote."""
+    import csv
+    import re
+
+    page = (trained_run / "report.html").read_text()
+    table = page[page.index('<table id="scores">'):]
+    table = table[:table.index("</table>")]
+    rows = list(csv.DictReader(open(trained_run / "reconstruction_error.csv")))
+    score = json.loads((trained_run / "sample_score.json").read_text())
+    shown = dict(re.findall(r"<th>([^<]+)</th><td>([^<]+)</td>", table))
+    assert shown["mean PSNR"] == f"{np.mean([float(r['psnr_db']) for r in rows]):.2f} dB"
+    assert shown["mean SSIM"] == f"{np.mean([float(r['ssim']) for r in rows]):.3f}"
+    assert shown["prior samples: SWD"] == f"{score['swd']:.3f} (the film against itself: {score['floor']:.3f})"
+    assert 0 < score["floor"] and 0 < score["swd"]
+
+
 def test_report_of_a_missing_folder_is_one_line(tmp_path):
     result = CliRunner().invoke(cli.cli, ["report", str(tmp_path / "nope")])
     assert result.exit_code != 0 and "no such run folder" in result.output

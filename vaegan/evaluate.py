@@ -4,8 +4,15 @@
                           reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
     mean_frame_psnr       the same for the frames' mean frame: the score of a model that learned nothing
                           frame-specific (a constant picture cannot do better in MSE), the bar to beat
+    reconstruction_scores mean PSNR and SSIM (ssim.py) of frames against their reconstructions
+    prior_sample_score    the prior's samples against the frames: the sliced Wasserstein distance and the
+                          frames' own half-against-half floor (sliced_wasserstein.py)
+    write_sample_score    prior_sample_score into RUN/sample_score.json, for the report page
     save_strip            a picture of evenly spaced frames: originals on top, reconstructions below
 """
+import json
+import os
+
 import numpy as np
 
 from .media.framestore import to_float_batch, to_uint8_frames
@@ -24,6 +31,48 @@ def reconstruct_frames(model, frames_uint8, batch=64):
 
 def reconstruction_psnr(model, frames_uint8):
     return float(frame_errors(frames_uint8, reconstruct_frames(model, frames_uint8))[1].mean())
+
+
+def reconstruction_scores(frames_uint8, rec_uint8):
+    """{"psnr", "ssim"}: means over the frames (SSIM NaN for frames smaller than its window)."""
+    from .ssim import ssim
+
+    return {"psnr": float(frame_errors(frames_uint8, rec_uint8)[1].mean()),
+            "ssim": float(ssim(frames_uint8, rec_uint8).mean())}
+
+
+SAMPLE_SEED = 2**31 - 2      # the prior draws of the sample score (a key no training step uses)
+SAMPLE_SCORE_FILE = "sample_score.json"
+
+
+def prior_samples(model, n, seed=SAMPLE_SEED, batch=64):
+    """n frames decoded from z ~ N(0, I) (batch-norm running statistics), uint8."""
+    K = model.K
+    z = np.random.default_rng(seed).standard_normal((n, model.cfg.z_dim)).astype(np.float32)
+    return np.concatenate([to_uint8_frames(K.to_numpy(model.decode(K.asarray(z[i:i + batch]), mode="eval")))
+                           for i in range(0, n, batch)])
+
+
+def prior_sample_score(model, frames_uint8, seed=SAMPLE_SEED):
+    """{"swd", "floor", "samples"}: the SWD of as many prior samples as each half of the floor has
+    (sliced_wasserstein.sample_count) against the frames, and the frames' own floor
+    (sliced_wasserstein.sample_score). NaN for frames too small for its patches."""
+    from .sliced_wasserstein import PATCH, sample_count, sample_score
+
+    n = sample_count(frames_uint8)
+    if min(frames_uint8.shape[1:3]) < PATCH or n < 1:
+        return {"swd": float("nan"), "floor": float("nan"), "samples": 0}
+    return {**sample_score(prior_samples(model, n, seed), frames_uint8, seed=seed), "samples": n}
+
+
+def write_sample_score(run_dir, model, frames_uint8):
+    """RUN/sample_score.json: prior_sample_score of the run's model on its frames. Returns the dict."""
+    score = prior_sample_score(model, frames_uint8)
+    path = os.path.join(run_dir, SAMPLE_SCORE_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(score, f)
+    os.replace(path + ".tmp", path)
+    return score
 
 
 def mean_frame_psnr(frames_uint8):

@@ -8,8 +8,10 @@ Batch-norm at inference (--bn-stats):
     batch    statistics of each batch of consecutive frames, as the original code did: a frame's output
              also depends on its neighbours, which gives the original's flicker
 
-Alongside the film: the per-frame reconstruction error (MSE on 0..255 pixels, and PSNR) as CSV and as a
-plot over the film's timeline, which shows where the model "remembers" the film and where it does not.
+Alongside the film: the per-frame reconstruction error (MSE on 0..255 pixels, PSNR, and SSIM: ssim.py)
+as CSV and as a plot over the film's timeline, which shows where the model "remembers" the film and
+where it does not; and the film's flicker (smoothing.py) and warping error (warping.py, where OpenCV is
+installed) beside its source's.
 Also: samples from the prior (a grid) and a latent morph between two moments of a film.
 """
 import csv
@@ -55,7 +57,8 @@ def frame_errors(original, rec):
 def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", batch_size=32, fit="crop",
                      progress=True, smooth=0.0):
     """Write the re-imagined film to `out`, and `<out stem>_error.csv` / `_error.png` beside it.
-    Returns a summary dict (frames, mean PSNR, seconds)."""
+    Returns a summary dict: frames, mean PSNR and SSIM, seconds, the flicker numbers, and the warping
+    error with its source floor (None for both where OpenCV is missing)."""
     from .media.film import FilmWriter, side_by_side as join
     from .media.decode import iter_frames, probe
     from .media.plots import plot_frame_error
@@ -67,7 +70,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     video = next(s for s in info["streams"] if s["index"] == info["video"])
     fps = video.get("fps_fraction") or 25       # exact: 30000/1001 stays 30000/1001
     stem = os.path.splitext(out)[0]
-    times, mses, psnrs = [], [], []
+    times, mses, psnrs, ssims = [], [], [], []
     t0 = time.perf_counter()
     frames = iter_frames(film, size=(cfg.width, cfg.height), fit=fit)
     width = cfg.width * (2 if side_by_side else 1)
@@ -75,12 +78,18 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     path = SmoothedPath(model, iter_frames(film, size=(cfg.width, cfg.height), fit=fit), fps, smooth, bn_stats,
                         batch_size) if smooth else None
     flicker = FlickerMeter(fps)
+    from .ssim import ssim
+    from .warping import WarpMeter, available, pair_stride
+    warping = WarpMeter(pair_stride(info.get("frames"))) if available() else None
     bar = tqdm(total=info.get("frames") or None, unit="frame", desc="reconstruct", disable=None if progress else True)
     with FilmWriter(out, fps, width, cfg.height, audio_from=film) as writer:
         for batch, pts in _batches(frames, batch_size):
             rec = path.next(batch) if path else _run_batch(model, batch, bn_stats)
             flicker.update(batch, rec)
+            if warping is not None:
+                warping.update(batch, rec)
             mse, psnr = frame_errors(batch, rec)
+            ssims += ssim(batch, rec).tolist()
             writer.write(join(batch, rec) if side_by_side else rec)
             times += pts
             mses += mse.tolist()
@@ -92,13 +101,16 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
         raise UserError(f"{film}: no frames could be decoded")
     with open(stem + "_error.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["frame", "time_s", "mse", "psnr_db"])
-        for i, (t, m, p) in enumerate(zip(times, mses, psnrs)):
-            w.writerow([i, f"{t:.3f}", f"{m:.3f}", f"{p:.3f}"])
+        w.writerow(["frame", "time_s", "mse", "psnr_db", "ssim"])
+        for i, (t, m, p, q) in enumerate(zip(times, mses, psnrs, ssims)):
+            w.writerow([i, f"{t:.3f}", f"{m:.3f}", f"{p:.3f}", f"{q:.4f}"])
     plot_frame_error(times, psnrs, stem + "_error.png",
                      f"{os.path.basename(film)} through {cfg.name}: mean PSNR {np.mean(psnrs):.2f} dB")
-    return {"frames": len(times), "psnr": float(np.mean(psnrs)), "seconds": time.perf_counter() - t0,
-            "csv": stem + "_error.csv", "plot": stem + "_error.png", **flicker.summary()}
+    warp = warping.summary(flicker.cut_indices()) if warping is not None else \
+        {"warping_error": None, "warping_error_source": None, "warping_pairs": 0}
+    return {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+            "seconds": time.perf_counter() - t0, "csv": stem + "_error.csv", "plot": stem + "_error.png",
+            **flicker.summary(), **warp}
 
 
 def _batches(frames, batch_size):

@@ -5,7 +5,10 @@
 What the page shows, from what the run folder holds:
     original.mp4 | reconstruction.mp4   side by side, playing in sync (one play button drives both)
     reconstruction_error.csv            the per-frame PSNR over the film's timeline, under the videos;
-                                        a click on it seeks both videos to that frame
+                                        a click on it seeks both videos to that frame; the mean PSNR
+                                        and SSIM (ssim.py) in the scores' table
+    sample_score.json                   the prior samples' sliced Wasserstein distance to the film and
+                                        the film's own floor (sliced_wasserstein.py), in that table
     metrics.jsonl                       the loss curves, with the roll-backs (vaegan/rollback.py) marked
     grids/step_NNNNNN.png               the last sample grid
     config.json, checkpoint metadata    the run's settings, its step and sigma
@@ -76,18 +79,61 @@ def read_metrics(path):
 
 
 def read_frame_error(path):
-    """reconstruction_error.csv -> (times, psnr) lists (empty when the file is missing)."""
+    """reconstruction_error.csv -> (times, psnr, ssim) lists (empty when the file is missing; ssim also
+    when the file was written before it had that column)."""
     if not os.path.exists(path):
-        return [], []
-    times, psnr = [], []
+        return [], [], []
+    times, psnr, ssim = [], [], []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             try:
-                times.append(float(row["time_s"]))
-                psnr.append(float(row["psnr_db"]))
+                t, p = float(row["time_s"]), float(row["psnr_db"])
             except (KeyError, TypeError, ValueError):
                 continue
-    return times, psnr
+            times.append(t)
+            psnr.append(p)
+            try:
+                ssim.append(float(row["ssim"]))
+            except (KeyError, TypeError, ValueError):
+                pass
+    return times, psnr, ssim if len(ssim) == len(psnr) else []
+
+
+def read_sample_score(run_dir):
+    """RUN/sample_score.json (evaluate.write_sample_score) as a dict, or None."""
+    from .evaluate import SAMPLE_SCORE_FILE
+
+    try:
+        with open(os.path.join(run_dir, SAMPLE_SCORE_FILE)) as f:
+            score = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return score if isinstance(score, dict) and {"swd", "floor"} <= set(score) else None
+
+
+def _scores_table(psnr, ssim, sample):
+    """The run's numbers, each with what it measures."""
+    def number(v, fmt):
+        return format(v, fmt) if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
+
+    rows = []
+    if psnr:
+        rows.append(("mean PSNR", f"{number(sum(psnr) / len(psnr), '.2f')} dB",
+                     "each frame against its reconstruction, pixel by pixel (higher is closer)"))
+    if ssim:
+        rows.append(("mean SSIM", number(sum(ssim) / len(ssim), ".3f"),
+                     "structural similarity (Wang et al. 2004), 11-pixel Gaussian window, RGB channels "
+                     "averaged: 1 for a perfect copy, lower as edges and texture are lost"))
+    if sample:
+        rows.append(("prior samples: SWD", f"{number(sample['swd'], '.3f')} (the film against itself: "
+                                           f"{number(sample['floor'], '.3f')})",
+                     "sliced Wasserstein distance between Laplacian-pyramid patches of samples from the prior "
+                     "and of the film's frames (Karras et al. 2018): at the floor, the samples are as close to "
+                     "the film as its halves are to each other; noise scores about 2.5x the floor"))
+    if not rows:
+        return '<p class="note">no scores yet (they are written when training ends)</p>'
+    return ('<table id="scores">' + "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td>"
+                                             f"<td>{html.escape(c)}</td></tr>" for a, b, c in rows) + "</table>")
 
 
 def read_settings(run_dir):
@@ -355,7 +401,7 @@ def write_report(run_dir):
     run_dir = os.fspath(run_dir)
     check_output(run_dir, folder="run folder")
     steps, events, abandoned = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
-    times, psnr = read_frame_error(os.path.join(run_dir, "reconstruction_error.csv"))
+    times, psnr, ssim = read_frame_error(os.path.join(run_dir, "reconstruction_error.csv"))
     settings = read_settings(run_dir)
     notes = []
 
@@ -403,6 +449,8 @@ def write_report(run_dir):
 {''.join(f'<p class="note">{html.escape(n)}</p>' for n in notes)}
 <div class="films">{''.join(films)}</div>
 {psnr_svg}
+<h2>Scores</h2>
+{_scores_table(psnr, ssim, read_sample_score(run_dir))}
 <h2>Training losses</h2>
 <div class="panels">{''.join(panels) or '<p class="note">no metrics.jsonl yet</p>'}</div>
 <p>{'Roll-backs (dashed red lines; faint red: the steps they undid):<ul>' + rollbacks + '</ul>' if rollbacks else 'No roll-backs.'}</p>

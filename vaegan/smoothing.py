@@ -125,12 +125,16 @@ class FlickerMeter:
         self.err.append(change_errors(source, output, None if prev_src is None else (prev_src, prev_out)))
         self._last = (np.asarray(source[-1]), np.asarray(output[-1]))
 
+    def cut_indices(self):
+        """The frames where a new shot begins in the source fed so far (find_cuts)."""
+        return find_cuts(np.concatenate(self.src_d) if self.src_d else np.zeros(0), self.fps)
+
     def summary(self):
         """{"flicker_source", "flicker_output", "change_error", "cuts"} (NaN for a film of one frame)."""
         src = np.concatenate(self.src_d) if self.src_d else np.zeros(0)
         out = np.concatenate(self.out_d) if self.out_d else np.zeros(0)
         keep = np.isfinite(src)
-        cuts = find_cuts(src, self.fps)
+        cuts = self.cut_indices()
         keep[cuts] = False
         mean = (lambda d: float(d[keep].mean()) if keep.any() else float("nan"))
         err = np.concatenate(self.err) if self.err else np.zeros(0)

@@ -1,0 +1,228 @@
+"""What every quality study needs: a training run at given settings, and its scores.
+
+A study (bench/quality.py, the recipes' study; others beside it) names rows of settings and calls:
+
+    settings_of(row, sets)       'RECIPE key=value ...' -> (label, settings): a named recipe of
+                                 vaegan/recipes.py with any RunOptions or TrainConfig field overridden
+                                 (model overrides included: width, height, z_dim, base_width, preset)
+    prepare_stores(rows, film, cache)   each frame store the rows need, built once before any worker runs
+    train_one(job)               one Job: trains the settings from scratch for its steps, exactly as
+                                 `python cli.py train` would (the same frame store, data order, noise and
+                                 schedule, through vaegan.train.Run.step; no pictures, checkpoints or
+                                 roll-back guard), or the same step in PyTorch (engine "torch"); then scores
+                                 it. Returns a dict of the numbers below
+    summary(values, digits)      "mean (min..max)" over seeds
+
+The scores (SCORES), each as `reconstruct` and `train` measure it (z = mu, batch-norm running
+statistics, uint8 frames):
+    psnr, ssim           the film's frames against their reconstructions (vaegan/evaluate.py, vaegan/ssim.py)
+    mean_frame           the PSNR of the film's mean frame: what a model that learned nothing frame-specific scores
+    unseen, unseen_ssim  the same two on a clip the model never trained on (vaegan.media.sample_clip's
+    unseen_mean_frame    generated shapes at the model's size), and that clip's own mean frame
+    swd, swd_floor       the prior's samples against the film (vaegan/sliced_wasserstein.py), and the
+                         film's own half-against-half distance
+    seconds, cpu_seconds training wall time and the process's CPU time (steps: how many ran)
+"""
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from vaegan.evaluate import SAMPLE_SEED, mean_frame_psnr, prior_samples, reconstruct_frames, reconstruction_scores
+from vaegan.recipes import RECIPES
+from vaegan.sliced_wasserstein import sample_count, sample_score
+from vaegan.step import TrainConfig
+from vaegan.train import Run, RunOptions, film_store, new_run
+
+SCORES = ("psnr", "ssim", "mean_frame", "unseen", "unseen_ssim", "unseen_mean_frame", "swd", "swd_floor")
+
+
+@dataclass
+class Job:
+    settings: dict
+    seed: int
+    steps: int
+    film: str
+    out: str            # the run's folder (removed when it ends)
+    cache: str          # where the frame stores live, shared by every row
+    engine: str = "ours"
+
+
+def _parse_value(text):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def settings_of(row, sets):
+    """'recipe key=value ...' + ['key=value', ...] -> (label, dict of settings)."""
+    recipe, *items = row.split()
+    if recipe not in RECIPES:
+        raise SystemExit(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    s = dict(RECIPES[recipe])
+    label = [recipe]
+    for item in items + sets:
+        if "=" not in item:
+            raise SystemExit(f"{item!r} is not key=value")
+        key, _, value = item.partition("=")
+        s[key] = _parse_value(value)
+        label.append(f"{key}={value}")
+    return " ".join(label), s
+
+
+def split_settings(s):
+    run_keys = {f.name for f in fields(RunOptions)}
+    train_keys = {f.name for f in fields(TrainConfig)}
+    run, train = {}, {}
+    for k, v in s.items():
+        if k in train_keys:
+            train[k] = v
+        elif k in run_keys:
+            run[k] = v
+        else:
+            raise SystemExit(f"unknown setting {k!r}")
+    return run, train
+
+
+# --- scores -------------------------------------------------------------------------------------
+
+def scores(reconstruct, sample, film_frames, unseen):
+    """The SCORES of a model given as two functions: reconstruct(uint8 frames) -> uint8 frames, and
+    sample(n) -> n uint8 frames decoded from the prior (vaegan.evaluate.SAMPLE_SEED's draws)."""
+    film = reconstruction_scores(film_frames, reconstruct(film_frames))
+    new = reconstruction_scores(unseen, reconstruct(unseen))
+    swd = sample_score(sample(max(1, sample_count(film_frames))), film_frames, seed=SAMPLE_SEED)
+    return dict(psnr=film["psnr"], ssim=film["ssim"], mean_frame=mean_frame_psnr(film_frames),
+                unseen=new["psnr"], unseen_ssim=new["ssim"], unseen_mean_frame=mean_frame_psnr(unseen),
+                swd=swd["swd"], swd_floor=swd["floor"])
+
+
+def unseen_frames(width, height):
+    from vaegan.media.sample_clip import generated_frames
+    return np.stack(list(generated_frames(size=(width, height))))
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+def store_path(cache, film, cfg):
+    return os.path.join(cache, f"store-{cfg.width}x{cfg.height}-{os.path.basename(film)}")
+
+
+def prepare_stores(rows, film, cache):
+    """Build each frame store the rows' settings need, once, before workers race to build it."""
+    from vaegan.config import make_config
+
+    os.makedirs(cache, exist_ok=True)
+    for s in rows:
+        run_kw, _ = split_settings(s)
+        cfg = make_config(run_kw.get("preset", "tiny"), run_kw.get("width"), run_kw.get("height"))
+        film_store(film, store_path(cache, film, cfg), cfg,
+                   RunOptions(film=film, out="", **{k: v for k, v in run_kw.items() if k in ("fit", "every", "max_frames")}))
+
+
+def train_one(job):
+    """One Job, in a worker process. Returns a dict: seed, load average, steps, seconds, cpu_seconds,
+    last_losses and the SCORES."""
+    run_kw, train_kw = split_settings(job.settings)
+    opts = RunOptions(film=job.film, out=job.out, seed=job.seed, **run_kw)
+
+    def store_builder(film, _store_dir, cfg, opts):   # one frame store per size, shared by every row
+        return film_store(film, store_path(job.cache, film, cfg), cfg, opts)
+
+    probe = new_run(replace(opts, epochs=1), TrainConfig(**train_kw), store_builder)
+    spe = probe.steps_per_epoch
+    opts.epochs = max(1, -(-job.steps // spe))
+    run = Run(opts, probe.tc, probe.K, probe.store, probe.model, probe.optimizers, probe.state)
+    result = _train_torch(run, job.steps) if job.engine == "torch" else _train_ours(run, job.steps)
+    shutil.rmtree(job.out, ignore_errors=True)
+    print(f"  done: seed {job.seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB SSIM {result['ssim']:.3f} "
+          f"(unseen {result['unseen']:.2f}), SWD {result['swd']:.3f} (floor {result['swd_floor']:.3f}), "
+          f"{result['seconds']:.0f} s ({result['cpu_seconds']:.0f} s CPU), load {os.getloadavg()[0]:.1f}: "
+          f"{job.settings}", file=sys.stderr, flush=True)
+    return dict(seed=job.seed, load=os.getloadavg(), **result)
+
+
+def _train_ours(run, steps):
+    t0, c0 = time.perf_counter(), time.process_time()
+    done, last = 0, {}
+    for epoch in range(run.opts.epochs):
+        for x in run.store.shuffled_batches(run.opts.batch_size, run.opts.seed, epoch, exclude=run.held_out):
+            _, last, _ = run.step(x)
+            run.state["step"] += 1
+            done += 1
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    model, cfg = run.model, run.model.cfg
+    got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
+                 np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
+    return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
+
+
+def _train_torch(run, steps):
+    """The same run in PyTorch (bench/torch_peer.py's networks, from our initial weights; the same data
+    order, schedule and host noise), for ranking many recipes quickly. Its step is bench/torch_peer.gradients."""
+    from . import torch_peer
+    from .peers import load_torch
+    from vaegan.media.framestore import to_float_batch, to_uint8_frames
+
+    torch, why = load_torch()
+    if torch is None:
+        raise SystemExit(f"--engine torch: {why}")
+    torch.set_num_threads(1)
+    cfg, tc, opts = run.model.cfg, run.tc, run.opts
+    nets = torch_peer.build(torch, cfg, "cpu")
+    torch_peer.load_weights(torch, nets, run.model, run.K.to_numpy)
+    optimizers = torch_peer.make_optimizers(torch, nets, tc)
+    total = run.steps_per_epoch * opts.epochs
+
+    def noise(key):
+        return torch.from_numpy(np.random.default_rng(key).standard_normal((opts.batch_size, cfg.z_dim)).astype("float32"))
+
+    t0, c0, s, last = time.perf_counter(), time.process_time(), 0, {}
+    for epoch in range(opts.epochs):
+        for x in run.store.shuffled_batches(opts.batch_size, opts.seed, epoch, exclude=run.held_out):
+            sigma = run.schedule(s / max(total, 1))
+            losses, grads = torch_peer.gradients(torch, nets, cfg, tc, torch.from_numpy(x),
+                                                 noise((opts.seed, s, 0)), noise((opts.seed, s, 1)), sigma)
+            for name, net in nets.items():
+                for p, g in zip(net.parameters(), grads[name]):
+                    p.grad = g
+                optimizers[name].step()
+            last = {k: float(v.detach()) for k, v in losses.items()}
+            s += 1
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+
+    def decode(z):
+        return to_uint8_frames(nets["decoder"](torch.from_numpy(z)).numpy())
+
+    def reconstruct(frames):
+        with torch.no_grad():
+            for net in nets.values():
+                net.eval()
+            out = []
+            for i in range(0, len(frames), 64):
+                x = torch.from_numpy(to_float_batch(frames[i:i + 64]))
+                out.append(to_uint8_frames(nets["decoder"](nets["encoder"]["mu"](nets["encoder"]["body"](x))).numpy()))
+        return np.concatenate(out)
+
+    def sample(n):        # the draws of vaegan.evaluate.prior_samples
+        z = np.random.default_rng(SAMPLE_SEED).standard_normal((n, cfg.z_dim)).astype(np.float32)
+        with torch.no_grad():
+            for net in nets.values():
+                net.eval()
+            return np.concatenate([decode(z[i:i + 64]) for i in range(0, n, 64)])
+
+    got = scores(reconstruct, sample, np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
+    return dict(steps=s, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
+
+
+def summary(values, digits=2):
+    v, d = np.asarray(values, dtype=float), digits
+    return f"{v.mean():.{d}f} ({v.min():.{d}f}..{v.max():.{d}f})" if len(v) > 1 else f"{v.mean():.{d}f}"
