@@ -75,9 +75,9 @@ class Commands(click.Group):
             raise error from None
         except UserError as e:
             raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt as e:
+        except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM/SIGHUP (vaegan/stopping.py): 128 + the signal
             click.echo(f"\ninterrupted{': ' + str(e) if str(e) else ''}", err=True)
-            sys.exit(130)
+            sys.exit(getattr(e, "exit_code", 130))
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise click.ClickException(f"disk full while writing {e.filename or 'output'}") from None
@@ -188,6 +188,9 @@ def _recipe_default(key):
 @click.option("--max-frames", type=Int(0), default=0, help="use at most this many frames (0: all)")
 @click.option("--grid-every", type=Int(0), default=0, help="steps between sample grids (0: each epoch)")
 @click.option("--checkpoint-every", type=Int(0), default=0, help="steps between checkpoints (0: each epoch)")
+@click.option("--checkpoint-minutes", type=Float(0), default=10.0, show_default=True,
+              help="also a checkpoint whenever this much time has passed since the last: the most work a crash "
+                   "or kill -9 can lose (0: off; may change on --resume)")
 @click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
 @click.option("--final-film/--no-final-film", default=True, show_default=True,
               help="reconstruct the training film when training ends")
@@ -204,11 +207,13 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         if film is not None:
             raise UserError(f"--resume {resume} continues the run on its own film; drop {film}")
         shape = {k: kw[k] for k in ("preset", "width", "height", "z_dim", "base_width") if k in given}
-        others = [f"--{k.replace('_', '-')}" for k in given if k not in shape]
+        others = [f"--{k.replace('_', '-')}" for k in given if k not in shape and k != "checkpoint_minutes"]
         if others:
             raise UserError(f"--resume {resume} continues the run with the settings it started with; "
-                            f"{', '.join(others)} cannot change (only --epochs can)")
-        run = resume_run(resume, film_store, epochs=epochs, shape=shape)
+                            f"{', '.join(others)} cannot change (only --epochs and --checkpoint-minutes can)")
+        run = resume_run(resume, film_store, epochs=epochs, shape=shape,
+                         checkpoint_minutes=kw["checkpoint_minutes"] if "checkpoint_minutes" in given else None)
+        ctx.call_on_close(run.close)      # the folder's lock, held to the end of the command (vaegan/runlock.py)
         if run.finished:
             click.echo(f"{resume} has finished its {run.opts.epochs} epochs ({run.state['step']} steps); nothing "
                        f"to train. To train on, give --epochs with more than {run.opts.epochs}")
@@ -251,6 +256,7 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         if sim_layers:
             opts.sim_layers = _int_list("--sim-layers", sim_layers)
         run = new_run(opts, tc, film_store)
+        ctx.call_on_close(run.close)
         click.echo(f"training {run.model.cfg.describe()} on {len(run.store)} frames of {film} with the "
                    f"{opts.backend} backend, recipe {recipe}: {run.total_steps} steps -> {opts.out}")
         run.train()
@@ -356,6 +362,9 @@ def _write_report(run_dir):
 
 
 def main():
+    from vaegan.stopping import stop_on_termination
+
+    stop_on_termination()      # SIGTERM and SIGHUP stop the process as Ctrl-C does, never half-way through a write
     cli(prog_name="vaegan")
 
 
