@@ -84,6 +84,15 @@ class Commands(click.Group):
             raise
 
 
+def _warn_lost(message):
+    """The line every command that reads a film prints about the frames lost from it; the wording is
+    vaegan.media.decode.lost_frames_message's, for all of them."""
+    from vaegan.media.decode import lost_frames_line
+
+    if message:
+        click.echo(lost_frames_line(message), err=True)
+
+
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vaegan")
 def cli():
@@ -130,8 +139,7 @@ def frames_command(film, store_dir, size, fit, every, start, end, max_frames, qu
 
     store = FrameStore.open_or_build(film, store_dir, size=parse_size(size), fit=fit, every=every,
                                      start=start, end=end, max_frames=max_frames, progress=not quiet)
-    if store.meta.get("lost_message"):
-        click.echo(f"warning: {store.meta['lost_message']}", err=True)
+    _warn_lost(store.meta.get("lost_message"))
     click.echo(store.describe())
 
 
@@ -214,6 +222,7 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         run = resume_run(resume, film_store, epochs=epochs, shape=shape,
                          checkpoint_minutes=kw["checkpoint_minutes"] if "checkpoint_minutes" in given else None)
         ctx.call_on_close(run.close)      # the folder's lock, held to the end of the command (vaegan/runlock.py)
+        _warn_lost(run.store.meta.get("lost_message"))
         if run.finished:
             click.echo(f"{resume} has finished its {run.opts.epochs} epochs ({run.state['step']} steps); nothing "
                        f"to train. To train on, give --epochs with more than {run.opts.epochs}")
@@ -257,6 +266,7 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
             opts.sim_layers = _int_list("--sim-layers", sim_layers)
         run = new_run(opts, tc, film_store)
         ctx.call_on_close(run.close)
+        _warn_lost(run.store.meta.get("lost_message"))
         click.echo(f"training {run.model.cfg.describe()} on {len(run.store)} frames of {film} with the "
                    f"{opts.backend} backend, recipe {recipe}: {run.total_steps} steps -> {opts.out}")
         run.train()
@@ -270,6 +280,8 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         summary = reconstruct_film(run.model, run.opts.film, out, fit=run.opts.fit)
         click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB; "
                    f"per-frame error: {summary['plot']})")
+        if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
+            _warn_lost(summary["lost"])
     click.echo(f"report: {_write_report(run.opts.out)}")
 
 
@@ -311,6 +323,7 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
     click.echo(f"flicker (mean |frame - previous frame|, 0..255, {s['cuts']} cuts left out): "
                f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}; its change from frame to "
                f"frame is {s['change_error']:.2f} off the source's")
+    _warn_lost(s["lost"])
 
 
 @cli.command()
@@ -346,13 +359,19 @@ def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend):
     model, _ = load_model(run_or_ckpt, backend)
     n = run_morph(model, film, t_from, t_to, seconds, out, fps)
     click.echo(f"{out}: {n} frames")
+    from vaegan.media.decode import scan_losses
+
+    _warn_lost(scan_losses(film))     # morph decodes two frames; the packets say what the film lost
 
 
 @cli.command("report")
 @click.argument("run_dir")
 def report_command(run_dir):
     """Write RUN_DIR/report.html: the films side by side, per-frame PSNR, losses, samples, settings."""
+    from vaegan.report import film_losses
+
     click.echo(_write_report(run_dir))
+    _warn_lost(film_losses(run_dir))
 
 
 def _write_report(run_dir):

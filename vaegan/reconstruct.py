@@ -55,7 +55,7 @@ def frame_errors(original, rec):
 def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", batch_size=32, fit="crop",
                      progress=True, smooth=0.0):
     """Write the re-imagined film to `out`, and `<out stem>_error.csv` / `_error.png` beside it.
-    Returns a summary dict (frames, mean PSNR, seconds)."""
+    Returns a summary dict (frames, mean PSNR, seconds; lost: the line on frames lost from the film, or None)."""
     from .media.film import FilmWriter, side_by_side as join
     from .media.decode import iter_frames, probe
     from .media.plots import plot_frame_error
@@ -98,7 +98,8 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     plot_frame_error(times, psnrs, stem + "_error.png",
                      f"{os.path.basename(film)} through {cfg.name}: mean PSNR {np.mean(psnrs):.2f} dB")
     return {"frames": len(times), "psnr": float(np.mean(psnrs)), "seconds": time.perf_counter() - t0,
-            "csv": stem + "_error.csv", "plot": stem + "_error.png", **flicker.summary()}
+            "csv": stem + "_error.csv", "plot": stem + "_error.png", "lost": frames.lost_message(),
+            **flicker.summary()}
 
 
 def _batches(frames, batch_size):

@@ -34,6 +34,7 @@ from av.video.reformatter import VideoReformatter
 from vaegan.errors import UserError
 
 FITS = ("crop", "pad", "stretch")
+DECODE_THREADS = 0    # FFmpeg's decoding threads: 0 lets it choose (the cores + 1); 1 decodes on this thread alone
 
 
 # --- arguments --------------------------------------------------------------------------------
@@ -396,12 +397,17 @@ class FrameIterator:
 def lost_frames_message(path, stats):
     """The one wording of frames lost from a film, for every command that reads one (frames, train,
     reconstruct, morph, report): `PATH: N frames lost to truncation or corruption (why)`, or None when
-    none were. cli.py prints it after "warning: "; the frame store keeps it (meta.json's lost_message)."""
+    none were. lost_frames_line() makes it the line printed; the frame store keeps it (meta.json's lost_message)."""
     if not stats.lost:
         return None
     approx = "about " if stats.missing_estimated else ""
     why = f" ({stats.errors[0]})" if stats.errors else ""
     return f"{path}: {approx}{stats.lost} frames lost to truncation or corruption{why}"
+
+
+def lost_frames_line(message):
+    """The line a user reads about lost frames, from lost_frames_message's message: `warning: ...`, or None."""
+    return f"warning: {message}" if message else None
 
 
 def scan_losses(path):
@@ -493,7 +499,10 @@ def _frames(container, stream, source, stats, path, size, fit, every, start, end
     fps = _fps(stream)
     sample_aspect = _sample_aspect(stream)
     reformatter = VideoReformatter()
-    stream.thread_type = "AUTO"      # frame + slice threads: decoding is most of the work
+    # decoding is most of the work: FFmpeg's frame threads (several frames decoded at once, each on a core)
+    # and slice threads where the codec allows them; the frame-to-model fitting below overlaps with them
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = DECODE_THREADS
     in_range = seen = 0
     last_time = None
     try:
