@@ -242,3 +242,26 @@ def test_readers_see_whole_checkpoints_while_a_run_writes_them(film, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert len(steps) >= 5, steps                   # read while it was being replaced, again and again
+
+
+def test_the_default_folder_in_use_is_refused_naming_the_process(film, tmp_path):
+    """No --out: the command's default folder holds a run in progress. The refusal names its owner (not
+    "resume it", which would be refused in turn)."""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    env = dict(ENV, ACCIDENT_FLAGS=str(flags))
+    runs = tmp_path / "runs"
+    args = ["train", film, "--epochs", 3, *SMALL, "--no-final-film"]
+    first = subprocess.Popen(command(args, "pause@step:2"), cwd=tmp_path, env=dict(env, PYTHONPATH=ROOT),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (flags / "paused").exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert first.poll() is None, first.communicate()[1]
+    second = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), *map(str, args)], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert_clean_exit(second, 1)
+    assert f"runs/clip-tiny is in use by process {first.pid}" in second.stderr, second.stderr
+    (flags / "go").touch()
+    assert first.wait(timeout=120) == 0
+    assert sorted(os.listdir(runs)) == ["clip-tiny"]

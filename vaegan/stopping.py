@@ -64,8 +64,11 @@ class StopFlag:
             raise Interrupted(f"{NAMES.get(signum, signum)} a second time: stopped at once; the last "
                               f"checkpoint is kept", self.signum)
         self.requested, self.signum = True, signum
-        tqdm.write(f"{NAMES.get(signum, signum)}: finishing this step and saving a checkpoint (Ctrl-C or "
-                   f"the signal again stops at once)")
+        try:
+            tqdm.write(f"{NAMES.get(signum, signum)}: finishing this step and saving a checkpoint (Ctrl-C or "
+                       f"the signal again stops at once)")
+        except OSError:      # SIGHUP: the terminal may be gone; the checkpoint matters, not the message
+            pass
 
     def interrupted(self, step, out):
         """The exception the loop raises once the checkpoint of `step` is saved."""

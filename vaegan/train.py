@@ -372,6 +372,7 @@ def next_run_dir(base):
         meta, _ = checkpoint.read(path)
         epochs = meta.get("run", {}).get("epochs", 0)
         if meta.get("epoch", 0) < epochs:
+            RunLock(path).acquire().release()     # a run in progress there: say whose (UserError), not "resume it"
             raise UserError(f"{path} holds an unfinished run (step {meta.get('step')} of {meta.get('total_steps')}); "
                             f"resume it with: python cli.py train --resume {path} (or give another --out)")
         finished.append(path)
