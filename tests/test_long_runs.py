@@ -265,3 +265,12 @@ def test_the_default_folder_in_use_is_refused_naming_the_process(film, tmp_path)
     (flags / "go").touch()
     assert first.wait(timeout=120) == 0
     assert sorted(os.listdir(runs)) == ["clip-tiny"]
+
+
+def test_under_nohup_sighup_is_ignored_and_the_run_goes_on(film, reference, tmp_path):
+    """nohup starts a run with SIGHUP ignored so that closing the terminal does not stop it: it must stay so."""
+    out = tmp_path / "run"
+    proc = subprocess.run(command(train_args(film, out), "hup@step:5"), cwd=ROOT, env=ENV, capture_output=True,
+                          text=True, timeout=300, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert_clean_exit(proc, 0)
+    assert_same_run(out, reference)

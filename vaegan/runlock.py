@@ -65,6 +65,9 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def __del__(self):            # a lock whose holder is forgotten goes with it, not with the process
+        self.release()
+
     def __enter__(self):
         return self.acquire()
 

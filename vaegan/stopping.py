@@ -12,6 +12,9 @@ container or a machine shutting down) and SIGHUP (the terminal or the ssh sessio
                       out (the frame store, the film writer) instead of the process vanishing mid-write.
                       stop_on_termination() installs this for a whole process (cli.py's main).
 
+A signal the process was told to ignore stays ignored: under `nohup` (SIGHUP ignored) closing the terminal
+does not stop the run, nor does Ctrl-C stop one started in the background by a non-interactive shell.
+
 What no handler can catch (kill -9, a crash, the power going) is met by the checkpoints alone: they are
 written every --checkpoint-minutes as well as each epoch (vaegan/train.py), so such an end loses at most
 that much work, and the run resumes from the last one with --resume.
@@ -41,7 +44,8 @@ def stop_on_termination():
     """Make SIGTERM and SIGHUP stop this process as Ctrl-C does: by an exception, which the `finally`
     blocks on its way out see (a partial frame store or film is removed), not by vanishing."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_interrupted)
+        if signal.getsignal(signum) is not signal.SIG_IGN:       # nohup's SIGHUP stays ignored
+            signal.signal(signum, _raise_interrupted)
 
 
 class StopFlag:
@@ -55,8 +59,10 @@ class StopFlag:
 
     def __enter__(self):
         for signum in SIGNALS:
-            self._old[signum] = signal.getsignal(signum)
-            signal.signal(signum, self._handle)
+            old = signal.getsignal(signum)
+            if old is not signal.SIG_IGN:                        # nohup's SIGHUP stays ignored
+                self._old[signum] = old
+                signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame):
