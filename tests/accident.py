@@ -11,6 +11,7 @@ after planting each ACCIDENT, WHAT@WHERE:N:
     kill@step:N     SIGKILL (kill -9) while step N runs: its weights have moved, nothing is logged or saved
     kill@checkpoint:N   SIGKILL in the middle of the N-th checkpoint write (half its bytes on disk)
     kill@film:N     SIGKILL after N frames of a film have been written (the final reconstruction.mp4)
+    kill@store:N    SIGKILL at the N-th write of decoded frames into the frame store (the film being decoded)
     pause@step:N    at step N, create $ACCIDENT_FLAGS/paused and wait until $ACCIDENT_FLAGS/go exists
     slow@step:MS    every step takes MS milliseconds longer (so that a test can aim at a moment from outside)
 
@@ -104,6 +105,19 @@ def plant(what, where, n):
                 os.kill(os.getpid(), signal.SIGKILL)
             return result
         FilmWriter.write = write
+    elif where == "store":
+        import vaegan.media.framestore as framestore
+
+        original_chunk, writes = framestore.write_chunk, {"n": 0}
+
+        def write_chunk(file, chunk):
+            writes["n"] += 1
+            if writes["n"] == n:
+                original_chunk(file, chunk[:len(chunk) // 2])
+                file.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original_chunk(file, chunk)
+        framestore.write_chunk = write_chunk
     else:
         raise SystemExit(f"unknown accident place {where!r}")
 

@@ -274,3 +274,16 @@ def test_under_nohup_sighup_is_ignored_and_the_run_goes_on(film, reference, tmp_
                           text=True, timeout=300, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     assert_clean_exit(proc, 0)
     assert_same_run(out, reference)
+
+
+def test_kill_9_while_the_film_is_decoded_then_resume_starts_again(film, reference, tmp_path):
+    """Killed before the step-0 checkpoint, in the middle of building the frame store: --resume starts the
+    run again from config.json's settings, the half-built store is rebuilt, and the run is the reference's."""
+    out = tmp_path / "run"
+    result = run_cli(*train_args(film, out), accident="kill@store:1")
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert not (out / checkpoint.FILENAME).exists() and (out / "config.json").exists()
+    resumed = run_cli("train", "--resume", out, "--no-final-film")
+    assert_clean_exit(resumed, 0)
+    assert "at step 0" in resumed.stdout
+    assert_same_run(out, reference)

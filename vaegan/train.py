@@ -250,7 +250,25 @@ def _read_history(path, upto_step):
 
 def new_run(opts, tc, store_builder):
     """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore."""
-    K = _backend(opts.backend)
+    _backend(opts.backend)
+    cfg, tc = _settings(opts, tc)
+    check_output(opts.out, folder="run folder", create=True)
+    lock = RunLock(opts.out).acquire()      # before anything is written: one process per run folder
+    try:
+        if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
+            raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
+                            f"another --out")
+        run = _begin(opts, tc, cfg, store_builder)
+    except BaseException:
+        lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _settings(opts, tc):
+    """The model's config from the run's options, and the training settings with kl_weight resolved,
+    both checked (UserError)."""
     try:
         cfg = make_config(opts.preset, opts.width, opts.height, opts.z_dim, opts.base_width)
         if opts.sim_layers:
@@ -262,29 +280,27 @@ def new_run(opts, tc, store_builder):
         tc.validate()
     except ValueError as e:
         raise UserError(str(e)) from None
-    check_output(opts.out, folder="run folder", create=True)
-    lock = RunLock(opts.out).acquire()      # before anything is written: one process per run folder
-    try:
-        if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
-            raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
-                            f"another --out")
-        remove_leftovers(opts.out)
-        with open(os.path.join(opts.out, "config.json"), "w") as f:   # (a run stopped while decoding: see resume_run)
-            json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
-        store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
-        if len(store) < opts.batch_size:
-            raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
-                            f"lower --batch-size")
-        model = VAEGAN(K, cfg, seed=opts.seed)
-        optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
-        state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed, "metrics_bytes": 0}
-        open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
-        run = Run(opts, tc, K, store, model, optimizers, state)
-        run.save(guard=False)        # step 0: from here on --resume works, whenever the process ends
-    except BaseException:
-        lock.release()
-        raise
-    run.lock = lock
+    return cfg, tc
+
+
+def _begin(opts, tc, cfg, store_builder):
+    """Step 0 of a run in opts.out, whose lock the caller holds: config.json first (so that a run stopped
+    while its film is decoded can be started again by --resume), the frame store, the model, the step-0
+    checkpoint."""
+    K = _backend(opts.backend)
+    remove_leftovers(opts.out)
+    with open(os.path.join(opts.out, "config.json"), "w") as f:
+        json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
+    store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
+    if len(store) < opts.batch_size:
+        raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
+                        f"lower --batch-size")
+    model = VAEGAN(K, cfg, seed=opts.seed)
+    optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
+    state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed, "metrics_bytes": 0}
+    open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
+    run = Run(opts, tc, K, store, model, optimizers, state)
+    run.save(guard=False)        # step 0: from here on --resume works, whenever the process ends
     return run
 
 
@@ -311,10 +327,7 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minut
 def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes):
     if os.path.isdir(run_dir) and not os.path.exists(checkpoint.checkpoint_path(run_dir)) \
             and os.path.exists(os.path.join(run_dir, "config.json")):
-        with open(os.path.join(run_dir, "config.json")) as f:
-            film = json.load(f).get("run", {}).get("film", "FILM")
-        raise UserError(f"{run_dir} stopped before its first checkpoint (while decoding its film); start it "
-                        f"again: python cli.py train {film} --out {run_dir}")
+        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes)
     meta, tensors = checkpoint.read(run_dir)
     remove_leftovers(run_dir)
     _cut_metrics(os.path.join(run_dir, "metrics.jsonl"), meta.get("metrics_bytes"))
@@ -329,15 +342,7 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes):
     tc = TrainConfig(**meta["train"])
     cfg = checkpoint.config_of(meta)
     if shape:
-        # a preset given again stands alone; a width (etc.) alone is read against the run's preset
-        asked = {"preset": opts.preset, "width": 0, "height": 0, "z_dim": 0, "base_width": 0} if "preset" in shape \
-            else {k: getattr(opts, k) for k in ("preset", "width", "height", "z_dim", "base_width")}
-        asked.update(shape)
-        try:
-            wanted = make_config(asked["preset"], asked["width"], asked["height"], asked["z_dim"], asked["base_width"])
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        checkpoint.check_compatible(checkpoint.checkpoint_path(run_dir), cfg, wanted)
+        _check_shape(run_dir, opts, cfg, shape)
     K = _backend(opts.backend)
     store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
     model = VAEGAN(K, cfg, seed=opts.seed)
@@ -346,6 +351,40 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes):
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
     state["rollback"] = meta.get("rollback")
     return Run(opts, tc, K, store, model, optimizers, state)
+
+
+def _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes):
+    """--resume of a run stopped before its step-0 checkpoint (while its film was decoded): it starts
+    again from step 0 with the settings config.json holds."""
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            saved = json.load(f)
+        opts, tc = RunOptions(**saved["run"]), TrainConfig(**saved["train"])
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise UserError(f"{run_dir}: no checkpoint, and its config.json is unreadable ({e}); start the run "
+                        f"again with train FILM --out {run_dir}") from None
+    opts.out = run_dir
+    if epochs:
+        opts.epochs = epochs
+    if checkpoint_minutes is not None:
+        opts.checkpoint_minutes = checkpoint_minutes
+    cfg, tc = _settings(opts, tc)
+    if shape:
+        _check_shape(run_dir, opts, cfg, shape)
+    return _begin(opts, tc, cfg, store_builder)
+
+
+def _check_shape(run_dir, opts, cfg, shape):
+    """Refuse model options given again on --resume unless they describe the run's own model."""
+    # a preset given again stands alone; a width (etc.) alone is read against the run's preset
+    asked = {"preset": opts.preset, "width": 0, "height": 0, "z_dim": 0, "base_width": 0} if "preset" in shape \
+        else {k: getattr(opts, k) for k in ("preset", "width", "height", "z_dim", "base_width")}
+    asked.update(shape)
+    try:
+        wanted = make_config(asked["preset"], asked["width"], asked["height"], asked["z_dim"], asked["base_width"])
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    checkpoint.check_compatible(checkpoint.checkpoint_path(run_dir), cfg, wanted)
 
 
 def _cut_metrics(path, length):
