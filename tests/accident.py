@@ -10,7 +10,8 @@ after planting each ACCIDENT, WHAT@WHERE:N:
     term2@step:N    SIGTERM twice while step N runs (the second means "stop at once")
     kill@step:N     SIGKILL (kill -9) while step N runs: its weights have moved, nothing is logged or saved
     kill@checkpoint:N   SIGKILL in the middle of the N-th checkpoint write (half its bytes on disk)
-    kill@film:N     SIGKILL after N frames of a film have been written (the final reconstruction.mp4)
+    kill@film:N     SIGKILL after N frames of a film have been written (the final reconstruction.mp4);
+                    term@film:N: SIGTERM there
     kill@store:N    SIGKILL at the N-th write of decoded frames into the frame store (the film being decoded)
     pause@step:N    at step N, create $ACCIDENT_FLAGS/paused and wait until $ACCIDENT_FLAGS/go exists
     slow@step:MS    every step takes MS milliseconds longer (so that a test can aim at a moment from outside)
@@ -97,12 +98,12 @@ def plant(what, where, n):
     elif where == "film":
         from vaegan.media.film import FilmWriter
 
-        original = FilmWriter.write
+        original, signum = FilmWriter.write, NAMES[what]
 
         def write(self, frames):
             result = original(self, frames)
             if self.count >= n:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), signum)
             return result
         FilmWriter.write = write
     elif where == "store":

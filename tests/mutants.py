@@ -109,6 +109,14 @@ MUTANTS = [
       "lock = RunLock(opts.out).acquire()", "lock = RunLock(opts.out)", (LONG, "-k", "second_process")),
     M("longrun-leftovers-kept", "vaegan/train.py",
       "    remove_leftovers(run_dir)\n", "", (LONG, "-k", "kill_9_loses")),
+    M("longrun-nohup-sighup-handled", "vaegan/stopping.py",
+      "            if old is not signal.SIG_IGN:                        # nohup's SIGHUP stays ignored\n",
+      "            if True:\n", (LONG, "-k", "nohup")),
+    M("longrun-no-start-again-before-the-first-checkpoint", "vaegan/train.py",
+      "        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes)\n", "        pass\n",
+      (LONG, "-k", "decoded")),
+    M("lost-frames-unsaid-by-reconstruct", "cli.py", '    _warn_lost(s["lost"])\n', "",
+      ("tests/test_lost_frames_line.py",)),
 
     # --- the losses, one each, where the step combines them (vaegan/step.py) -----------------------
     M("step-kl-weight-ignored", "vaegan/step.py",

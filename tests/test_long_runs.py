@@ -176,6 +176,18 @@ def test_kill_9_while_the_final_film_is_written(film, reference, tmp_path):
     assert_same_run(out, reference)
 
 
+def test_sigterm_while_the_final_film_is_written_leaves_no_partial_film(film, reference, tmp_path):
+    """Outside the training loop SIGTERM stops at once, as Ctrl-C does, through the film writer's clean-up."""
+    out = tmp_path / "run"
+    result = run_cli(*train_args(film, out, final_film=True), accident="term@film:1")
+    assert_clean_exit(result, 128 + signal.SIGTERM)
+    assert "interrupted: stopped by SIGTERM" in result.stderr
+    assert not (out / "reconstruction.mp4").exists() and leftovers(out) == []
+    assert_clean_exit(run_cli("train", "--resume", out), 0)
+    assert len(decode_all(out / "reconstruction.mp4")) == 40
+    assert_same_run(out, reference)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_at_a_random_moment(film, reference, tmp_path, seed):
     """Steps of at least 20 ms, a checkpoint when 30 ms have passed since the last: a kill anywhere (in a
