@@ -116,7 +116,7 @@ def test_sigterm_or_sighup_mid_epoch_saves_and_resume_continues_exactly(film, re
 def test_sigterm_from_outside_at_a_random_moment(film, reference, tmp_path, rng):
     out = tmp_path / "run"
     proc = start_cli(*train_args(film, out), accident="slow@step:30")
-    target = int(rng.integers(2, 18))
+    target = int(rng.integers(2, 15))
     deadline = time.time() + 120
     while len(steps_logged(out)) < target and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)
@@ -196,7 +196,7 @@ def test_kill_9_at_a_random_moment(film, reference, tmp_path, seed):
     rng = np.random.default_rng(seed)
     out = tmp_path / "run"
     proc = start_cli(*train_args(film, out, "--checkpoint-minutes", "0.0005"), accident="slow@step:20")
-    target = int(rng.integers(1, 18))
+    target = int(rng.integers(1, 15))
     deadline = time.time() + 120
     while len(steps_logged(out)) < target and proc.poll() is None and time.time() < deadline:
         time.sleep(0.002)
