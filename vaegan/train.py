@@ -313,7 +313,8 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minut
     checkpoint_minutes: a new interval between timed checkpoints (it changes nothing the run computes).
     shape: model options the user gave again (preset, width, ...); refused unless they describe the
     checkpoint's own model."""
-    lock = RunLock(run_dir).acquire() if os.path.isdir(run_dir) else None
+    is_run = any(os.path.exists(os.path.join(run_dir, name)) for name in (checkpoint.FILENAME, "config.json"))
+    lock = RunLock(run_dir).acquire() if is_run else None      # (no lock file left in a folder that is no run)
     try:
         run = _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes)
     except BaseException:
