@@ -1,8 +1,9 @@
 """Every command that reads a film says what `frames` says about the frames lost from it, in the same words:
 one line, made by vaegan.media.decode (lost_frames_message, lost_frames_line), and on the report page.
 
-The damaged film is an mp4 cut short: its index (written first, faststart) lists 30 frames, about half of
-them are in the file, as with a download or a copy that stopped half-way."""
+The damaged films are cut short, as a download or a copy that stopped part-way: an mp4 whose index
+(written first, faststart) lists 30 frames of which about half are in the file, and an AVI whose header
+promises 30 frames of which a few arrive (the issue's film: an AVI listing 444 frames, 68 decodable)."""
 import html
 
 import pytest
@@ -19,15 +20,19 @@ def invoke(*args):
     return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def damaged(tmp_path_factory):
+CUTS = {"mp4": (dict(container_options={"movflags": "faststart"}), 0.6),
+        "avi": (dict(codec="mpeg4"), 0.7)}     # (a small AVI's header takes a third of it)
+
+
+@pytest.fixture(scope="module", params=sorted(CUTS))
+def damaged(request, tmp_path_factory):
     """(the cut film, the line every command must print about it)."""
     folder = tmp_path_factory.mktemp("damaged")
-    whole = write_film(folder / "whole.mp4", n=30, size=(48, 36), fps=10,
-                       container_options={"movflags": "faststart"}, options={"g": "1"})
+    kw, keep = CUTS[request.param]
+    whole = write_film(folder / f"whole.{request.param}", n=30, size=(48, 36), fps=10, options={"g": "1"}, **kw)
     data = whole.read_bytes()
-    cut = folder / "cut.mp4"
-    cut.write_bytes(data[:int(len(data) * 0.6)])
+    cut = folder / f"cut.{request.param}"
+    cut.write_bytes(data[:int(len(data) * keep)])
     frames = iter_frames(cut, size=(32, 24))
     kept = sum(1 for _ in frames)
     assert 0 < kept < 30 and frames.stats.lost == 30 - kept
