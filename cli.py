@@ -75,13 +75,22 @@ class Commands(click.Group):
             raise error from None
         except UserError as e:
             raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt as e:
+        except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM/SIGHUP (vaegan/stopping.py): 128 + the signal
             click.echo(f"\ninterrupted{': ' + str(e) if str(e) else ''}", err=True)
-            sys.exit(130)
+            sys.exit(getattr(e, "exit_code", 130))
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise click.ClickException(f"disk full while writing {e.filename or 'output'}") from None
             raise
+
+
+def _warn_lost(message):
+    """The line every command that reads a film prints about the frames lost from it; the wording is
+    vaegan.media.decode.lost_frames_message's, for all of them."""
+    from vaegan.media.decode import lost_frames_line
+
+    if message:
+        click.echo(lost_frames_line(message), err=True)
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,8 +139,7 @@ def frames_command(film, store_dir, size, fit, every, start, end, max_frames, qu
 
     store = FrameStore.open_or_build(film, store_dir, size=parse_size(size), fit=fit, every=every,
                                      start=start, end=end, max_frames=max_frames, progress=not quiet)
-    if store.meta.get("lost_message"):
-        click.echo(f"warning: {store.meta['lost_message']}", err=True)
+    _warn_lost(store.meta.get("lost_message"))
     click.echo(store.describe())
 
 
@@ -188,6 +196,9 @@ def _recipe_default(key):
 @click.option("--max-frames", type=Int(0), default=0, help="use at most this many frames (0: all)")
 @click.option("--grid-every", type=Int(0), default=0, help="steps between sample grids (0: each epoch)")
 @click.option("--checkpoint-every", type=Int(0), default=0, help="steps between checkpoints (0: each epoch)")
+@click.option("--checkpoint-minutes", type=Float(0), default=10.0, show_default=True,
+              help="also a checkpoint whenever this much time has passed since the last: the most work a crash "
+                   "or kill -9 can lose (0: off; may change on --resume)")
 @click.option("--resume", "resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint")
 @click.option("--final-film/--no-final-film", default=True, show_default=True,
               help="reconstruct the training film when training ends")
@@ -204,11 +215,14 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         if film is not None:
             raise UserError(f"--resume {resume} continues the run on its own film; drop {film}")
         shape = {k: kw[k] for k in ("preset", "width", "height", "z_dim", "base_width") if k in given}
-        others = [f"--{k.replace('_', '-')}" for k in given if k not in shape]
+        others = [f"--{k.replace('_', '-')}" for k in given if k not in shape and k != "checkpoint_minutes"]
         if others:
             raise UserError(f"--resume {resume} continues the run with the settings it started with; "
-                            f"{', '.join(others)} cannot change (only --epochs can)")
-        run = resume_run(resume, film_store, epochs=epochs, shape=shape)
+                            f"{', '.join(others)} cannot change (only --epochs and --checkpoint-minutes can)")
+        run = resume_run(resume, film_store, epochs=epochs, shape=shape,
+                         checkpoint_minutes=kw["checkpoint_minutes"] if "checkpoint_minutes" in given else None)
+        ctx.call_on_close(run.close)      # the folder's lock, held to the end of the command (vaegan/runlock.py)
+        _warn_lost(run.store.meta.get("lost_message"))
         if run.finished:
             click.echo(f"{resume} has finished its {run.opts.epochs} epochs ({run.state['step']} steps); nothing "
                        f"to train. To train on, give --epochs with more than {run.opts.epochs}")
@@ -251,6 +265,8 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         if sim_layers:
             opts.sim_layers = _int_list("--sim-layers", sim_layers)
         run = new_run(opts, tc, film_store)
+        ctx.call_on_close(run.close)
+        _warn_lost(run.store.meta.get("lost_message"))
         click.echo(f"training {run.model.cfg.describe()} on {len(run.store)} frames of {film} with the "
                    f"{opts.backend} backend, recipe {recipe}: {run.total_steps} steps -> {opts.out}")
         run.train()
@@ -264,6 +280,8 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         summary = reconstruct_film(run.model, run.opts.film, out, fit=run.opts.fit)
         click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB, "
                    f"SSIM {summary['ssim']:.3f}; per-frame error: {summary['plot']})")
+        if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
+            _warn_lost(summary["lost"])
     from vaegan.evaluate import write_sample_score
 
     score = write_sample_score(run.opts.out, run.model, run.store.frames)
@@ -311,6 +329,7 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
                f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}; its change from frame to "
                f"frame is {s['change_error']:.2f} off the source's")
     click.echo(_warping_line(s))
+    _warn_lost(s["lost"])
 
 
 def _warping_line(s):
@@ -356,13 +375,19 @@ def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend):
     model, _ = load_model(run_or_ckpt, backend)
     n = run_morph(model, film, t_from, t_to, seconds, out, fps)
     click.echo(f"{out}: {n} frames")
+    from vaegan.media.decode import scan_losses
+
+    _warn_lost(scan_losses(film))     # morph decodes two frames; the packets say what the film lost
 
 
 @cli.command("report")
 @click.argument("run_dir")
 def report_command(run_dir):
     """Write RUN_DIR/report.html: the films side by side, per-frame PSNR, losses, samples, settings."""
+    from vaegan.report import film_losses
+
     click.echo(_write_report(run_dir))
+    _warn_lost(film_losses(run_dir))
 
 
 def _write_report(run_dir):
@@ -372,6 +397,9 @@ def _write_report(run_dir):
 
 
 def main():
+    from vaegan.stopping import stop_on_termination
+
+    stop_on_termination()      # SIGTERM and SIGHUP stop the process as Ctrl-C does, never half-way through a write
     cli(prog_name="vaegan")
 
 

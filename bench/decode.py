@@ -2,6 +2,7 @@
 
     python -m bench.decode                                  # a 720p clip, into 96x64 and 256x144
     python -m bench.decode --frames 240 --size 256x144 --repeats 5
+    python -m bench.decode --film film.mp4 --threads 1      # a film of your own; decoding on one thread
 
 The source is generated in a temporary folder: vaegan.media.sample_clip's moving shapes (three shots, cuts,
 a fade) at --source size (default 1280x720), with film grain (--grain, Gaussian, in uint8 levels) so
@@ -11,7 +12,8 @@ Then, for each --size, two rows, each the median of --repeats runs:
     frame store    vaegan.media.framestore.FrameStore.open_or_build into a fresh folder: the same, plus the
                    uint8 frames written to disk and the sidecar (what `train` does once per film)
 frames/s is frames kept / seconds; MB/s is the store's bytes written / seconds. Training must never wait
-for this: compare frames/s with bench.train's.
+for this: compare frames/s with bench.train's. --threads sets FFmpeg's decoding threads
+(vaegan.media.decode.DECODE_THREADS: 0, the default, lets FFmpeg choose; 1 is decoding without threads).
 """
 import argparse
 import itertools
@@ -62,10 +64,15 @@ def _into_store(path, size, folder):
     return len(store)
 
 
-def run(source=(1280, 720), frames=72, sizes=((96, 64), (256, 144)), repeats=3, grain=GRAIN, workdir=None):
-    """Returns the report: the rows, the source's description and the environment."""
+def run(source=(1280, 720), frames=72, sizes=((96, 64), (256, 144)), repeats=3, grain=GRAIN, workdir=None,
+        film=None, threads=0):
+    """Returns the report: the rows, the source's description and the environment. film: decode this file
+    instead of generating one."""
+    import vaegan.media.decode as decode
+
+    decode.DECODE_THREADS = threads
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        path = write_source(os.path.join(tmp, "source.mp4"), source, frames, grain)
+        path = film or write_source(os.path.join(tmp, "source.mp4"), source, frames, grain)
         rows = []
         for size in sizes:
             for what, fn in (("decode+fit", lambda: _decode_only(path, size)),
@@ -80,8 +87,13 @@ def run(source=(1280, 720), frames=72, sizes=((96, 64), (256, 144)), repeats=3, 
                 rows.append({"size": f"{size[0]}x{size[1]}", "what": what, "frames": count, "seconds": s,
                              "frames_per_s": count / s, "MBps": store_bytes / s / 1e6 if store_bytes else None})
         source_bytes = os.path.getsize(path)
+    threading = f"decoding threads: {threads or 'auto'}"
+    if film:
+        return {"env": environment(), "source": f"{film}, {source_bytes / 1e6:.1f} MB, {threading}",
+                "repeats": repeats, "rows": rows}
     return {"env": environment(), "source": f"{source[0]}x{source[1]} H.264 (libx264 crf 18), {frames} frames "
-            f"at {FPS} fps, grain {grain:g}, {source_bytes / 1e6:.1f} MB ({source_bytes * 8 * FPS / frames / 1e6:.1f} Mbit/s)", "repeats": repeats, "rows": rows}
+            f"at {FPS} fps, grain {grain:g}, {source_bytes / 1e6:.1f} MB ({source_bytes * 8 * FPS / frames / 1e6:.1f} "
+            f"Mbit/s), {threading}", "repeats": repeats, "rows": rows}
 
 
 def format_report(r):
@@ -100,10 +112,12 @@ def main(argv=None):
                     "(default 96x64 and 256x144)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--grain", type=float, default=GRAIN, help=f"film grain of the source (default {GRAIN:g})")
+    ap.add_argument("--film", help="decode this film instead of a generated one (--source, --frames, --grain unused)")
+    ap.add_argument("--threads", type=int, default=0, help="FFmpeg's decoding threads (default 0: FFmpeg chooses)")
     ap.add_argument("--json", help="also write the report to this file")
     a = ap.parse_args(argv)
     sizes = tuple(parse_size(s) for s in (a.size or ["96x64", "256x144"]))
-    r = run(parse_size(a.source), a.frames, sizes, a.repeats, a.grain)
+    r = run(parse_size(a.source), a.frames, sizes, a.repeats, a.grain, film=a.film, threads=a.threads)
     print(format_report(r))
     if a.json:
         write_json(a.json, r)

@@ -51,6 +51,7 @@ def M(name, file, old, new, tests, why=""):
 NUMPY = ("tests/test_numpy_ref_gradients.py", "tests/test_torch_oracle.py")
 STEP = ("tests/test_vaegan_step.py", "tests/test_torch_oracle.py")
 FILM = ("tests/test_film_content.py", "tests/test_train_run.py", "-k", "reconstruct or writes")
+LONG = "tests/test_long_runs.py"
 
 
 def cupy(k):
@@ -91,7 +92,31 @@ MUTANTS = [
       ("tests/test_crash_safety.py",)),
     M("checkpoint-written-in-place", "vaegan/checkpoint.py",
       'fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)',
-      'fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), path', ("tests/test_crash_safety.py",)),
+      'fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), path',
+      ("tests/test_crash_safety.py", "tests/test_long_runs.py::test_readers_see_whole_checkpoints_while_a_run_writes_them")),
+
+    # --- long runs: signals, kill -9, a second process (vaegan/stopping.py, runlock.py, train.py) -----
+    M("longrun-sigterm-kills-mid-step", "vaegan/stopping.py",
+      "SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)", "SIGNALS = (signal.SIGINT,)",
+      (LONG, "-k", "sigterm_or_sighup")),
+    M("longrun-no-timed-checkpoint", "vaegan/train.py",
+      "return bool(minutes) and time.monotonic() - self.last_saved >= minutes * 60", "return False",
+      (LONG, "-k", "kill_9_loses")),
+    M("longrun-metrics-not-cut-on-resume", "vaegan/train.py",
+      '    _cut_metrics(os.path.join(run_dir, "metrics.jsonl"), meta.get("metrics_bytes"))\n', "",
+      (LONG, "-k", "second_signal")),
+    M("longrun-no-lock", "vaegan/train.py",
+      "lock = RunLock(opts.out).acquire()", "lock = RunLock(opts.out)", (LONG, "-k", "second_process")),
+    M("longrun-leftovers-kept", "vaegan/train.py",
+      "    remove_leftovers(run_dir)\n", "", (LONG, "-k", "kill_9_loses")),
+    M("longrun-nohup-sighup-handled", "vaegan/stopping.py",
+      "            if old is not signal.SIG_IGN:                        # nohup's SIGHUP stays ignored\n",
+      "            if True:\n", (LONG, "-k", "nohup")),
+    M("longrun-no-start-again-before-the-first-checkpoint", "vaegan/train.py",
+      "        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes)\n", "        pass\n",
+      (LONG, "-k", "decoded")),
+    M("lost-frames-unsaid-by-reconstruct", "cli.py", '    _warn_lost(s["lost"])\n', "",
+      ("tests/test_lost_frames_line.py",)),
 
     # --- the losses, one each, where the step combines them (vaegan/step.py) -----------------------
     M("step-kl-weight-ignored", "vaegan/step.py",

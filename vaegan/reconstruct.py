@@ -57,8 +57,9 @@ def frame_errors(original, rec):
 def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", batch_size=32, fit="crop",
                      progress=True, smooth=0.0):
     """Write the re-imagined film to `out`, and `<out stem>_error.csv` / `_error.png` beside it.
-    Returns a summary dict: frames, mean PSNR and SSIM, seconds, the flicker numbers, and the warping
-    error with its source floor (None for both where OpenCV is missing)."""
+    Returns a summary dict: frames, mean PSNR and SSIM, seconds, the flicker numbers, the warping error with
+    its source floor (None for both where OpenCV is missing), and lost: the line on frames lost from the
+    film, or None."""
     from .media.film import FilmWriter, side_by_side as join
     from .media.decode import iter_frames, probe
     from .media.plots import plot_frame_error
@@ -110,7 +111,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
         {"warping_error": None, "warping_error_source": None, "warping_pairs": 0}
     return {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
             "seconds": time.perf_counter() - t0, "csv": stem + "_error.csv", "plot": stem + "_error.png",
-            **flicker.summary(), **warp}
+            "lost": frames.lost_message(), **flicker.summary(), **warp}
 
 
 def _batches(frames, batch_size):

@@ -12,6 +12,7 @@ What the page shows, from what the run folder holds:
     metrics.jsonl                       the loss curves, with the roll-backs (vaegan/rollback.py) marked
     grids/step_NNNNNN.png               the last sample grid
     config.json, checkpoint metadata    the run's settings, its step and sigma
+    frames/meta.json                    the frames lost from the film, in the words `frames` uses
 
 Self-contained: no network, no scripts or styles from elsewhere. The curves are inline SVG drawn here,
 the script is inline, and the films and the grid are referenced by relative path, so the folder can be
@@ -163,6 +164,16 @@ def read_settings(run_dir):
         except Exception:           # a damaged checkpoint still gets a page, without these lines
             pass
     return settings
+
+
+def film_losses(run_dir):
+    """The line on frames lost from the run's film (vaegan.media.decode.lost_frames_message, kept in the
+    frame store's meta.json when the store was built), or None."""
+    try:
+        with open(os.path.join(run_dir, "frames", "meta.json")) as f:
+            return json.load(f).get("lost_message")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def film_rate(path):
@@ -402,8 +413,11 @@ def write_report(run_dir):
     check_output(run_dir, folder="run folder")
     steps, events, abandoned = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
     times, psnr, ssim = read_frame_error(os.path.join(run_dir, "reconstruction_error.csv"))
+    from .media.decode import lost_frames_line
+
     settings = read_settings(run_dir)
-    notes = []
+    lost = film_losses(run_dir)
+    notes = [lost_frames_line(lost)] if lost else []
 
     rec = os.path.join(run_dir, "reconstruction.mp4")
     fps, n_frames, original = None, 0, None

@@ -23,8 +23,9 @@ The Guard here watches a run (vaegan/train.py) and undoes such a failure instead
                  passed since the last such write (a broad model's checkpoint is ~400 MB: on a GPU a
                  write every 25 steps would cost as much as the steps), and a regular checkpoint (every
                  --checkpoint-every steps, each epoch's end) written while healthy is copied there too.
-                 The save of a Ctrl-C is not: an interrupted run must keep the good state the
-                 uninterrupted one keeps, so that a resume stays exact through a later roll-back
+                 The save of a Ctrl-C (or SIGTERM, or of --checkpoint-minutes' clock) is not: the good
+                 state must not depend on when a run was stopped or saved, so that an interrupted run keeps
+                 the good state the uninterrupted one keeps and a resume stays exact through a later roll-back
     roll-back    restore weights, Adam moments, batch-norm statistics, step, data position and sigma from
                  the good checkpoint, multiply every learning rate by LR_FACTOR, write an event line
                  {"event": "rollback", step, cause, restored_step, lr_scale} to metrics.jsonl, go on

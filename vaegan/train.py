@@ -2,8 +2,11 @@
 a person watches while it runs (progress bar, sample grids, loss curves, metrics log, checkpoints).
 
 A run folder holds:
-    checkpoint.safetensors   the latest checkpoint (resume with --resume RUN_DIR)
+    checkpoint.safetensors   the latest checkpoint (resume with --resume RUN_DIR): at the start, every
+                             --checkpoint-minutes, each epoch's end (and every --checkpoint-every steps)
     metrics.jsonl            one line per step: losses, sigma, which networks were updated, frames/s
+                             (flushed each step; a resume cuts it back to the checkpoint it resumes from)
+    run.lock                 held by the process training in the folder (vaegan/runlock.py)
     losses.png               the loss curves so far
     grids/step_NNNNNN.png    rows: real frames | reconstructions (z = mu) | samples from the prior
     config.json              the model, run and training settings the run started with
@@ -16,11 +19,16 @@ and, when training ends, from the `train` command (cli.py):
 
 Reproducibility: the data order of epoch e is a pure function of (seed, e), the noise of step s a pure
 function of (seed, s), so stopping after any step and resuming gives the next step exactly as an
-uninterrupted run would.
+uninterrupted run would. That is why a checkpoint can be written whenever the clock says so
+(--checkpoint-minutes): where it falls changes nothing the run computes.
+
+Stopping (vaegan/stopping.py): Ctrl-C, SIGTERM or SIGHUP finishes the step, saves and exits; a second
+signal stops at once. kill -9 or a crash loses the steps since the last checkpoint: at most
+--checkpoint-minutes of work. Each checkpoint records how long metrics.jsonl was when it was written, and
+a resume cuts the log back to that length, so the log never holds steps the model has not taken.
 """
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -34,7 +42,9 @@ from .errors import UserError
 from .media.paths import check_output
 from .model import VAEGAN
 from .optim import Adam
+from .runlock import RunLock, remove_leftovers
 from .schedule import NoiseSchedule
+from .stopping import StopFlag
 from .step import LOSS_NAMES, TrainConfig, larsen_kl_weight, training_step
 
 GRID_FRAMES = 8
@@ -59,6 +69,7 @@ class RunOptions:
     max_frames: int = 0
     grid_every: int = 0          # steps between sample grids (0: once per epoch)
     checkpoint_every: int = 0    # steps between checkpoints (0: once per epoch)
+    checkpoint_minutes: float = 10.0   # and a checkpoint whenever this much time has passed since the last (0: off)
     sim_layers: tuple = ()       # override the preset's learned-similarity layers
 
 
@@ -77,6 +88,8 @@ class Run:
         self.grid_frames = store.batch(np.linspace(0, len(store) - 1, GRID_FRAMES).astype(int))
         self.grid_z = self.noise((GRID_FRAMES, model.cfg.z_dim), (opts.seed, 2**31 - 1))
         self.guard = Guard(self)       # probe checks every K steps; a collapse rolls back
+        self.lock = None               # the folder's RunLock, set by new_run / resume_run
+        self.last_saved = time.monotonic()
 
     @property
     def finished(self):
@@ -106,8 +119,9 @@ class Run:
     # --- the loop -------------------------------------------------------------------------------
     def train(self):
         opts, state = self.opts, self.state
-        stop = _StopFlag()
+        stop = StopFlag()
         log = open(os.path.join(opts.out, "metrics.jsonl"), "a")
+        self.last_saved = time.monotonic()
         started, first_step = time.perf_counter(), state["step"]
         bar = tqdm(total=self.total_steps, initial=state["step"], unit="step", dynamic_ncols=True,
                    desc=f"{self.model.cfg.name}", disable=None)
@@ -130,6 +144,7 @@ class Run:
                                   "updated": [k[:3] for k, v in updated.items() if v], "frames_per_s": round(fps, 2)}
                         rolled_back = self.guard.check(record)   # every K steps: the probe; perhaps a roll-back
                         log.write(json.dumps(record) + "\n")
+                        log.flush()                 # a kill -9 leaves every finished step in the log
                         self.history.append(record)
                         if rolled_back:
                             break
@@ -139,9 +154,8 @@ class Run:
                         s = state["step"]
                         if opts.grid_every and s % opts.grid_every == 0:
                             self.write_pictures()
-                        if opts.checkpoint_every and s % opts.checkpoint_every == 0:
-                            log.flush()
-                            self.save()
+                        if (opts.checkpoint_every and s % opts.checkpoint_every == 0) or self.checkpoint_due():
+                            self.save(log)
                         if stop.requested:
                             break
                     if self.guard.restart(log):
@@ -156,14 +170,14 @@ class Run:
                     if bar.disable:      # no terminal (a log file, CI): one line per epoch instead of the bar
                         self._epoch_line(started, first_step)
                     self.write_pictures()
-                    self.save()
+                    self.save(log)
+                if stop.requested:
+                    self.save(log)
         finally:
             bar.close()
             log.close()
         if stop.requested:
-            self.save()
-            raise KeyboardInterrupt(f"interrupted after step {state['step']}; checkpoint saved. "
-                                    f"Resume with: python cli.py train --resume {opts.out}")
+            raise stop.interrupted(state["step"], opts.out)
 
     def _epoch_line(self, started, first_step):
         s, done = self.state["step"], self.state["step"] - first_step
@@ -179,10 +193,29 @@ class Run:
     def checkpoint_file(self):
         return os.path.join(self.opts.out, checkpoint.FILENAME)
 
-    def save(self):
+    def checkpoint_due(self):
+        """True when --checkpoint-minutes have passed since the last checkpoint (the time a crash may lose)."""
+        minutes = self.opts.checkpoint_minutes
+        return bool(minutes) and time.monotonic() - self.last_saved >= minutes * 60
+
+    def save(self, log=None, guard=True):
+        """Write the checkpoint. log: the open metrics.jsonl, flushed first; its length goes into the
+        checkpoint (metrics_bytes) so that a resume can cut the log back to the steps this checkpoint holds.
+        guard: let the roll-back guard copy a regular checkpoint to the good one."""
+        if log is not None:
+            log.flush()
+            self.state["metrics_bytes"] = os.fstat(log.fileno()).st_size
         state = dict(self.state, run=asdict(self.opts), train=asdict(self.tc), total_steps=self.total_steps)
         checkpoint.save(self.checkpoint_file(), self.model, self.optimizers, state)
-        self.guard.saved()
+        self.last_saved = time.monotonic()
+        if guard:
+            self.guard.saved()
+
+    def close(self):
+        """Give up the run folder's lock (the process's end does it too)."""
+        lock, self.lock = getattr(self, "lock", None), None
+        if lock is not None:
+            lock.release()
 
     def write_strip(self, n=GRID_FRAMES):
         """strip.png: n evenly spaced frames of the film over their reconstructions (the README's picture).
@@ -213,34 +246,29 @@ def _read_history(path, upto_step):
     return [rec for rec in metrics_lines(path) if rec.get("step", 0) <= upto_step]
 
 
-class _StopFlag:
-    """Ctrl-C during a step sets a flag instead of tearing the step in half: the step finishes, a
-    checkpoint is written, and the run stops. A second Ctrl-C stops at once (the last checkpoint stays)."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        self._old = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt("interrupted twice: stopped at once; the last checkpoint is kept")
-        self.requested = True
-        tqdm.write("Ctrl-C: finishing this step and saving a checkpoint (press again to stop at once)")
-
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._old)
-        return False
-
-
 # --- building a run -------------------------------------------------------------------------------
 
 def new_run(opts, tc, store_builder):
     """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore."""
-    K = _backend(opts.backend)
+    _backend(opts.backend)
+    cfg, tc = _settings(opts, tc)
+    check_output(opts.out, folder="run folder", create=True)
+    lock = RunLock(opts.out).acquire()      # before anything is written: one process per run folder
+    try:
+        if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
+            raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
+                            f"another --out")
+        run = _begin(opts, tc, cfg, store_builder)
+    except BaseException:
+        lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _settings(opts, tc):
+    """The model's config from the run's options, and the training settings with kl_weight resolved,
+    both checked (UserError)."""
     try:
         cfg = make_config(opts.preset, opts.width, opts.height, opts.z_dim, opts.base_width)
         if opts.sim_layers:
@@ -252,48 +280,70 @@ def new_run(opts, tc, store_builder):
         tc.validate()
     except ValueError as e:
         raise UserError(str(e)) from None
-    check_output(opts.out, folder="run folder", create=True)
-    if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
-        raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
-                        f"another --out")
+    return cfg, tc
+
+
+def _begin(opts, tc, cfg, store_builder):
+    """Step 0 of a run in opts.out, whose lock the caller holds: config.json first (so that a run stopped
+    while its film is decoded can be started again by --resume), the frame store, the model, the step-0
+    checkpoint."""
+    K = _backend(opts.backend)
+    remove_leftovers(opts.out)
+    with open(os.path.join(opts.out, "config.json"), "w") as f:
+        json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
     store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
     if len(store) < opts.batch_size:
         raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
                         f"lower --batch-size")
     model = VAEGAN(K, cfg, seed=opts.seed)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
-    state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed}
+    state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed, "metrics_bytes": 0}
     open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
-    with open(os.path.join(opts.out, "config.json"), "w") as f:
-        json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
-    return Run(opts, tc, K, store, model, optimizers, state)
+    run = Run(opts, tc, K, store, model, optimizers, state)
+    run.save(guard=False)        # step 0: from here on --resume works, whenever the process ends
+    return run
 
 
-def resume_run(run_dir, store_builder, epochs=None, shape=None):
+def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minutes=None):
     """Rebuild a run from its checkpoint: the same options, weights, optimiser state and position.
+    Takes the folder's lock first (UserError naming the owner when another process trains there), removes
+    the temporary files a killed process left, and cuts metrics.jsonl back to the checkpoint's step.
 
     epochs: a new total (the noise schedule is then spread over the new number of steps).
+    checkpoint_minutes: a new interval between timed checkpoints (it changes nothing the run computes).
     shape: model options the user gave again (preset, width, ...); refused unless they describe the
     checkpoint's own model."""
+    is_run = any(os.path.exists(os.path.join(run_dir, name)) for name in (checkpoint.FILENAME, "config.json"))
+    lock = RunLock(run_dir).acquire() if is_run else None      # (no lock file left in a folder that is no run)
+    try:
+        run = _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes):
+    if os.path.isdir(run_dir) and not os.path.exists(checkpoint.checkpoint_path(run_dir)) \
+            and os.path.exists(os.path.join(run_dir, "config.json")):
+        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes)
     meta, tensors = checkpoint.read(run_dir)
+    remove_leftovers(run_dir)
+    _cut_metrics(os.path.join(run_dir, "metrics.jsonl"), meta.get("metrics_bytes"))
     run = dict(meta["run"])
     run.pop("noise", None)   # written by runs before RunOptions.noise was removed (always "backend": the only RNG)
     opts = RunOptions(**run)
     opts.out = run_dir
     if epochs:
         opts.epochs = epochs
+    if checkpoint_minutes is not None:
+        opts.checkpoint_minutes = checkpoint_minutes
     tc = TrainConfig(**meta["train"])
     cfg = checkpoint.config_of(meta)
     if shape:
-        # a preset given again stands alone; a width (etc.) alone is read against the run's preset
-        asked = {"preset": opts.preset, "width": 0, "height": 0, "z_dim": 0, "base_width": 0} if "preset" in shape \
-            else {k: getattr(opts, k) for k in ("preset", "width", "height", "z_dim", "base_width")}
-        asked.update(shape)
-        try:
-            wanted = make_config(asked["preset"], asked["width"], asked["height"], asked["z_dim"], asked["base_width"])
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        checkpoint.check_compatible(checkpoint.checkpoint_path(run_dir), cfg, wanted)
+        _check_shape(run_dir, opts, cfg, shape)
     K = _backend(opts.backend)
     store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
     model = VAEGAN(K, cfg, seed=opts.seed)
@@ -302,6 +352,52 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
     state["rollback"] = meta.get("rollback")
     return Run(opts, tc, K, store, model, optimizers, state)
+
+
+def _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes):
+    """--resume of a run stopped before its step-0 checkpoint (while its film was decoded): it starts
+    again from step 0 with the settings config.json holds."""
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            saved = json.load(f)
+        opts, tc = RunOptions(**saved["run"]), TrainConfig(**saved["train"])
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise UserError(f"{run_dir}: no checkpoint, and its config.json is unreadable ({e}); start the run "
+                        f"again with train FILM --out {run_dir}") from None
+    opts.out = run_dir
+    if epochs:
+        opts.epochs = epochs
+    if checkpoint_minutes is not None:
+        opts.checkpoint_minutes = checkpoint_minutes
+    cfg, tc = _settings(opts, tc)
+    if shape:
+        _check_shape(run_dir, opts, cfg, shape)
+    return _begin(opts, tc, cfg, store_builder)
+
+
+def _check_shape(run_dir, opts, cfg, shape):
+    """Refuse model options given again on --resume unless they describe the run's own model."""
+    # a preset given again stands alone; a width (etc.) alone is read against the run's preset
+    asked = {"preset": opts.preset, "width": 0, "height": 0, "z_dim": 0, "base_width": 0} if "preset" in shape \
+        else {k: getattr(opts, k) for k in ("preset", "width", "height", "z_dim", "base_width")}
+    asked.update(shape)
+    try:
+        wanted = make_config(asked["preset"], asked["width"], asked["height"], asked["z_dim"], asked["base_width"])
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    checkpoint.check_compatible(checkpoint.checkpoint_path(run_dir), cfg, wanted)
+
+
+def _cut_metrics(path, length):
+    """Cut metrics.jsonl back to `length` bytes, its length when the checkpoint being resumed was
+    written: the lines after it are steps the resumed run will take again (a kill -9 or a crash between
+    checkpoints). A checkpoint from before metrics_bytes existed leaves the log as it is."""
+    if length is None or not os.path.exists(path) or os.path.getsize(path) <= int(length):
+        return
+    with open(path, "r+b") as f:
+        f.truncate(int(length))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def next_run_dir(base):
@@ -316,6 +412,7 @@ def next_run_dir(base):
         meta, _ = checkpoint.read(path)
         epochs = meta.get("run", {}).get("epochs", 0)
         if meta.get("epoch", 0) < epochs:
+            RunLock(path).acquire().release()     # a run in progress there: say whose (UserError), not "resume it"
             raise UserError(f"{path} holds an unfinished run (step {meta.get('step')} of {meta.get('total_steps')}); "
                             f"resume it with: python cli.py train --resume {path} (or give another --out)")
         finished.append(path)

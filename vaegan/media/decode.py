@@ -34,6 +34,7 @@ from av.video.reformatter import VideoReformatter
 from vaegan.errors import UserError
 
 FITS = ("crop", "pad", "stretch")
+DECODE_THREADS = 0    # FFmpeg's decoding threads: 0 lets it choose (the cores + 1); 1 decodes on this thread alone
 
 
 # --- arguments --------------------------------------------------------------------------------
@@ -389,13 +390,54 @@ class FrameIterator:
         self._generator.close()
 
     def lost_message(self):
-        """One line on what was lost, or None when nothing was."""
-        s = self.stats
-        if not s.lost:
-            return None
-        approx = "about " if s.missing_estimated else ""
-        why = f" ({s.errors[0]})" if s.errors else ""
-        return f"{self.path}: {approx}{s.lost} frames lost to truncation or corruption{why}"
+        """One line on what was lost, or None when nothing was (lost_frames_message)."""
+        return lost_frames_message(self.path, self.stats)
+
+
+def lost_frames_message(path, stats):
+    """The one wording of frames lost from a film, for every command that reads one (frames, train,
+    reconstruct, morph, report): `PATH: N frames lost to truncation or corruption (why)`, or None when
+    none were. lost_frames_line() makes it the line printed; the frame store keeps it (meta.json's lost_message)."""
+    if not stats.lost:
+        return None
+    approx = "about " if stats.missing_estimated else ""
+    why = f" ({stats.errors[0]})" if stats.errors else ""
+    return f"{path}: {approx}{stats.lost} frames lost to truncation or corruption{why}"
+
+
+def lost_frames_line(message):
+    """The line a user reads about lost frames, from lost_frames_message's message: `warning: ...`, or None."""
+    return f"warning: {message}" if message else None
+
+
+def scan_losses(path):
+    """lost_frames_message for a whole film from its packets alone, without decoding a frame: for a command
+    that decodes only a few frames (morph) but must still say what `frames` says. It counts what a cut
+    file loses (the frames the index promises, or the stated duration implies, that never arrive); a
+    packet that arrives but does not decode is only seen by decoding it (iter_frames)."""
+    path = os.fspath(path)
+    container = open_film(path)
+    try:
+        stream = video_stream(container, path)
+        source = source_info(container, stream)
+        stats, last_pts, torn = DecodeStats(), None, 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size:
+                    stats.packets += 1
+                    stats.discarded += bool(packet.is_discard)
+                    torn += bool(packet.is_corrupt)           # cut off by the truncation: no frame comes of it
+                    if packet.pts is not None and not packet.is_discard:
+                        last_pts = packet.pts if last_pts is None else max(last_pts, packet.pts)
+        except av.FFmpegError as e:
+            stats.note(f"demuxer stopped: {_reason(e)}")
+        stats.decoded = stats.packets - stats.discarded - torn    # as if every whole packet decoded
+        stats.reached_end = True
+        last_time = None if last_pts is None else float((last_pts - (stream.start_time or 0)) * stream.time_base)
+        _count_missing(stats, source, None, None, last_time)
+    finally:
+        container.close()
+    return lost_frames_message(path, stats)
 
 
 def _decoded_frames(container, stream, stats):
@@ -457,7 +499,10 @@ def _frames(container, stream, source, stats, path, size, fit, every, start, end
     fps = _fps(stream)
     sample_aspect = _sample_aspect(stream)
     reformatter = VideoReformatter()
-    stream.thread_type = "AUTO"      # frame + slice threads: decoding is most of the work
+    # decoding is most of the work: FFmpeg's frame threads (several frames decoded at once, each on a core)
+    # and slice threads where the codec allows them; the frame-to-model fitting below overlaps with them
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = DECODE_THREADS
     in_range = seen = 0
     last_time = None
     try:
