@@ -2,12 +2,12 @@
 score the luminance term alone, it is symmetric, the range L scales with the data), that more noise
 scores lower, and every window statistic against PyTorch's conv2d with a Gaussian window built by
 torch.signal (an oracle for the filtering: window size, sigma, normalisation, 'valid' region)."""
-import os
 
 import numpy as np
 import pytest
 
 from vaegan.ssim import ssim
+from tests.optional import require
 
 # Wang et al. 2004's constants, written here from the paper (not imported: the test checks the module's)
 WINDOW, SIGMA, K1, K2 = 11, 1.5, 0.01, 0.03
@@ -52,14 +52,7 @@ def test_frames_smaller_than_the_window_score_nan():
 
 @pytest.fixture(scope="module")
 def torch():
-    try:
-        import torch
-    except Exception as e:
-        message = f"PyTorch is not importable ({type(e).__name__}: {e}); the SSIM oracle cannot run"
-        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-            pytest.fail(message + " -- CI must install torch (see .ci/run)", pytrace=False)
-        pytest.skip(message)
-    return torch
+    return require("torch", "the SSIM oracle", "CI must install torch (see .ci/run)")
 
 
 def test_ssim_against_torch_conv2d(torch, rng):

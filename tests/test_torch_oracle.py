@@ -20,7 +20,6 @@ mistake (a flipped target moves the losses by O(1) and the gradients by O(0.1) r
 PyTorch is a test-only dependency (.ci/run installs it; the package never imports it). Where it is
 missing the tests skip, except on CI (CI=true), where they fail: the oracle must run there.
 """
-import os
 
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ from vaegan.config import ModelConfig
 from vaegan.model import VAEGAN
 from vaegan.optim import Adam
 from vaegan.step import TrainConfig, forward_and_gradients, training_step
+from tests.optional import require
 
 REL_TOL = 1e-9
 ZERO = 1e-12    # a gradient this small against its network's whole gradient is rounding noise
@@ -59,19 +59,9 @@ TRAIN_CONFIGS = {
 SIGMA = 0.7
 
 
-def on_ci():
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 @pytest.fixture(scope="module")
 def torch():
-    try:
-        import torch
-    except Exception as e:   # not installed, or a broken install
-        message = f"PyTorch is not importable ({type(e).__name__}: {e}); the loss oracle cannot run"
-        if on_ci():
-            pytest.fail(message + " -- CI must install torch (see .ci/run)", pytrace=False)
-        pytest.skip(message)
+    torch = require("torch", "the loss oracle", "CI must install torch (see .ci/run)")
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     yield torch

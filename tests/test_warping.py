@@ -3,12 +3,12 @@ seen through a window that moves (2, 1) pixels per frame. An output that moves e
 (another texture through the same window) scores near zero, as does the source itself (the floor); an
 output that jitters a pixel or two against that motion scores far above. And the command line: the
 warping error beside the flicker, or, without OpenCV, one line saying how to get it."""
-import os
 import sys
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tests.optional import require
 
 H, W, FRAMES, STEP = 48, 64, 12, (2, 1)      # frame size; per-frame motion (dx, dy) in pixels
 QUARTER = 0.25     # px: Farneback's flow on a smooth texture is far better than a quarter pixel, so the
@@ -18,14 +18,7 @@ QUARTER = 0.25     # px: Farneback's flow on a smooth texture is far better than
 
 @pytest.fixture(scope="module")
 def cv2():
-    try:
-        import cv2
-    except Exception as e:
-        message = f"OpenCV is not importable ({type(e).__name__}: {e}); the warping error cannot run"
-        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-            pytest.fail(message + " -- the test extra must install opencv-python-headless", pytrace=False)
-        pytest.skip(message)
-    return cv2
+    return require("cv2", "the warping error", "the test extra must install opencv-python-headless")
 
 
 def texture(rng, cv2, h=H + 40, w=W + 60):
