@@ -22,16 +22,15 @@ import numpy as np
 from tqdm import tqdm
 
 from . import checkpoint
+from .backend import backend_named
 from .errors import UserError
 from .model import VAEGAN
 
 
 def load_model(run_or_ckpt, backend="numpy"):
     """A model built from a checkpoint's own config, with its weights (optimiser state is not needed)."""
-    from .train import _backend
-
     meta, tensors = checkpoint.read(run_or_ckpt)
-    model = VAEGAN(_backend(backend), checkpoint.config_of(meta))
+    model = VAEGAN(backend_named(backend), checkpoint.config_of(meta))
     checkpoint.load_into(run_or_ckpt, meta, tensors, model)
     return model, meta
 

@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import checkpoint
+from .backend import backend_named
 from .config import make_config
 from .errors import UserError
 from .media.paths import check_output
@@ -250,7 +251,7 @@ def _read_history(path, upto_step):
 
 def new_run(opts, tc, store_builder):
     """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore."""
-    _backend(opts.backend)
+    backend_named(opts.backend)
     cfg, tc = _settings(opts, tc)
     check_output(opts.out, folder="run folder", create=True)
     lock = RunLock(opts.out).acquire()      # before anything is written: one process per run folder
@@ -287,7 +288,7 @@ def _begin(opts, tc, cfg, store_builder):
     """Step 0 of a run in opts.out, whose lock the caller holds: config.json first (so that a run stopped
     while its film is decoded can be started again by --resume), the frame store, the model, the step-0
     checkpoint."""
-    K = _backend(opts.backend)
+    K = backend_named(opts.backend)
     remove_leftovers(opts.out)
     with open(os.path.join(opts.out, "config.json"), "w") as f:
         json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
@@ -344,7 +345,7 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes):
     cfg = checkpoint.config_of(meta)
     if shape:
         _check_shape(run_dir, opts, cfg, shape)
-    K = _backend(opts.backend)
+    K = backend_named(opts.backend)
     store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
     model = VAEGAN(K, cfg, seed=opts.seed)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
@@ -429,15 +430,6 @@ def _resolve_kl_weight(tc, cfg):
     except (TypeError, ValueError):
         raise UserError(f"--kl-weight must be a number or 'auto', got {tc.kl_weight!r}") from None
     return replace(tc, kl_weight=w)
-
-
-def _backend(name):
-    from kernels import get_backend
-
-    try:
-        return get_backend(name)
-    except (RuntimeError, ValueError) as e:
-        raise UserError(str(e)) from None
 
 
 def film_store(film, store_dir, cfg, opts):
