@@ -57,6 +57,12 @@ def cupy(k):
     return ("tests/test_cupy_host.py", "-k", k)
 
 
+# (the old host build's tests, to show what it misses)
+SANITISED_CONV = cupy("conv2d_forward and not tf32")
+SANITISED_TF32 = cupy("conv2d_forward and tf32")
+SANITISED_REDUCE = cupy("batch_norm")
+
+
 def triton(k):
     return ("tests/test_triton_interpreted.py", "-k", k)
 
@@ -207,6 +213,25 @@ MUTANTS = [
       "int chunks) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
       "int chunks) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
       cupy("multi_tile and conv2d_backward_weight")),
+    # --- what only a GPU's concurrency (or its memory) shows: caught by the sanitised host build ---------
+    M("cupy-conv-implicit-no-barrier-before-overwriting-tiles", "kernels/cupy/conv_implicit.cu",
+      "        __syncthreads();                       // the tiles are overwritten next step\n",
+      "", SANITISED_CONV),
+    M("cupy-conv-tf32-double-buffer-no-barrier", "kernels/cupy/conv_implicit_tf32.cu",
+      "        __syncthreads();\n        copy ^= 1;", "        copy ^= 1;", SANITISED_TF32),
+    M("cupy-reduce-no-barrier-before-reusing-warp-sums", "kernels/cupy/reduce.cuh",
+      "    __syncthreads();                 // a previous call's readers are done with warp_sums\n",
+      "", SANITISED_REDUCE),
+    M("cupy-reduce-no-barrier-before-reading-warp-sums", "kernels/cupy/reduce.cuh",
+      "    }\n    __syncthreads();\n    if (warp == 0) {", "    }\n    if (warp == 0) {", SANITISED_REDUCE),
+    M("cupy-conv-implicit-tile-load-one-row-past-bound", "kernels/cupy/conv_implicit.cu",
+      "a_tile[a_kk][r] = (k_ok && row < M) ? view.a(row, ak) : T(0);",
+      "a_tile[a_kk][r] = (k_ok && row <= M) ? view.a(row, ak) : T(0);", SANITISED_CONV),
+    M("cupy-conv-implicit-tile-padding-never-written", "kernels/cupy/conv_implicit.cu",
+      "a_tile[a_kk][r] = (k_ok && row < M) ? view.a(row, ak) : T(0);",
+      "if (k_ok && row < M) a_tile[a_kk][r] = view.a(row, ak);", SANITISED_CONV),
+    M("cupy-reduce-reads-warp-sums-never-written", "kernels/cupy/reduce.cuh",
+      "v = (lane < n_warps) ? warp_sums[lane] : A(0);", "v = warp_sums[lane];", SANITISED_REDUCE),
 ]
 
 
