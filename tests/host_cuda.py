@@ -456,7 +456,7 @@ def source(files=HOST_FILES, defines=None, driver=False):
     guards = []
     for header in sorted(f for f in os.listdir(loader.HERE) if f.endswith(".cuh")):
         with open(os.path.join(loader.HERE, header)) as f:
-            guards += re.findall(r"^#ifndef (\w+)", f.read(), re.MULTILINE)
+            guards += re.findall(r"^#ifndef (\w+_CUH)$", f.read(), re.MULTILINE)   # include guards only
     parts, exports, table = [HOST_CUDA], ['#line 1 "host_cuda_exports"'], []
     parts += [f"#define {k} {v}" for k, v in (defines or {}).items()]
     for filename in files:
