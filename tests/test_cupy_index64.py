@@ -6,9 +6,10 @@ decode positions in 32-bit arithmetic while every index they form stays at or be
 runs the 32-bit branches only. Here the host build (tests/host_cuda.py) is compiled a second time with
 VAEGAN_INDEX32_LAST lowered: to 0, where every loop takes the 64-bit branch, and to 600, where the small
 cases stay in 32 bits and the larger ones (and the larger launches of one op) go to 64, mixed in one
-run. Every case that reaches those loops (awkward and multi-tile, float32 and float64, both launch plans
-of test_cupy_host.py) must give the same outputs, bit for bit, as the default build: the two branches
-visit the same positions in the same order, so any difference is a decoding bug of one branch.
+run. Every case that reaches those loops (awkward and multi-tile, both launch plans of
+test_cupy_host.py) must give the same outputs, bit for bit, as the default build: the two branches
+visit the same positions in the same order, so any difference is a decoding bug of one branch. In
+float32 only: the index arithmetic is the same code whatever the data type.
 
 What it cannot check: the 64-bit branch at a real size past 2^32 (the arithmetic is the same; the
 launchers' own 64-bit sizes are checked in tests/test_contract.py), nor the speed difference that is the
@@ -59,14 +60,13 @@ def test_cases_reach_every_per_channel_kernel():
 
 
 @pytest.mark.parametrize("launch_plan", ["h100", "tight"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_64_bit_branches_equal_the_32_bit_ones(default_build, lowered_build, launch_plan, dtype, rng, monkeypatch):
+def test_64_bit_branches_equal_the_32_bit_ones(default_build, lowered_build, launch_plan, rng, monkeypatch):
     if launch_plan == "tight":
         for k, v in TIGHT.items():
             monkeypatch.setattr(plan, k, v)
     differ = []
     for case in CASES:
-        inputs = case.make(rng, dtype)
+        inputs = case.make(rng, "float32")
         want, got = outputs(default_build, case, inputs), outputs(lowered_build, case, inputs)
         for i, (w, g) in enumerate(zip(want, got)):
             assert np.isfinite(w).all(), f"{case.name} output {i}: the default build gives non-finite values"

@@ -10,11 +10,12 @@ with -fsanitize=address (and -g; the sources carry `#line`, so reports name kern
 line), replay that file, one launch after the other, in a subprocess; any sanitizer report in their
 output fails the test, with the launch (kernel, grid, block, test case) and the report's two accesses.
 
-Why executables: a sanitizer's runtime must be loaded before anything else in the process, which for a
-ctypes library inside Python means LD_PRELOADing libtsan/libasan into the interpreter, where TSan then
-also watches NumPy and CPython (and refuses to start without its memory layout). A replay executable
-costs one more build (4-6 s each, cached by content hash like the plain build: a rerun compiles
-nothing) and the recording, and keeps the sanitizers on our code alone.
+Why executables: a sanitizer's runtime must be loaded before anything else in the process. Tried here
+(g++ 12, Python 3.11): ctypes.CDLL of a -fsanitize=thread library fails ("libtsan.so.2: cannot allocate
+memory in static TLS block"), and LD_PRELOAD=libtsan.so.2 python crashes (segmentation fault) on
+start; even working, TSan would also watch NumPy and CPython. A replay executable costs one more build
+per sanitizer (4-6 s, cached by content hash like the plain build: a rerun compiles nothing) and the
+recording (a few seconds), and keeps the sanitizers on our code alone.
 
 ThreadSanitizer and the fibers. Every CUDA thread is a TSan fiber (__tsan_create_fiber): TSan keeps a
 vector clock per fiber, so two threads of a block are two TSan threads even though one OS thread runs
