@@ -8,7 +8,7 @@ fibers run in a new pseudo-random order (xorshift, fixed seed: a failure replays
 the C library's; WMMA is a stand-in (below).
 
 Shared memory is fresh for every block, as on a GPU: each `__shared__` declaration of a kernel is
-rewritten (`_shared_declarations`) into a reference to an array carved out of a per-block arena, whose
+rewritten (`shared_declarations`) into a reference to an array carved out of a per-block arena, whose
 every byte is NaN (as float and as double: 0x7fc00000 words) when the block starts. A kernel that reads
 a shared element before any thread of its block wrote it reads NaN, and the result shows it. (Before,
 `__shared__` was `static`: a stale value from the previous block, or the zero of static storage, could
@@ -431,7 +431,7 @@ int main(int argc, char** argv) {
 _SHARED = re.compile(r"__shared__\s+(?:__align__\((\d+)\)\s+)?([\w:]+(?:<[^;>]*>)?)\s+(\w+)\s*((?:\[[^\]]+\])+)\s*;")
 
 
-def _shared_declarations(source):
+def shared_declarations(source):
     def rewrite(m):
         align, ctype, name, dims = m.groups()
         return (f"auto& {name} = host::shared_array<{ctype}{dims}>("
@@ -466,7 +466,7 @@ def source(files=HOST_FILES, defines=None, driver=False):
         parts += [f"#undef {g}" for g in guards]
         text = loader.source(filename).replace("#include <mma.h>", "// <mma.h>: HOST_CUDA's stand-in")
         text = re.sub(r'^#line (\d+) "', r'#line \1 "kernels/cupy/', text, flags=re.MULTILINE)  # reports name the path
-        parts += [f"namespace {ns} {{", _shared_declarations(text), f"}}  // namespace {ns}"]
+        parts += [f"namespace {ns} {{", shared_declarations(text), f"}}  // namespace {ns}"]
         for i, expr in enumerate(loader.name_expressions(filename)):
             exports.append(f'extern "C" int host_signature_{ns}_{i}(int* k, int* s) '
                            f'{{ return signature(&{ns}::{expr}, k, s); }}')

@@ -19,11 +19,12 @@ with every buffer poisoned with NaN; once with the H100 launch plan and once wit
 chunks and every convolution GEMM split its depth; the multi-tile cases of tests/op_cases.py (70-260
 channels: several GEMM tiles and several blocks of channels, see below) in float32 with every conv
 variant, both plans; and a few training steps end to end.
-The tensor-core kernels run against a stand-in for WMMA (below): that checks our tiling, fragment
-offsets, alignment and epilogue, not the hardware's own fragment layout or its TF32 arithmetic.
+The tensor-core kernels run against a stand-in for WMMA (tests/host_cuda.py): that checks our tiling,
+fragment offsets, alignment and epilogue, not the hardware's own fragment layout or its TF32 arithmetic.
 What it cannot check: the GPU's memory model and scheduling (races a fiber order happens to hide: the
 same kernels under ThreadSanitizer and AddressSanitizer, tests/test_cupy_sanitised.py, find those and
-out-of-bounds accesses), NVRTC itself (test_cupy_compile.py compiles with nvcc), the GPU's math library, speed.
+out-of-bounds accesses), NVRTC itself (test_cupy_compile.py compiles with nvcc), the GPU's math
+library, speed.
 """
 import shutil
 from types import SimpleNamespace

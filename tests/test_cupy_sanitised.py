@@ -63,7 +63,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from kernels.cupy import conv, plan, runtime
+from kernels.cupy import conv, loader, plan, runtime
 from tests import host_cuda, op_cases
 from tests.host_cuda import HostKernels, LaunchRecorder
 from tests.test_cupy_host import CONV_VARIANTS, TIGHT, _check, _host_backend
@@ -134,7 +134,7 @@ def recording(tmp_path_factory):
     kernels = set()
 
     def noting(filename, name, dtype, grid, block, args):
-        kernels.add((filename, f"{name}<{host_cuda.loader.CTYPE[str(dtype)]}>"))
+        kernels.add((filename, f"{name}<{loader.CTYPE[str(dtype)]}>"))
         inner(filename, name, dtype, grid, block, args)
 
     recorder = LaunchRecorder(noting, path)
@@ -164,7 +164,8 @@ def recording(tmp_path_factory):
 
 def test_recorded_cases_match_the_reference(recording):
     """The recording run is test_cupy_host.py's check (fresh NaN shared memory per block included)."""
-    assert not recording.errors, f"{len(recording.errors)} cases differ from NumPy:\n" + "\n".join(recording.errors[:10])
+    assert not recording.errors, \
+        f"{len(recording.errors)} cases differ from NumPy:\n" + "\n".join(recording.errors[:10])
 
 
 def test_every_kernel_is_replayed(recording):

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
 
 
 def run_probe(sanitizer, *args):
-    text = host_cuda.HOST_CUDA + "\n#include <string>\n" + host_cuda._shared_declarations(PROBES)
+    text = host_cuda.HOST_CUDA + "\n#include <string>\n" + host_cuda.shared_declarations(PROBES)
     exe = host_cuda.compile_cached(text, host_cuda.SANITIZER_FLAGS[sanitizer], f".probe.{sanitizer}")
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=0", ASAN_OPTIONS="detect_leaks=0:halt_on_error=1")
     done = subprocess.run([exe, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
