@@ -16,7 +16,9 @@ and modification second, and a stale .pyc would run the wrong one); the CuPy hos
 hash of its source and the Triton interpreter compiles nothing to disk, so neither reuses a stale build.
 
 Cost: 42 mutants, 5-33 s each; the whole check took 12 min on the 2-core machine at load average 18,
-4.5 min of it the baseline (measured 2026-11-29). It is not part of CI; run it after changing a kernel
+4.5 min of it the baseline (measured 2026-11-29); 58 mutants, 13.5 min at load average 8, the nine of
+the sanitised host build and the 64-bit index branches 6 min of it (2026-12-05; run only those with
+`python -m tests.mutants barrier past-bound never-written 64-bit`). It is not part of CI; run it after changing a kernel
 or a test's cases.
 
 To add a mutant: append a Mutant to MUTANTS: a name (backend-family-what), one or more (file, old, new)
@@ -56,6 +58,17 @@ LONG = "tests/test_long_runs.py"
 
 def cupy(k):
     return ("tests/test_cupy_host.py", "-k", k)
+
+
+# The sanitised host build (tests/test_cupy_sanitised.py). The races and the row past its bound are left
+# to the sanitizers alone (-k sanitizer: the replays under ThreadSanitizer and AddressSanitizer, not the
+# recording run's comparison with NumPy, which catches some of them too); shared memory read before it is
+# written shows as NaN in the recording run's results (-k reference). Before this build, the plain host
+# build's tests (-k "conv2d_forward and not tf32", "conv2d_forward and tf32", "batch_norm" of
+# tests/test_cupy_host.py, shared memory `static`) missed three of these seven: the barrier before reusing
+# warp_sums, the row past its bound, the tile padding never written.
+SANITIZERS = ("tests/test_cupy_sanitised.py", "-k", "sanitizer")
+SANITISED_RESULTS = ("tests/test_cupy_sanitised.py", "-k", "reference")
 
 
 def triton(k):
@@ -232,6 +245,32 @@ MUTANTS = [
       "int chunks) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
       "int chunks) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
       cupy("multi_tile and conv2d_backward_weight")),
+    # --- what only a GPU's concurrency (or its memory) shows: caught by the sanitised host build ---------
+    M("cupy-conv-implicit-no-barrier-before-overwriting-tiles", "kernels/cupy/conv_implicit.cu",
+      "        __syncthreads();                       // the tiles are overwritten next step\n",
+      "", SANITIZERS),
+    M("cupy-conv-tf32-double-buffer-no-barrier", "kernels/cupy/conv_implicit_tf32.cu",
+      "        __syncthreads();\n        copy ^= 1;", "        copy ^= 1;", SANITIZERS),
+    M("cupy-reduce-no-barrier-before-reusing-warp-sums", "kernels/cupy/reduce.cuh",
+      "    __syncthreads();                 // a previous call's readers are done with warp_sums\n",
+      "", SANITIZERS),
+    M("cupy-reduce-no-barrier-before-reading-warp-sums", "kernels/cupy/reduce.cuh",
+      "    }\n    __syncthreads();\n    if (warp == 0) {", "    }\n    if (warp == 0) {", SANITIZERS),
+    M("cupy-conv-implicit-tile-load-one-row-past-bound", "kernels/cupy/conv_implicit.cu",
+      "a_tile[a_kk][r] = (k_ok && row < M) ? view.a(row, ak) : T(0);",
+      "a_tile[a_kk][r] = (k_ok && row <= M) ? view.a(row, ak) : T(0);", SANITIZERS),
+    M("cupy-conv-implicit-tile-padding-never-written", "kernels/cupy/conv_implicit.cu",
+      "a_tile[a_kk][r] = (k_ok && row < M) ? view.a(row, ak) : T(0);",
+      "if (k_ok && row < M) a_tile[a_kk][r] = view.a(row, ak);", SANITISED_RESULTS),
+    M("cupy-reduce-reads-warp-sums-never-written", "kernels/cupy/reduce.cuh",
+      "v = (lane < n_warps) ? warp_sums[lane] : A(0);", "v = warp_sums[lane];", SANITISED_RESULTS),
+    # the 64-bit index branches, which only tensors past 2^32 elements reach (tests/test_cupy_index64.py
+    # lowers the threshold; the other tests never run these lines)
+    M("cupy-channel-index-64-bit-element-loop-channel", "kernels/cupy/channel_index.cuh",
+      "body(i, (int)((i / spatial) % channels));", "body(i, (int)((i / spatial + 1) % channels));",
+      ("tests/test_cupy_index64.py",)),
+    M("cupy-channel-index-64-bit-channel-loop-position", "kernels/cupy/channel_index.cuh",
+      "const long long n = j / spatial;", "const long long n = j / (spatial + 1);", ("tests/test_cupy_index64.py",)),
 ]
 
 

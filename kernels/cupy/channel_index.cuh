@@ -18,7 +18,14 @@
 #ifndef VAEGAN_CHANNEL_INDEX_CUH
 #define VAEGAN_CHANNEL_INDEX_CUH
 
-constexpr long long INDEX32_LAST = 0xFFFFFFFFll;   // the largest 32-bit unsigned value
+// The largest index the 32-bit branches may form: the largest 32-bit unsigned value. A macro only so
+// that a test can lower it (tests/test_cupy_index64.py builds with -DVAEGAN_INDEX32_LAST=0 to send every
+// loop down the 64-bit branch, and with a small value to mix the two), since no test can afford 2^32
+// elements. The backend never defines it.
+#ifndef VAEGAN_INDEX32_LAST
+#define VAEGAN_INDEX32_LAST 0xFFFFFFFFll
+#endif
+constexpr long long INDEX32_LAST = VAEGAN_INDEX32_LAST;
 
 template <typename Body>
 __device__ void for_each_element(long long count, int channels, long long spatial, Body body) {
