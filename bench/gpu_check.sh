@@ -14,19 +14,20 @@
 # caused (VAEGAN_TRITON_COMPILE_LOG) and the summary shows them; CuPy's kernels are all compiled in step 1.
 #   step 0  warm     cap 150 s  bench.warm_caches: records every Triton specialization that steps 1-4
 #                               launch (broad256x144, batch 64 and 2, config 0: 682 kernels, 369 with
-#                               tl.dot; ~25 s on two CPU cores, no compiling), files the binaries carried in
-#                               bench/triton_sm90_cache.tar.gz under this machine's Triton keys (~10 s),
-#                               compiles what is missing on 16 processes (each tl.dot kernel ~3 CPU-s, the
-#                               rest ~1: all 682 took ~1700 CPU-s here, ~2 min on 16 cores). Expected
-#                               30-40 s with the archive current.
+#                               tl.dot; 24 CPU-s, one process per workload, no compiling), files the
+#                               binaries carried in bench/triton_sm90_cache.tar.gz under this machine's
+#                               Triton keys (7.5 s here), compiles what is missing on 16 processes (all 682
+#                               took ~290 CPU-s here, ptxas included: ~20 s on 16 cores). Expected 20-30 s
+#                               with the archive current, ~45 s with nothing carried.
 #   step 1  env      cap  45 s  versions, driver; CuPy and PyTorch matmuls in one process; every .cu
 #                               through CuPy's RawModule (NVRTC) with the loader's options: ~0.5-2 s a
 #                               file (nvcc takes 0.4-2.4 s each here), 16 files, into CuPy's kernel cache
 #                               for the later steps; one Triton launch (a cache hit). Expected 15-25 s.
 #   step 2  tests    cap 100 s  every `gpu` test of both backends (1979: float32, TF32, float64),
 #                               pytest-xdist -n 14, one BLAS/OpenMP thread per worker, pytest-timeout 60 s a
-#                               test (the slowest is a float64 reference of a real layer on the CPU, ~5 s
-#                               here). VAEGAN_TRITON_CONFIG=0: each autotuned kernel runs its first config.
+#                               test (the slowest is a NumPy reference on the CPU: 2.3 s for larsen64's
+#                               16384->2048 linear backward in float64 here, one thread, at load 7; all
+#                               449 cases' references take 22 s in float64). VAEGAN_TRITON_CONFIG=0: each autotuned kernel runs its first config.
 #   step 3  conv     cap  60 s  bench.kernels on broad256x144's convolutions (forward, data and weight
 #                               gradients, conv and transposed: 6 ops x 4 layers = 24 cases, 7 rows each:
 #                               cupy x3, triton x2, torch, torch/tf32), validated at batch 2 against the
@@ -35,7 +36,7 @@
 #                               the peer's AGREE check and ratio, a breakdown. 2 warm-up + 5 timed steps.
 #   packing          ~10 s      caches and JSON tarred into $OUT.
 # Sum of the caps: 150 + 45 + 100 + 60 + 80 = 435 s, of which the budget keeps 290: the caps are for a
-# step that runs long, the expected total is ~35 + 20 + 80 + 50 + 60 + 10 = 255 s.
+# step that runs long, the expected total is ~30 + 20 + 80 + 50 + 60 + 10 = 250 s.
 # Everything prints as it is measured (python -u; bench tools print each row or part as they go and
 # rewrite their JSON), so a step cut off at its cap keeps what it measured, and a crashed step shows its
 # last lines in summary.txt.

@@ -134,23 +134,30 @@ def portable(record):
     return json.dumps(data)
 
 
-def record(args):
-    """The distinct specialization records of the chosen workloads, each once, in launch order."""
+def record(args, jobs=1):
+    """The distinct specialization records of the chosen workloads, each once, in launch order. With
+    jobs > 1 the workloads are recorded in processes of their own, side by side."""
+    if jobs > 1 and len(args.workloads) > 1:
+        with ProcessPoolExecutor(min(jobs, len(args.workloads)), mp_context=multiprocessing.get_context("fork")) as pool:
+            per_workload = list(pool.map(_record_workload, [(name, args) for name in args.workloads]))
+    else:
+        per_workload = [_record_workload((name, args)) for name in args.workloads]
+    return list(dict.fromkeys(r for records in per_workload for r in records))
+
+
+def _record_workload(name_and_args):
     import kernels.triton as backend
 
+    name, args = name_and_args
     runtime = backend.runtime
     previous, precision = runtime.use_arrays(np, HostPointer), runtime.get_precision()
-    seen = {}
     try:
-        for name in args.workloads:
-            with runtime.record_specializations() as records:
-                DRIVERS[name](backend, args)
-            for r in records:
-                seen.setdefault(portable(r), name)
+        with runtime.record_specializations() as records:
+            DRIVERS[name](backend, args)
     finally:
         runtime.use_arrays(*previous)
         runtime.set_precision(precision)
-    return list(seen)
+    return [portable(r) for r in records]
 
 
 def jit_function(record):
@@ -393,7 +400,7 @@ def main(argv=None):
     print(f"bench.warm_caches: {args.preset}, batch {args.batch} (validation {args.validate_batch}), "
           f"workloads {', '.join(args.workloads)}, {configs}; cache {knobs.cache.dir}", flush=True)
     start = time.time()
-    records = record(args)
+    records = record(args, args.jobs)
     dots = sum("tl.dot" in _source_of(r) for r in records)
     print(f"recorded {len(records)} specializations ({dots} of kernels with tl.dot) in {time.time() - start:.1f} s",
           flush=True)
