@@ -27,7 +27,8 @@
 #                               pytest-xdist -n 14, one BLAS/OpenMP thread per worker, pytest-timeout 60 s a
 #                               test (the slowest is a NumPy reference on the CPU: 2.3 s for larsen64's
 #                               16384->2048 linear backward in float64 here, one thread, at load 7; all
-#                               449 cases' references take 22 s in float64). VAEGAN_TRITON_CONFIG=0: each autotuned kernel runs its first config.
+#                               449 cases' references take 22 s in float64). VAEGAN_TRITON_CONFIG=0:
+#                               each autotuned kernel runs its first config.
 #   step 3  conv     cap  60 s  bench.kernels on broad256x144's convolutions (forward, data and weight
 #                               gradients, conv and transposed: 6 ops x 4 layers = 24 cases, 7 rows each:
 #                               cupy x3, triton x2, torch, torch/tf32), validated at batch 2 against the
