@@ -54,11 +54,6 @@ def like(shape, dtype):
     return np.broadcast_to(np.zeros((), dtype), shape)
 
 
-def check_same_shape(name_a, a, name_b, b):
-    if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"{name_b} must have the shape of {name_a} {tuple(a.shape)}, got {tuple(b.shape)}")
-
-
 def check_in_place(name, a):
     """An argument an op writes into (adam_step's param, m, v) must be C-contiguous itself: the kernels
     index flat memory, and a contiguous copy would take the update away from the caller's array."""
