@@ -200,3 +200,11 @@ def test_the_link_checker_catches_what_it_should(tmp_path):
                     "[`real`](../mod.py#L3) [d](q.md#nothing) [e](#nowhere)\n")
     problems = link_problems(str(page))
     assert len(problems) == 7, problems
+
+
+def test_the_tests_map_lists_every_test_file_and_nothing_else():
+    """tests/README.md names every .py file of tests/ in a table's first column, and only those."""
+    text = open(os.path.join(ROOT, "tests", "README.md"), encoding="utf-8").read()
+    listed = {name for row in re.findall(r"^\| ([^|]+) \|", text, re.M) for name in re.findall(r"`([\w.]+\.py)`", row)}
+    present = {f for f in os.listdir(os.path.join(ROOT, "tests")) if f.endswith(".py") and f != "__init__.py"}
+    assert listed == present, f"missing from the map: {sorted(present - listed)}; not there: {sorted(listed - present)}"
