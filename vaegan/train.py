@@ -19,6 +19,7 @@ function of (seed, s), so stopping after any step and resuming gives the next st
 uninterrupted run would.
 """
 import json
+import math
 import os
 import signal
 import sys
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from . import checkpoint
 from .config import make_config
+from .distributed import SINGLE, EveryRank
 from .errors import UserError
 from .media.paths import check_output
 from .model import VAEGAN
@@ -65,9 +67,12 @@ class RunOptions:
 class Run:
     """Everything a training run holds: the model, its optimisers, the data, the position in it."""
 
-    def __init__(self, opts, tc, K, store, model, optimizers, state):
+    def __init__(self, opts, tc, K, store, model, optimizers, state, comm=SINGLE):
         self.opts, self.tc, self.K, self.store = opts, tc, K, store
         self.model, self.optimizers, self.state = model, optimizers, state
+        self.comm = comm              # among ranks (vaegan/distributed.py): rank 0 alone writes files
+        self.writer = comm.rank == 0
+        model.use_communicator(comm)
         self.schedule = NoiseSchedule(opts.noise_schedule)
         from .rollback import Guard, held_out_frames    # (vaegan/rollback.py)
         self.held_out = held_out_frames(state, len(store), opts.seed, opts.batch_size)   # the probe's frames
@@ -91,10 +96,13 @@ class Run:
     def step(self, x_host):
         s = self.state["step"]
         sigma = self.schedule(s / max(self.total_steps, 1))
-        x = self.K.asarray(x_host)
-        eps = self.noise((x.shape[0], self.model.cfg.z_dim), (self.opts.seed, s, 0))
-        z_p = self.noise((x.shape[0], self.model.cfg.z_dim), (self.opts.seed, s, 1))
-        losses, updated = training_step(self.model, self.optimizers, x, eps, z_p, sigma, self.tc)
+        n = x_host.shape[0]
+        eps = self.noise((n, self.model.cfg.z_dim), (self.opts.seed, s, 0))
+        z_p = self.noise((n, self.model.cfg.z_dim), (self.opts.seed, s, 1))
+        share = _share(n, self.comm)     # this rank's part of the global batch (all of it when alone)
+        x = self.K.asarray(x_host[share])
+        losses, updated = training_step(self.model, self.optimizers, x, eps[share], z_p[share], sigma, self.tc,
+                                        self.comm)
         if updated is None:
             bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not np.isfinite(v))
             if self.guard.non_finite(bad):
@@ -107,10 +115,10 @@ class Run:
     def train(self):
         opts, state = self.opts, self.state
         stop = _StopFlag()
-        log = open(os.path.join(opts.out, "metrics.jsonl"), "a")
+        log = open(os.path.join(opts.out, "metrics.jsonl") if self.writer else os.devnull, "a")
         started, first_step = time.perf_counter(), state["step"]
         bar = tqdm(total=self.total_steps, initial=state["step"], unit="step", dynamic_ncols=True,
-                   desc=f"{self.model.cfg.name}", disable=None)
+                   desc=f"{self.model.cfg.name}", disable=None if self.writer else True)
         try:
             with stop:
                 while state["epoch"] < opts.epochs:
@@ -142,8 +150,12 @@ class Run:
                         if opts.checkpoint_every and s % opts.checkpoint_every == 0:
                             log.flush()
                             self.save()
+                        if self.comm.size > 1:     # a Ctrl-C (SIGUSR1) on any rank stops every rank after this step
+                            stop.requested = self.comm.any(stop.requested)
                         if stop.requested:
                             break
+                    if self.comm.size > 1:         # every rank leaves the batches at the same step: agree again
+                        stop.requested = self.comm.any(stop.requested)
                     if self.guard.restart(log):
                         bar.n = state["step"]           # back to the restored step, not past the total
                         bar.refresh()
@@ -153,7 +165,7 @@ class Run:
                     state["epoch"] += 1
                     state["batch"] = 0
                     log.flush()
-                    if bar.disable:      # no terminal (a log file, CI): one line per epoch instead of the bar
+                    if bar.disable and self.writer:   # no terminal (a log file, CI): one line per epoch instead of the bar
                         self._epoch_line(started, first_step)
                     self.write_pictures()
                     self.save()
@@ -162,8 +174,10 @@ class Run:
             log.close()
         if stop.requested:
             self.save()
-            raise KeyboardInterrupt(f"interrupted after step {state['step']}; checkpoint saved. "
-                                    f"Resume with: python cli.py train --resume {opts.out}")
+            stopped = KeyboardInterrupt(f"interrupted after step {state['step']}; checkpoint saved. "
+                                        f"Resume with: python cli.py train --resume {opts.out}")
+            stopped.stopped_together = True     # every rank stops here together: none is to end the others
+            raise stopped
 
     def _epoch_line(self, started, first_step):
         s, done = self.state["step"], self.state["step"] - first_step
@@ -180,6 +194,8 @@ class Run:
         return os.path.join(self.opts.out, checkpoint.FILENAME)
 
     def save(self):
+        if not self.writer:
+            return
         state = dict(self.state, run=asdict(self.opts), train=asdict(self.tc), total_steps=self.total_steps)
         checkpoint.save(self.checkpoint_file(), self.model, self.optimizers, state)
         self.guard.saved()
@@ -192,6 +208,8 @@ class Run:
         return save_strip(os.path.join(self.opts.out, "strip.png"), self.model, self.store.frames, n)
 
     def write_pictures(self):
+        if not self.writer:
+            return
         from .media.framestore import to_uint8_frames
         from .media.images import save_grid
         from .media.plots import plot_losses
@@ -223,6 +241,10 @@ class _StopFlag:
     def __enter__(self):
         self._old = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, self._handle)
+        # mpirun answers a Ctrl-C by killing its ranks at once; it forwards SIGUSR1 to every rank instead,
+        # so `kill -USR1 <mpirun's pid>` is the Ctrl-C of a run of several ranks (README, "Using it")
+        self._old_usr1 = signal.getsignal(signal.SIGUSR1)
+        signal.signal(signal.SIGUSR1, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -233,13 +255,16 @@ class _StopFlag:
 
     def __exit__(self, *exc):
         signal.signal(signal.SIGINT, self._old)
+        signal.signal(signal.SIGUSR1, self._old_usr1)
         return False
 
 
 # --- building a run -------------------------------------------------------------------------------
 
-def new_run(opts, tc, store_builder):
-    """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore."""
+def new_run(opts, tc, store_builder, comm=SINGLE):
+    """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore.
+    Among ranks (comm), rank 0 creates the folder and the frame store; the others then open them."""
+    _check_ranks(opts.batch_size, comm)
     K = _backend(opts.backend)
     try:
         cfg = make_config(opts.preset, opts.width, opts.height, opts.z_dim, opts.base_width)
@@ -252,24 +277,29 @@ def new_run(opts, tc, store_builder):
         tc.validate()
     except ValueError as e:
         raise UserError(str(e)) from None
-    check_output(opts.out, folder="run folder", create=True)
-    if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
-        raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
-                        f"another --out")
-    store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
+    if comm.rank == 0:
+        check_output(opts.out, folder="run folder", create=True)
+        if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
+            raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
+                            f"another --out")
+        store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
+    comm.barrier(timeout=math.inf)      # (decoding a long film takes a while; a failure on rank 0 ends all)
+    if comm.rank != 0:
+        store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
     if len(store) < opts.batch_size:
         raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
                         f"lower --batch-size")
     model = VAEGAN(K, cfg, seed=opts.seed)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed}
-    open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
-    with open(os.path.join(opts.out, "config.json"), "w") as f:
-        json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
-    return Run(opts, tc, K, store, model, optimizers, state)
+    if comm.rank == 0:
+        open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
+        with open(os.path.join(opts.out, "config.json"), "w") as f:
+            json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
+    return Run(opts, tc, K, store, model, optimizers, state, comm)
 
 
-def resume_run(run_dir, store_builder, epochs=None, shape=None):
+def resume_run(run_dir, store_builder, epochs=None, shape=None, comm=SINGLE):
     """Rebuild a run from its checkpoint: the same options, weights, optimiser state and position.
 
     epochs: a new total (the noise schedule is then spread over the new number of steps).
@@ -280,6 +310,7 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
     run.pop("noise", None)   # written by runs before RunOptions.noise was removed (always "backend": the only RNG)
     opts = RunOptions(**run)
     opts.out = run_dir
+    _check_ranks(opts.batch_size, comm)      # (any number of ranks resumes a run: its batch is global)
     if epochs:
         opts.epochs = epochs
     tc = TrainConfig(**meta["train"])
@@ -295,13 +326,17 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None):
             raise UserError(str(e)) from None
         checkpoint.check_compatible(checkpoint.checkpoint_path(run_dir), cfg, wanted)
     K = _backend(opts.backend)
-    store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
+    if comm.rank == 0:
+        store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
+    comm.barrier(timeout=math.inf)       # (rank 0 rebuilds a missing frame store before the others open it)
+    if comm.rank != 0:
+        store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
     model = VAEGAN(K, cfg, seed=opts.seed)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     checkpoint.load_into(run_dir, meta, tensors, model, optimizers)
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
     state["rollback"] = meta.get("rollback")
-    return Run(opts, tc, K, store, model, optimizers, state)
+    return Run(opts, tc, K, store, model, optimizers, state, comm)
 
 
 def next_run_dir(base):
@@ -320,6 +355,18 @@ def next_run_dir(base):
                             f"resume it with: python cli.py train --resume {path} (or give another --out)")
         finished.append(path)
     raise UserError(f"{base}: 9999 finished runs; give --out")
+
+
+def _check_ranks(batch_size, comm):
+    if batch_size % comm.size:
+        raise EveryRank(f"the batch of {batch_size} frames does not split evenly among {comm.size} ranks; give a "
+                        f"--batch-size divisible by {comm.size}, or another number of ranks")
+
+
+def _share(n, comm):
+    """This rank's rows of a global batch of n: equal, consecutive shares in rank order."""
+    b = n // comm.size
+    return slice(comm.rank * b, (comm.rank + 1) * b)
 
 
 def _resolve_kl_weight(tc, cfg):
