@@ -203,7 +203,8 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
     try:
         _train(ctx, film, resume, epochs, final_film, recipe, comm, kw)
     except BaseException as e:
-        if not (isinstance(e, KeyboardInterrupt) and getattr(e, "stopped_together", False)):
+        ended_well = isinstance(e, SystemExit) and not e.code
+        if not (ended_well or isinstance(e, KeyboardInterrupt) and getattr(e, "stopped_together", False)):
             comm.fail(e)      # among ranks: its line, and every rank ends (none waits on this one)
         raise
 
@@ -227,7 +228,7 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
         run = resume_run(resume, film_store, epochs=epochs, shape=shape, comm=comm)
         if run.finished:
             echo(f"{resume} has finished its {run.opts.epochs} epochs ({run.state['step']} steps); nothing "
-                       f"to train. To train on, give --epochs with more than {run.opts.epochs}")
+                 f"to train. To train on, give --epochs with more than {run.opts.epochs}")
             film_out = os.path.join(run.opts.out, "reconstruction.mp4")
             if os.path.exists(film_out):
                 echo(f"its film: {film_out}")
@@ -236,7 +237,7 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
                 return
         else:           # (its film is missing: written below)
             echo(f"resuming {resume} at step {run.state['step']} "
-                       f"(epoch {run.state['epoch'] + 1}/{run.opts.epochs})")
+                 f"(epoch {run.state['epoch'] + 1}/{run.opts.epochs})")
             run.train()
     else:
         sample = film is None
@@ -261,7 +262,7 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
             out, finished = next_run_dir(base)
             if finished:
                 echo(f"{finished[-1]} holds a finished run (its film: "
-                           f"{os.path.join(finished[-1], 'reconstruction.mp4')}); this run goes to {out}")
+                     f"{os.path.join(finished[-1], 'reconstruction.mp4')}); this run goes to {out}")
         default_epochs = SAMPLE_EPOCHS if sample else 10
         opts = RunOptions(film=film, out=out, epochs=epochs or default_epochs, **kw)
         if sim_layers:
