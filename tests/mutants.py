@@ -207,6 +207,16 @@ MUTANTS = [
       "int chunks) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
       "int chunks) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
       cupy("multi_tile and conv2d_backward_weight")),
+
+    # --- data-parallel training (vaegan/distributed.py, vaegan/sync_batch_norm.py) -----------------------
+    M("distributed-gradients-summed-not-averaged", "vaegan/distributed.py",
+      "            a /= self.size\n", "", ("tests/test_distributed.py", "-k", "ranks_compute")),
+    M("sync-bn-forward-mean-of-the-share", "vaegan/sync_batch_norm.py",
+      "mean = comm.allreduce_sum(total) / count", "mean = total / (count // comm.size)",
+      ("tests/test_distributed.py", "-k", "ranks_compute")),
+    M("sync-bn-backward-sums-of-the-share", "vaegan/sync_batch_norm.py",
+      "    comm.allreduce_sum(sums)\n", "    sums = sums * comm.size\n",
+      ("tests/test_distributed.py", "-k", "ranks_compute")),
 ]
 
 
