@@ -32,16 +32,20 @@ def counts(cfg):
     model = VAEGAN(get_backend("numpy"), cfg)
     params = {name: flat.size for name, flat in model.flat.items()}
     # forward passes and backward passes (every batch-norm is above the first layer, so each backward
-    # reaches its data path) per step, by network: vaegan/step.py, forward_and_gradients
+    # reaches its data path) per step, by network: vaegan/step.py, forward_and_gradients. One of the
+    # discriminator's six backwards (the encoder's, of L_sim alone) starts at the highest similarity tap:
+    # the layers above it are skipped (nn.Sequential.backward)
     passes = {"encoder": (1, 1), "decoder": (2, 3), "discriminator": (3, 6)}
+    dis = model.discriminator
+    above_taps = {id(layer) for i, layer in enumerate(dis.net.layers) if i > max(dis.sim_taps)}
     calls, nbytes = 0, 0
     for name, net in model.networks().items():
         fwd, bwd = passes[name]
         for layer in _layers(net):
             if isinstance(layer, nn.BatchNorm):
-                c = layer.gamma.data.size
-                calls += 2 * fwd + bwd
-                nbytes += fwd * 2 * c * 8 + bwd * 2 * c * 8
+                c, b = layer.gamma.data.size, bwd - (id(layer) in above_taps)
+                calls += 2 * fwd + b
+                nbytes += fwd * 2 * c * 8 + b * 2 * c * 8
     return params, calls, nbytes
 
 

@@ -252,3 +252,25 @@ def test_a_batch_that_does_not_split_is_refused_in_one_line(tmp_path):
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "does not split evenly" in line]
     assert len(lines) == 1, proc.stdout + proc.stderr
     assert "divisible by 2" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_bench_counts_the_collectives_a_step_makes():
+    """bench.data_parallel's paper numbers count what a step really sends: its batch-norm all-reduces,
+    plus the losses' and the three gradient buffers' (for the stop flag, the training loop adds one)."""
+    from bench.data_parallel import counts
+    from step_setup import CFG, K, TC, VAEGAN, Adam, training_step
+
+    params, calls, _ = counts(CFG)
+
+    def one_step(rank, comm):
+        model = VAEGAN(K, CFG, seed=1)
+        model.use_communicator(comm)
+        assert params == {name: flat.size for name, flat in model.flat.items()}
+        optimizers = {n: Adam(K, f) for n, f in model.flat.items()}
+        x = np.full((2, 3, CFG.height, CFG.width), 0.1 * rank, np.float32)
+        z = np.ones((2, CFG.z_dim), np.float32)
+        training_step(model, optimizers, x, z, z, 0.5, TC, comm)
+
+    group = ThreadGroup(2)
+    group.run(one_step)
+    assert group.calls == calls + 1 + 3
