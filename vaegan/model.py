@@ -137,6 +137,14 @@ class VAEGAN:
     def networks(self):
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator}
 
+    def use_communicator(self, comm):
+        """Train as one of comm.size ranks: every batch-norm takes its statistics over the global batch
+        (vaegan/sync_batch_norm.py). The gradients' all-reduce is the step's (vaegan/step.py)."""
+        for net in self.networks().values():
+            for layer in _layers(net):
+                if isinstance(layer, nn.BatchNorm):
+                    layer.comm = comm
+
     def encode(self, x, mode="eval"):
         mu, logvar, _ = self.encoder.forward(x, mode)
         return mu, logvar
@@ -147,3 +155,13 @@ class VAEGAN:
     def reconstruct(self, x, mode="eval"):
         """z = mu: the reconstruction a film is re-imagined with."""
         return self.decode(self.encode(x, mode)[0], mode)
+
+
+def _layers(module):
+    """Every module inside `module`, itself included, depth first."""
+    yield module
+    for value in vars(module).values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, nn.Module):
+                yield from _layers(item)

@@ -26,6 +26,8 @@ network in one launch; each Parameter then holds views into that buffer.
 """
 from dataclasses import dataclass, field
 
+from . import sync_batch_norm
+
 MODES = ("train", "batch", "eval")
 
 
@@ -177,6 +179,10 @@ class BatchNorm(Module):
         self.beta = Parameter(K.xp.zeros((n,), dtype))
         self.running_mean = K.xp.zeros((n,), dtype)
         self.running_var = K.xp.ones((n,), dtype)
+        self.comm = None     # a communicator of several ranks: statistics over the global batch (below)
+
+    def _synced(self):
+        return self.comm is not None and self.comm.size > 1
 
     def forward(self, x, mode="train"):
         K = self.K
@@ -184,21 +190,29 @@ class BatchNorm(Module):
             y = K.batch_norm_act_inference(x, self.gamma.data, self.beta.data, self.running_mean,
                                            self.running_var, self.eps, self.slope)
             return y, None
-        y, mean, invstd = K.batch_norm_act_forward(x, self.gamma.data, self.beta.data, self.eps, self.slope)
-        if mode == "train":
+        if self._synced():   # the batch is split among ranks (vaegan/sync_batch_norm.py)
+            y, mean, invstd, count = sync_batch_norm.forward(K, self.comm, x, self.gamma.data, self.beta.data,
+                                                             self.eps, self.slope)
+        else:
+            y, mean, invstd = K.batch_norm_act_forward(x, self.gamma.data, self.beta.data, self.eps, self.slope)
             count = x.size // x.shape[1]
+        if mode == "train":
             # invstd = 1/sqrt(var_biased + eps)  =>  var_biased = invstd**-2 - eps; unbias by n/(n-1)
             var_unbiased = (1.0 / (invstd * invstd) - self.eps) * (count / (count - 1))
             m = self.momentum
             self.running_mean[...] = (1 - m) * self.running_mean + m * mean
             self.running_var[...] = (1 - m) * self.running_var + m * var_unbiased
-        return y, (x, y, mean, invstd)
+        return y, (x, y, mean, invstd, count)
 
     def backward(self, dy, ctx, need_dx=True, param_grads=True):
         if ctx is None:
             raise RuntimeError("batch-norm backward needs a forward in 'train' or 'batch' mode")
-        x, y, mean, invstd = ctx
-        dx, dgamma, dbeta = self.K.batch_norm_act_backward(dy, x, y, mean, invstd, self.gamma.data, self.slope)
+        x, y, mean, invstd, count = ctx
+        if self._synced():
+            dx, dgamma, dbeta = sync_batch_norm.backward(self.K, self.comm, dy, x, y, mean, invstd, self.gamma.data,
+                                                         self.slope, count, need_dx)
+        else:
+            dx, dgamma, dbeta = self.K.batch_norm_act_backward(dy, x, y, mean, invstd, self.gamma.data, self.slope)
         if param_grads:
             self._accumulate(self.gamma, dgamma)
             self._accumulate(self.beta, dbeta)

@@ -208,14 +208,16 @@ class Guard:
 
     def _write_good(self):
         self.st["good_step"] = self.run.state["step"]
-        checkpoint.save(self.good_file(), self.run.model, self.run.optimizers, self._state_to_save())
+        if getattr(self.run, "writer", True):     # among ranks, rank 0 alone writes (vaegan/distributed.py)
+            checkpoint.save(self.good_file(), self.run.model, self.run.optimizers, self._state_to_save())
 
     def _roll_back(self, cause, detail=""):
         run, st = self.run, self.st
         at = run.state["step"]
         cause = f"{cause} at step {at}" + (f" ({detail})" if detail else "")
         if st["since_good"] >= self.opts.rollbacks:
-            _copy_atomic(self.good_file(), run.checkpoint_file())
+            if getattr(run, "writer", True):
+                _copy_atomic(self.good_file(), run.checkpoint_file())
             raise UserError(f"{cause}; {st['since_good']} roll-backs with lower learning rates "
                             f"did not recover, stopped. The last good checkpoint is {self.good_file()} "
                             f"(also copied to {run.checkpoint_file()})")

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .distributed import SINGLE
+
 LOSS_NAMES = ("kl", "sim", "disc", "gen", "pixel")
 
 
@@ -161,11 +163,13 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     return losses, (real_loss, fake_loss), x_rec, x_p
 
 
-def losses_to_host(K, losses, balance):
-    """One device-to-host copy for all the step's scalars (the only sync of a step)."""
+def losses_to_host(K, losses, balance, comm=SINGLE):
+    """One device-to-host copy for all the step's scalars (the only sync of a step). Among ranks, the
+    mean over them first (one all-reduce of seven numbers): each rank's losses are means over its equal
+    share, so that is the global batch's loss, the same number on every rank."""
     xp = K.xp
-    values = K.to_numpy(xp.stack([xp.asarray(losses[n]) for n in LOSS_NAMES] +
-                                 [xp.asarray(b) for b in balance]))
+    values = xp.stack([xp.asarray(losses[n]) for n in LOSS_NAMES] + [xp.asarray(b) for b in balance])
+    values = K.to_numpy(comm.allreduce_mean(values))
     host = {n: float(v) for n, v in zip(LOSS_NAMES, values)}
     return host, (float(values[-2]), float(values[-1]))
 
@@ -183,16 +187,21 @@ def equilibrium_rule(tc, real_loss, fake_loss):
     return train_dis, train_dec
 
 
-def training_step(model, optimizers, x, eps, z_p, sigma, tc):
+def training_step(model, optimizers, x, eps, z_p, sigma, tc, comm=SINGLE):
     """Gradients, a finiteness check, then the updates. Returns (host losses, which nets updated).
-    If any loss is NaN/Inf no weight moves, and the caller decides what to do."""
+    If any loss is NaN/Inf no weight moves, and the caller decides what to do.
+
+    Among ranks (vaegan/distributed.py; x, eps, z_p this rank's share of the global batch, the model's
+    batch-norms synchronised by model.use_communicator), each network's gradient buffer is averaged over
+    the ranks by one all-reduce before its update: every rank then applies the same update."""
     losses, balance, _, _ = forward_and_gradients(model, x, eps, z_p, sigma, tc)
-    host, (real_loss, fake_loss) = losses_to_host(model.K, losses, balance)
+    host, (real_loss, fake_loss) = losses_to_host(model.K, losses, balance, comm)
     if not all(np.isfinite(v) for v in host.values()):
         return host, None
     train_dis, train_dec = equilibrium_rule(tc, real_loss, fake_loss)
     updated = {"encoder": True, "decoder": train_dec, "discriminator": train_dis}
     for name, go in updated.items():
         if go:
+            comm.allreduce_mean(optimizers[name].flat.grad)
             optimizers[name].step()
     return host, updated

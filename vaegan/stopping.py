@@ -1,5 +1,6 @@
 """How a run stops when it is asked to: Ctrl-C (SIGINT), SIGTERM (`kill PID`, a job scheduler, a
-container or a machine shutting down) and SIGHUP (the terminal or the ssh session closed).
+container or a machine shutting down), SIGHUP (the terminal or the ssh session closed) and SIGUSR1
+(what mpirun forwards to every rank of a run of several processes).
 
     during training   the first signal sets a flag instead of tearing a step in half: the step finishes, a
                       checkpoint is written, and the run stops with Interrupted (exit 128 + the signal's
@@ -23,8 +24,10 @@ import signal
 
 from tqdm import tqdm
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+# SIGUSR1: mpirun answers Ctrl-C by killing its ranks at once, but forwards SIGUSR1 to every rank, so
+# `kill -USR1 <mpirun's pid>` is the Ctrl-C of a run of several ranks (vaegan/distributed.py)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
+NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP", signal.SIGUSR1: "SIGUSR1"}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -75,6 +78,12 @@ class StopFlag:
                        f"the signal again stops at once)")
         except OSError:      # SIGHUP: the terminal may be gone; the checkpoint matters, not the message
             pass
+
+    def agree(self, anyone):
+        """Among ranks: `anyone` is whether any rank was asked to stop; then every rank stops after this
+        step (one not signalled itself says so as if stopped by SIGUSR1, mpirun's forwarded stop)."""
+        if anyone and not self.requested:
+            self.requested, self.signum = True, signal.SIGUSR1
 
     def interrupted(self, step, out):
         """The exception the loop raises once the checkpoint of `step` is saved."""

@@ -28,6 +28,7 @@ signal stops at once. kill -9 or a crash loses the steps since the last checkpoi
 a resume cuts the log back to that length, so the log never holds steps the model has not taken.
 """
 import json
+import math
 import os
 import sys
 import time
@@ -39,6 +40,7 @@ from tqdm import tqdm
 from . import checkpoint
 from .backend import backend_named
 from .config import make_config
+from .distributed import SINGLE, EveryRank
 from .errors import UserError
 from .media.paths import check_output
 from .model import VAEGAN
@@ -77,9 +79,12 @@ class RunOptions:
 class Run:
     """Everything a training run holds: the model, its optimisers, the data, the position in it."""
 
-    def __init__(self, opts, tc, K, store, model, optimizers, state):
+    def __init__(self, opts, tc, K, store, model, optimizers, state, comm=SINGLE):
         self.opts, self.tc, self.K, self.store = opts, tc, K, store
         self.model, self.optimizers, self.state = model, optimizers, state
+        self.comm = comm              # among ranks (vaegan/distributed.py): rank 0 alone writes files
+        self.writer = comm.rank == 0
+        model.use_communicator(comm)
         self.schedule = NoiseSchedule(opts.noise_schedule)
         from .rollback import Guard, held_out_frames    # (vaegan/rollback.py)
         self.held_out = held_out_frames(state, len(store), opts.seed, opts.batch_size)   # the probe's frames
@@ -105,10 +110,13 @@ class Run:
     def step(self, x_host):
         s = self.state["step"]
         sigma = self.schedule(s / max(self.total_steps, 1))
-        x = self.K.asarray(x_host)
-        eps = self.noise((x.shape[0], self.model.cfg.z_dim), (self.opts.seed, s, 0))
-        z_p = self.noise((x.shape[0], self.model.cfg.z_dim), (self.opts.seed, s, 1))
-        losses, updated = training_step(self.model, self.optimizers, x, eps, z_p, sigma, self.tc)
+        n = x_host.shape[0]
+        eps = self.noise((n, self.model.cfg.z_dim), (self.opts.seed, s, 0))
+        z_p = self.noise((n, self.model.cfg.z_dim), (self.opts.seed, s, 1))
+        share = _share(n, self.comm)     # this rank's part of the global batch (all of it when alone)
+        x = self.K.asarray(x_host[share])
+        losses, updated = training_step(self.model, self.optimizers, x, eps[share], z_p[share], sigma, self.tc,
+                                        self.comm)
         if updated is None:
             bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not np.isfinite(v))
             if self.guard.non_finite(bad):
@@ -121,11 +129,11 @@ class Run:
     def train(self):
         opts, state = self.opts, self.state
         stop = StopFlag()
-        log = open(os.path.join(opts.out, "metrics.jsonl"), "a")
+        log = open(os.path.join(opts.out, "metrics.jsonl") if self.writer else os.devnull, "a")
         self.last_saved = time.monotonic()
         started, first_step = time.perf_counter(), state["step"]
         bar = tqdm(total=self.total_steps, initial=state["step"], unit="step", dynamic_ncols=True,
-                   desc=f"{self.model.cfg.name}", disable=None)
+                   desc=f"{self.model.cfg.name}", disable=None if self.writer else True)
         try:
             with stop:
                 while state["epoch"] < opts.epochs:
@@ -157,8 +165,12 @@ class Run:
                             self.write_pictures()
                         if (opts.checkpoint_every and s % opts.checkpoint_every == 0) or self.checkpoint_due():
                             self.save(log)
+                        if self.comm.size > 1:     # a signal to any rank stops every rank after this step
+                            stop.agree(self.comm.any(stop.requested))
                         if stop.requested:
                             break
+                    if self.comm.size > 1:         # every rank leaves the batches at the same step: agree again
+                        stop.agree(self.comm.any(stop.requested))
                     if self.guard.restart(log):
                         bar.n = state["step"]           # back to the restored step, not past the total
                         bar.refresh()
@@ -168,7 +180,7 @@ class Run:
                     state["epoch"] += 1
                     state["batch"] = 0
                     log.flush()
-                    if bar.disable:      # no terminal (a log file, CI): one line per epoch instead of the bar
+                    if bar.disable and self.writer:   # no terminal (a log file, CI): one line per epoch instead of the bar
                         self._epoch_line(started, first_step)
                     self.write_pictures()
                     self.save(log)
@@ -178,7 +190,9 @@ class Run:
             bar.close()
             log.close()
         if stop.requested:
-            raise stop.interrupted(state["step"], opts.out)
+            stopped = stop.interrupted(state["step"], opts.out)
+            stopped.stopped_together = True     # every rank stops here together: none is to end the others
+            raise stopped
 
     def _epoch_line(self, started, first_step):
         s, done = self.state["step"], self.state["step"] - first_step
@@ -195,14 +209,17 @@ class Run:
         return os.path.join(self.opts.out, checkpoint.FILENAME)
 
     def checkpoint_due(self):
-        """True when --checkpoint-minutes have passed since the last checkpoint (the time a crash may lose)."""
+        """True when --checkpoint-minutes have passed since the last checkpoint (the time a crash may lose).
+        (Among ranks only rank 0's answer matters: it alone writes.)"""
         minutes = self.opts.checkpoint_minutes
         return bool(minutes) and time.monotonic() - self.last_saved >= minutes * 60
 
     def save(self, log=None, guard=True):
-        """Write the checkpoint. log: the open metrics.jsonl, flushed first; its length goes into the
-        checkpoint (metrics_bytes) so that a resume can cut the log back to the steps this checkpoint holds.
-        guard: let the roll-back guard copy a regular checkpoint to the good one."""
+        """Write the checkpoint (rank 0 alone, among ranks). log: the open metrics.jsonl, flushed first; its
+        length goes into the checkpoint (metrics_bytes) so that a resume can cut the log back to the steps
+        this checkpoint holds. guard: let the roll-back guard copy a regular checkpoint to the good one."""
+        if not self.writer:
+            return
         if log is not None:
             log.flush()
             self.state["metrics_bytes"] = os.fstat(log.fileno()).st_size
@@ -226,6 +243,8 @@ class Run:
         return save_strip(os.path.join(self.opts.out, "strip.png"), self.model, self.store.frames, n)
 
     def write_pictures(self):
+        if not self.writer:
+            return
         from .media.framestore import to_uint8_frames
         from .media.images import save_grid
         from .media.plots import plot_losses
@@ -249,19 +268,25 @@ def _read_history(path, upto_step):
 
 # --- building a run -------------------------------------------------------------------------------
 
-def new_run(opts, tc, store_builder):
-    """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore."""
+def new_run(opts, tc, store_builder, comm=SINGLE):
+    """Set up a fresh run in opts.out. store_builder(film, store_dir, cfg, opts) -> FrameStore.
+    Among ranks (comm), rank 0 creates the folder, holds its lock and builds the frame store; the others
+    then open it."""
+    _check_ranks(opts.batch_size, comm)
     backend_named(opts.backend)
     cfg, tc = _settings(opts, tc)
-    check_output(opts.out, folder="run folder", create=True)
-    lock = RunLock(opts.out).acquire()      # before anything is written: one process per run folder
+    lock = None
+    if comm.rank == 0:
+        check_output(opts.out, folder="run folder", create=True)
+        lock = RunLock(opts.out).acquire()      # before anything is written: one process per run folder
     try:
-        if os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
+        if comm.rank == 0 and os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
             raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
                             f"another --out")
-        run = _begin(opts, tc, cfg, store_builder)
+        run = _begin(opts, tc, cfg, store_builder, comm)
     except BaseException:
-        lock.release()
+        if lock is not None:
+            lock.release()
         raise
     run.lock = lock
     return run
@@ -284,28 +309,33 @@ def _settings(opts, tc):
     return cfg, tc
 
 
-def _begin(opts, tc, cfg, store_builder):
-    """Step 0 of a run in opts.out, whose lock the caller holds: config.json first (so that a run stopped
+def _begin(opts, tc, cfg, store_builder, comm=SINGLE):
+    """Step 0 of a run in opts.out, whose lock rank 0 holds: config.json first (so that a run stopped
     while its film is decoded can be started again by --resume), the frame store, the model, the step-0
     checkpoint."""
     K = backend_named(opts.backend)
-    remove_leftovers(opts.out)
-    with open(os.path.join(opts.out, "config.json"), "w") as f:
-        json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
-    store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
+    if comm.rank == 0:
+        remove_leftovers(opts.out)
+        with open(os.path.join(opts.out, "config.json"), "w") as f:
+            json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
+        store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
+    comm.barrier(timeout=math.inf)      # (decoding a long film takes a while; a failure on rank 0 ends all)
+    if comm.rank != 0:
+        store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
     if len(store) < opts.batch_size:
         raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
                         f"lower --batch-size")
     model = VAEGAN(K, cfg, seed=opts.seed)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed, "metrics_bytes": 0}
-    open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
-    run = Run(opts, tc, K, store, model, optimizers, state)
+    if comm.rank == 0:
+        open(os.path.join(opts.out, "metrics.jsonl"), "w").close()
+    run = Run(opts, tc, K, store, model, optimizers, state, comm)
     run.save(guard=False)        # step 0: from here on --resume works, whenever the process ends
     return run
 
 
-def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minutes=None):
+def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minutes=None, comm=SINGLE):
     """Rebuild a run from its checkpoint: the same options, weights, optimiser state and position.
     Takes the folder's lock first (UserError naming the owner when another process trains there), removes
     the temporary files a killed process left, and cuts metrics.jsonl back to the checkpoint's step.
@@ -315,9 +345,10 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minut
     shape: model options the user gave again (preset, width, ...); refused unless they describe the
     checkpoint's own model."""
     is_run = any(os.path.exists(os.path.join(run_dir, name)) for name in (checkpoint.FILENAME, "config.json"))
-    lock = RunLock(run_dir).acquire() if is_run else None      # (no lock file left in a folder that is no run)
+    # (no lock file left in a folder that is no run; among ranks, rank 0 holds it)
+    lock = RunLock(run_dir).acquire() if is_run and comm.rank == 0 else None
     try:
-        run = _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes)
+        run = _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm)
     except BaseException:
         if lock is not None:
             lock.release()
@@ -326,17 +357,19 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minut
     return run
 
 
-def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes):
+def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm):
     if os.path.isdir(run_dir) and not os.path.exists(checkpoint.checkpoint_path(run_dir)) \
             and os.path.exists(os.path.join(run_dir, "config.json")):
-        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes)
+        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm)
     meta, tensors = checkpoint.read(run_dir)
-    remove_leftovers(run_dir)
-    _cut_metrics(os.path.join(run_dir, "metrics.jsonl"), meta.get("metrics_bytes"))
+    if comm.rank == 0:
+        remove_leftovers(run_dir)
+        _cut_metrics(os.path.join(run_dir, "metrics.jsonl"), meta.get("metrics_bytes"))
     run = dict(meta["run"])
     run.pop("noise", None)   # written by runs before RunOptions.noise was removed (always "backend": the only RNG)
     opts = RunOptions(**run)
     opts.out = run_dir
+    _check_ranks(opts.batch_size, comm)      # (any number of ranks resumes a run: its batch is global)
     if epochs:
         opts.epochs = epochs
     if checkpoint_minutes is not None:
@@ -346,16 +379,20 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes):
     if shape:
         _check_shape(run_dir, opts, cfg, shape)
     K = backend_named(opts.backend)
-    store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
+    if comm.rank == 0:
+        store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
+    comm.barrier(timeout=math.inf)       # (rank 0 rebuilds a missing frame store before the others open it)
+    if comm.rank != 0:
+        store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
     model = VAEGAN(K, cfg, seed=opts.seed)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     checkpoint.load_into(run_dir, meta, tensors, model, optimizers)
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
     state["rollback"] = meta.get("rollback")
-    return Run(opts, tc, K, store, model, optimizers, state)
+    return Run(opts, tc, K, store, model, optimizers, state, comm)
 
 
-def _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes):
+def _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm=SINGLE):
     """--resume of a run stopped before its step-0 checkpoint (while its film was decoded): it starts
     again from step 0 with the settings config.json holds."""
     try:
@@ -373,7 +410,7 @@ def _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes):
     cfg, tc = _settings(opts, tc)
     if shape:
         _check_shape(run_dir, opts, cfg, shape)
-    return _begin(opts, tc, cfg, store_builder)
+    return _begin(opts, tc, cfg, store_builder, comm)
 
 
 def _check_shape(run_dir, opts, cfg, shape):
@@ -418,6 +455,18 @@ def next_run_dir(base):
                             f"resume it with: python cli.py train --resume {path} (or give another --out)")
         finished.append(path)
     raise UserError(f"{base}: 9999 finished runs; give --out")
+
+
+def _check_ranks(batch_size, comm):
+    if batch_size % comm.size:
+        raise EveryRank(f"the batch of {batch_size} frames does not split evenly among {comm.size} ranks; give a "
+                        f"--batch-size divisible by {comm.size}, or another number of ranks")
+
+
+def _share(n, comm):
+    """This rank's rows of a global batch of n: equal, consecutive shares in rank order."""
+    b = n // comm.size
+    return slice(comm.rank * b, (comm.rank + 1) * b)
 
 
 def _resolve_kl_weight(tc, cfg):
