@@ -110,7 +110,7 @@ MUTANTS = [
 
     # --- long runs: signals, kill -9, a second process (vaegan/stopping.py, runlock.py, train.py) -----
     M("longrun-sigterm-kills-mid-step", "vaegan/stopping.py",
-      "SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)", "SIGNALS = (signal.SIGINT,)",
+      "SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)", "SIGNALS = (signal.SIGINT,)",
       (LONG, "-k", "sigterm_or_sighup")),
     M("longrun-no-timed-checkpoint", "vaegan/train.py",
       "return bool(minutes) and time.monotonic() - self.last_saved >= minutes * 60", "return False",
@@ -126,7 +126,7 @@ MUTANTS = [
       "            if old is not signal.SIG_IGN:                        # nohup's SIGHUP stays ignored\n",
       "            if True:\n", (LONG, "-k", "nohup")),
     M("longrun-no-start-again-before-the-first-checkpoint", "vaegan/train.py",
-      "        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes)\n", "        pass\n",
+      "        return _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm)\n", "        pass\n",
       (LONG, "-k", "decoded")),
     M("lost-frames-unsaid-by-reconstruct", "cli.py", '    _warn_lost(s["lost"])\n', "",
       ("tests/test_lost_frames_line.py",)),
