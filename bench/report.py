@@ -25,6 +25,34 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
+def blas_name():
+    """NumPy's BLAS as it runs here: its name and version, and for OpenBLAS (built for many CPUs, choosing
+    its kernels when it loads) the core type it chose, which is what a CPU speed figure depends on."""
+    import ctypes
+
+    import numpy as np
+
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:   # noqa: BLE001 - another numpy's config layout: say what we know
+        return "unknown"
+    try:
+        with open("/proc/self/maps") as maps:     # (Linux: the libraries this process has loaded)
+            libraries = sorted({line.split()[-1] for line in maps if "openblas" in line and ".so" in line})
+    except OSError:
+        libraries = []
+    for path in libraries:
+        for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            try:
+                corename = getattr(ctypes.CDLL(path), symbol)
+            except (OSError, AttributeError):
+                continue
+            corename.restype = ctypes.c_char_p
+            return f"{name} (kernels for {corename().decode()})"
+    return name
+
+
 def gpu_name():
     import cupy
     props = cupy.cuda.runtime.getDeviceProperties(0)
@@ -35,7 +63,7 @@ def environment(gpu=False):
     """The machine, date and versions, for the header of a report and its JSON (no package is imported
     to learn its version)."""
     env = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "cpu": f"{cpu_name()}, {os.cpu_count()} cores", "python": platform.python_version(),
+           "cpu": f"{cpu_name()}, {os.cpu_count()} cores", "blas": blas_name(), "python": platform.python_version(),
            # other work on the machine and the BLAS thread count change CPU numbers a lot: say both
            "load": "/".join(f"{v:.1f}" for v in os.getloadavg())}
     threads = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -135,7 +135,12 @@ def test_train_reports_throughput_breakdown_and_memory():
     assert 0 < ops <= r["instrumented_step_ms"]
     m = r["memory"]
     assert m["model_state_bytes"] > 0 and m["step_peak_bytes"] > 0 and m["peak_rss_bytes"] > 0
-    assert "frames/s" in bench_train.format_report(r)
+    text = bench_train.format_report(r)
+    assert "frames/s" in text
+    # where a speed figure was measured: the CPU, and the BLAS with the kernels it chose (as numpy's own)
+    import numpy as np
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    assert f"cpu: {r['env']['cpu']}" in text and f"blas: {blas['name']} {blas['version']}" in text
 
 
 def test_train_without_breakdown_steps_still_reports():
