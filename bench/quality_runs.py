@@ -159,9 +159,10 @@ def _train_ours(run, steps):
             run.state["step"] += 1
             done += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    model, cfg = run.model, run.model.cfg
-    got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
-                 np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
+    cfg = run.model.cfg
+    with run.averaged() as model:          # the averaged weights where the settings keep them (ema)
+        got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
+                     np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
     return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
 
 

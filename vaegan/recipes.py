@@ -17,11 +17,14 @@ RECIPES = {
     # bench/README.md, "Quality study": on the sample clip at 300 steps, each change below measured
     "default": dict(gen_loss="minimax", gen_weight=1 / 3, pixel_weight=10.0, prior_bn_stats=False,
                     kl_weight="auto", gamma=2.5, lr=1e-3, batch_size=16,
-                    noise_schedule="1.0@0,0.5@0.6,0.1@1.0"),
+                    noise_schedule="1.0@0,0.5@0.6,0.1@1.0",
+                   ema=0.0, lr_schedule="constant", kl_warmup=0.0),
     "larsen": dict(gen_loss="minimax", gen_weight=1.0, pixel_weight=0.0, prior_bn_stats=True,
                    kl_weight="auto", gamma=2.5, lr=2e-4, batch_size=16,
-                   noise_schedule="1.0@0,0.5@0.6,0.1@1.0"),
+                   noise_schedule="1.0@0,0.5@0.6,0.1@1.0",
+                   ema=0.0, lr_schedule="constant", kl_warmup=0.0),
     "seed": dict(gen_loss="nonsaturating", gen_weight=1.0, pixel_weight=0.0, prior_bn_stats=True,
                  kl_weight="auto", gamma=2.5, lr=2e-4, batch_size=16,
-                 noise_schedule="1.0@0,0.5@0.6,0.1@1.0"),
+                 noise_schedule="1.0@0,0.5@0.6,0.1@1.0",
+                 ema=0.0, lr_schedule="constant", kl_warmup=0.0),
 }
