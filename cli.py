@@ -164,7 +164,8 @@ def _recipe_default(key):
                    "step:A:B:.. " + _recipe_default("noise_schedule"))
 @click.option("--gamma", type=Float(0), default=None, help="weight of L_rec in the decoder's loss " + _recipe_default("gamma"))
 @click.option("--kl-weight", default=None,
-              help="weight of L_prior in the encoder's loss; auto: z_dim / similarity features, Larsen's balance "
+              help="weight of L_prior in the encoder's loss; auto: z_dim / similarity features, Larsen's balance; "
+                   "auto*N: N times that "
                    + _recipe_default("kl_weight"))
 @click.option("--lr", type=Float(0, low_open=True), default=None, help="Adam learning rate (beta1 0.5) " + _recipe_default("lr"))
 @click.option("--gen-loss", default=None, type=click.Choice(["nonsaturating", "minimax"]), help=_recipe_default("gen_loss"))
