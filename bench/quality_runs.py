@@ -14,7 +14,7 @@ A study (bench/quality.py, the recipes' study; others beside it) names rows of s
     summary(values, digits)      "mean (min..max)" over seeds
 
 The scores (SCORES), each as `reconstruct` and `train` measure it (z = mu, batch-norm running
-statistics, uint8 frames):
+statistics, uint8 frames; the averaged weights where the settings keep them, `ema`):
     psnr, ssim           the film's frames against their reconstructions (vaegan/evaluate.py, vaegan/ssim.py)
     mean_frame           the PSNR of the film's mean frame: what a model that learned nothing frame-specific scores
     unseen, unseen_ssim  the same two on a clip the model never trained on (vaegan.media.sample_clip's
