@@ -210,3 +210,21 @@ def test_bad_options_are_one_line(film, tmp_path, args, message):
     result = invoke("train", film, "--out", tmp_path / "r", *SMALL, *args)
     assert result.exit_code != 0 and message in result.output, result.output
     assert result.output.strip().splitlines()[-1].startswith("Error: ") and "Traceback" not in result.output
+
+
+def test_each_step_gets_the_scheduled_rate_and_kl_weight(film, tmp_path, monkeypatch):
+    seen = []
+    real = train_module.training_step
+
+    def spy(model, optimizers, x, eps, z_p, sigma, tc):
+        seen.append((optimizers["decoder"].scale, tc.kl_weight))
+        return real(model, optimizers, x, eps, z_p, sigma, tc)
+    monkeypatch.setattr(train_module, "training_step", spy)
+    result = invoke("train", film, "--out", tmp_path / "r", "--epochs", 2, *SMALL, "--lr-schedule", "linear-decay",
+                    "--kl-warmup", "0.5", "--kl-weight", "0.2", "--no-final-film")
+    assert result.exit_code == 0, result.output
+    total = len(seen)
+    assert total == 8
+    for s, (scale, kl) in enumerate(seen):
+        p = s / total
+        assert scale == pytest.approx(1 - p) and kl == pytest.approx(0.2 * min(1.0, p / 0.5))
