@@ -172,7 +172,8 @@ def _recipe_default(key):
                    "step:A:B:.. " + _recipe_default("noise_schedule"))
 @click.option("--gamma", type=Float(0), default=None, help="weight of L_rec in the decoder's loss " + _recipe_default("gamma"))
 @click.option("--kl-weight", default=None,
-              help="weight of L_prior in the encoder's loss; auto: z_dim / similarity features, Larsen's balance "
+              help="weight of L_prior in the encoder's loss; auto: z_dim / similarity features, Larsen's balance; "
+                   "auto*N: N times that "
                    + _recipe_default("kl_weight"))
 @click.option("--lr", type=Float(0, low_open=True), default=None, help="Adam learning rate (beta1 0.5) " + _recipe_default("lr"))
 @click.option("--gen-loss", default=None, type=click.Choice(["nonsaturating", "minimax"]), help=_recipe_default("gen_loss"))
@@ -184,6 +185,14 @@ def _recipe_default(key):
 @click.option("--prior-bn-stats/--no-prior-bn-stats", default=None,
               help="let the decoder's pass on prior samples update its batch-norm running statistics "
                    + _recipe_default("prior_bn_stats"))
+@click.option("--ema", type=Float(0, 1, high_open=True), default=None, metavar="DECAY",
+              help="keep an exponential moving average of the encoder's and decoder's weights (vaegan/ema.py) "
+                   "and draw with it; 0: off " + _recipe_default("ema"))
+@click.option("--lr-schedule", default=None,
+              help="the learning rate over the run: constant, cosine, linear-decay, or cosine@P / linear-decay@P "
+                   "(the decay starts at progress P) " + _recipe_default("lr_schedule"))
+@click.option("--kl-warmup", type=Float(0, 1), default=None, metavar="FRACTION",
+              help="the KL weight rises linearly from 0 over this fraction of the run " + _recipe_default("kl_warmup"))
 @click.option("--recon-as-fake/--no-recon-as-fake", default=True, show_default=True,
               help="show reconstructions to the discriminator as fakes")
 @click.option("--equilibrium", type=Float(0, 1), default=0.0, show_default=True,
@@ -295,18 +304,19 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
     click.echo(f"checkpoint: {run.checkpoint_file()}")
     click.echo(f"frames over their reconstructions: {os.path.join(run.opts.out, 'strip.png')} "
                f"(PSNR {run.write_strip():.2f} dB on these frames)")
-    if final_film:
-        from vaegan.reconstruct import reconstruct_film
+    with run.averaged() as model:      # the averaged weights where the run keeps them (--ema)
+        if final_film:
+            from vaegan.reconstruct import reconstruct_film
 
-        out = os.path.join(run.opts.out, "reconstruction.mp4")
-        summary = reconstruct_film(run.model, run.opts.film, out, fit=run.opts.fit)
-        click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB, "
-                   f"SSIM {summary['ssim']:.3f}; per-frame error: {summary['plot']})")
-        if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
-            _warn_lost(summary["lost"])
-    from vaegan.evaluate import write_sample_score
+            out = os.path.join(run.opts.out, "reconstruction.mp4")
+            summary = reconstruct_film(model, run.opts.film, out, fit=run.opts.fit)
+            click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB, "
+                       f"SSIM {summary['ssim']:.3f}; per-frame error: {summary['plot']})")
+            if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
+                _warn_lost(summary["lost"])
+        from vaegan.evaluate import write_sample_score
 
-    score = write_sample_score(run.opts.out, run.model, run.store.frames)
+        score = write_sample_score(run.opts.out, model, run.store.frames)
     click.echo(f"prior samples against the film (sliced Wasserstein distance, lower is closer): "
                f"{score['swd']:.3f}; the film against itself: {score['floor']:.3f}")
     click.echo(f"report: {_write_report(run.opts.out)}")

@@ -14,7 +14,7 @@ A study (bench/quality.py, the recipes' study; others beside it) names rows of s
     summary(values, digits)      "mean (min..max)" over seeds
 
 The scores (SCORES), each as `reconstruct` and `train` measure it (z = mu, batch-norm running
-statistics, uint8 frames):
+statistics, uint8 frames; the averaged weights where the settings keep them, `ema`):
     psnr, ssim           the film's frames against their reconstructions (vaegan/evaluate.py, vaegan/ssim.py)
     mean_frame           the PSNR of the film's mean frame: what a model that learned nothing frame-specific scores
     unseen, unseen_ssim  the same two on a clip the model never trained on (vaegan.media.sample_clip's
@@ -159,9 +159,10 @@ def _train_ours(run, steps):
             run.state["step"] += 1
             done += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    model, cfg = run.model, run.model.cfg
-    got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
-                 np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
+    cfg = run.model.cfg
+    with run.averaged() as model:          # the averaged weights where the settings keep them (ema)
+        got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
+                     np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
     return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
 
 

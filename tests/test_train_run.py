@@ -70,8 +70,9 @@ def test_a_run_writes_checkpoint_grids_curves_metrics_and_the_film(run, film):
     assert (out / "losses.png").stat().st_size > 0
     meta, _ = params(out)
     assert (meta["step"], meta["epoch"], meta["batch"]) == (12, 3, 0)
-    # --kl-weight auto: z_dim 8 over the 4*16*12 + 8*8*6 + 16*4*3 features the similarity compares
-    assert meta["train"]["kl_weight"] == pytest.approx(8 / (768 + 384 + 192))
+    # the default recipe's --kl-weight auto*30: 30 x z_dim 8 over the 4*16*12 + 8*8*6 + 16*4*3 features
+    # the similarity compares
+    assert meta["train"]["kl_weight"] == pytest.approx(30 * 8 / (768 + 384 + 192))
     assert meta["sigma"] == pytest.approx(sigmas[-1], abs=1e-6)
     # the film: frame i within the codec's error of the final model's reconstruction of training frame i
     # (the checkpoint holds the model the film was made with; 12 steps give look-alike frames, so the

@@ -1,7 +1,7 @@
 """Checkpoints: safetensors (arrays) + JSON (everything else); written atomically; no pickle.
 
 One file holds, per network, the flat parameter buffer, Adam's two moment buffers and the batch-norm
-running statistics; its metadata holds the ModelConfig, the training options, the step, the position
+running statistics (and, with --ema, the encoder's and decoder's averaged weights: vaegan/ema.py); its metadata holds the ModelConfig, the training options, the step, the position
 in the data (epoch, batch), the noise schedule and its current sigma, the seed and Adam's step counts.
 Noise and data order are pure functions of (seed, step) and (seed, epoch), so that is all the
 "random state" an exact resume needs.
@@ -45,6 +45,10 @@ def save(path, model, optimizers, state):
             tensors[f"{name}.{bname}"] = K.to_numpy(buf)
     meta = dict(state, format=FORMAT, model=model.cfg.to_dict(),
                 adam_steps={n: o.step_count for n, o in optimizers.items()})
+    ema = getattr(model, "ema", None)          # the averaged weights (vaegan/ema.py), beside the live ones
+    if ema is not None:
+        tensors.update(ema.tensors(K.to_numpy))
+        meta["ema_updates"] = ema.updates
     blob = st_save(tensors, metadata={"vaegan": json.dumps(meta)})
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)
@@ -91,8 +95,12 @@ def check_compatible(path, saved_cfg, cfg):
                         f"(they differ in {', '.join(diffs)})")
 
 
-def load_into(path, meta, tensors, model, optimizers=None):
-    """Copy a checkpoint's arrays into a built model (and its optimisers)."""
+def load_into(path, meta, tensors, model, optimizers=None, averaged=False):
+    """Copy a checkpoint's arrays into a built model (and its optimisers, and its averaged weights
+    where the model keeps them: model.ema). averaged: a model that only draws takes the checkpoint's
+    averaged encoder and decoder as its weights, where it has them (vaegan/ema.py)."""
+    from . import ema as ema_mod
+
     K = model.K
     check_compatible(path, config_of(meta), model.cfg)
     for name, net in model.networks().items():
@@ -103,6 +111,14 @@ def load_into(path, meta, tensors, model, optimizers=None):
             _copy(K, optimizers[name].m, tensors[f"{name}.adam_m"], f"{name}.adam_m")
             _copy(K, optimizers[name].v, tensors[f"{name}.adam_v"], f"{name}.adam_v")
             optimizers[name].step_count = int(meta["adam_steps"][name])
+    copy = lambda dst, src, what: _copy(K, dst, src, what)
+    ema = getattr(model, "ema", None)
+    if ema is not None and ema_mod.has_averages(tensors):
+        ema.load(tensors, meta.get("ema_updates", 0), copy)
+    elif ema is not None:        # a checkpoint without averages: they start from its weights
+        model.ema = ema_mod.EMA(model, ema.decay)
+    if averaged:
+        ema_mod.load_averaged(model, tensors, copy)
 
 
 def _copy(K, dst, src, what):

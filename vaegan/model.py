@@ -133,6 +133,7 @@ class VAEGAN:
         for i, (name, net) in enumerate(self.networks().items()):
             nn.init_weights(net, seed * 3 + i)
             self.flat[name] = nn.FlatParameters(net)
+        self.ema = None         # the averaged encoder and decoder, when a run keeps them (vaegan/ema.py)
 
     def networks(self):
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator}

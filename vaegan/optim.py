@@ -2,7 +2,8 @@
 
 The update is torch.optim.Adam's (see kernels/api.py, adam_step); the kernel does it in place for the
 parameters and both moment buffers. `step` counts the updates this optimiser has applied, which is
-what the bias correction needs; a skipped update (the equilibrium rule) does not count.
+what the bias correction needs; a skipped update (the equilibrium rule) does not count. `scale`
+multiplies lr at each step: the learning-rate schedule's factor (vaegan/lr_schedule.py), set by the run.
 """
 
 
@@ -13,8 +14,9 @@ class Adam:
         self.m = K.xp.zeros_like(flat.data)
         self.v = K.xp.zeros_like(flat.data)
         self.step_count = 0
+        self.scale = 1.0
 
     def step(self):
         self.step_count += 1
         self.K.adam_step(self.flat.data, self.flat.grad, self.m, self.v, self.step_count,
-                         self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
+                         self.lr * self.scale, self.beta1, self.beta2, self.eps, self.weight_decay)

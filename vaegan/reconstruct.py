@@ -28,10 +28,11 @@ from .model import VAEGAN
 
 
 def load_model(run_or_ckpt, backend="numpy"):
-    """A model built from a checkpoint's own config, with its weights (optimiser state is not needed)."""
+    """A model built from a checkpoint's own config, with its weights (optimiser state is not needed):
+    the averaged encoder and decoder where the checkpoint has them (--ema, vaegan/ema.py)."""
     meta, tensors = checkpoint.read(run_or_ckpt)
     model = VAEGAN(backend_named(backend), checkpoint.config_of(meta))
-    checkpoint.load_into(run_or_ckpt, meta, tensors, model)
+    checkpoint.load_into(run_or_ckpt, meta, tensors, model, averaged=True)
     return model, meta
 
 

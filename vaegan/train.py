@@ -41,9 +41,11 @@ from . import checkpoint
 from .backend import backend_named
 from .config import make_config
 from .distributed import SINGLE, EveryRank
+from .ema import EMA, averaged, validate_decay
 from .errors import UserError
 from .media.paths import check_output
 from .model import VAEGAN
+from .lr_schedule import LRSchedule
 from .optim import Adam
 from .runlock import RunLock, remove_leftovers
 from .schedule import NoiseSchedule
@@ -74,6 +76,9 @@ class RunOptions:
     checkpoint_every: int = 0    # steps between checkpoints (0: once per epoch)
     checkpoint_minutes: float = 10.0   # and a checkpoint whenever this much time has passed since the last (0: off)
     sim_layers: tuple = ()       # override the preset's learned-similarity layers
+    ema: float = 0.0             # decay of the generator's averaged weights (vaegan/ema.py); 0: none
+    lr_schedule: str = "constant"    # the learning rate over the run (vaegan/lr_schedule.py)
+    kl_warmup: float = 0.0       # the KL weight rises linearly from 0 over this fraction of the run
 
 
 class Run:
@@ -86,6 +91,7 @@ class Run:
         self.writer = comm.rank == 0
         model.use_communicator(comm)
         self.schedule = NoiseSchedule(opts.noise_schedule)
+        self.lr_schedule = LRSchedule(opts.lr_schedule)
         from .rollback import Guard, held_out_frames    # (vaegan/rollback.py)
         self.held_out = held_out_frames(state, len(store), opts.seed, opts.batch_size)   # the probe's frames
         self.steps_per_epoch = (len(store) - len(self.held_out)) // opts.batch_size
@@ -109,14 +115,22 @@ class Run:
     # --- one step -------------------------------------------------------------------------------
     def step(self, x_host):
         s = self.state["step"]
-        sigma = self.schedule(s / max(self.total_steps, 1))
+        progress = s / max(self.total_steps, 1)
+        sigma = self.schedule(progress)
+        for opt in self.optimizers.values():
+            opt.scale = self.lr_schedule(progress)
+        tc = self.tc
+        if self.opts.kl_warmup:
+            tc = replace(tc, kl_weight=tc.kl_weight * min(1.0, progress / self.opts.kl_warmup))
         n = x_host.shape[0]
         eps = self.noise((n, self.model.cfg.z_dim), (self.opts.seed, s, 0))
         z_p = self.noise((n, self.model.cfg.z_dim), (self.opts.seed, s, 1))
         share = _share(n, self.comm)     # this rank's part of the global batch (all of it when alone)
         x = self.K.asarray(x_host[share])
-        losses, updated = training_step(self.model, self.optimizers, x, eps[share], z_p[share], sigma, self.tc,
+        losses, updated = training_step(self.model, self.optimizers, x, eps[share], z_p[share], sigma, tc,
                                         self.comm)
+        if updated is not None and self.model.ema is not None:
+            self.model.ema.update()       # (the same on every rank: their weights are equal after each step)
         if updated is None:
             bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not np.isfinite(v))
             if self.guard.non_finite(bad):
@@ -240,7 +254,12 @@ class Run:
         Returns the PSNR of the frames shown."""
         from .evaluate import save_strip
 
-        return save_strip(os.path.join(self.opts.out, "strip.png"), self.model, self.store.frames, n)
+        with self.averaged() as model:
+            return save_strip(os.path.join(self.opts.out, "strip.png"), model, self.store.frames, n)
+
+    def averaged(self):
+        """`with run.averaged() as model:` the model drawing with its averaged weights (--ema), if any."""
+        return averaged(self.model)
 
     def write_pictures(self):
         if not self.writer:
@@ -249,10 +268,11 @@ class Run:
         from .media.images import save_grid
         from .media.plots import plot_losses
 
-        K, model = self.K, self.model
+        K = self.K
         real = K.asarray(self.grid_frames)
-        rec = model.reconstruct(real, mode="eval")
-        prior = model.decode(self.grid_z, mode="eval")
+        with self.averaged() as model:
+            rec = model.reconstruct(real, mode="eval")
+            prior = model.decode(self.grid_z, mode="eval")
         rows = [to_uint8_frames(K.to_numpy(a)) for a in (real, rec, prior)]
         os.makedirs(os.path.join(self.opts.out, "grids"), exist_ok=True)
         save_grid(os.path.join(self.opts.out, "grids", f"step_{self.state['step']:06d}.png"),
@@ -304,6 +324,7 @@ def _settings(opts, tc):
     tc = _resolve_kl_weight(tc, cfg)
     try:
         tc.validate()
+        _validate_run_options(opts)
     except ValueError as e:
         raise UserError(str(e)) from None
     return cfg, tc
@@ -326,6 +347,7 @@ def _begin(opts, tc, cfg, store_builder, comm=SINGLE):
         raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
                         f"lower --batch-size")
     model = VAEGAN(K, cfg, seed=opts.seed)
+    model.ema = EMA(model, opts.ema) if opts.ema else None
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     state = {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": opts.seed, "metrics_bytes": 0}
     if comm.rank == 0:
@@ -385,6 +407,7 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm):
     if comm.rank != 0:
         store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
     model = VAEGAN(K, cfg, seed=opts.seed)
+    model.ema = EMA(model, opts.ema) if opts.ema else None
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     checkpoint.load_into(run_dir, meta, tensors, model, optimizers)
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
@@ -469,11 +492,29 @@ def _share(n, comm):
     return slice(comm.rank * b, (comm.rank + 1) * b)
 
 
+def _validate_run_options(opts):
+    """The run's own options with a range (ValueError, one line)."""
+    validate_decay(opts.ema)
+    LRSchedule(opts.lr_schedule)
+    w = opts.kl_warmup
+    if not (isinstance(w, (int, float)) and 0 <= w <= 1):
+        raise ValueError(f"kl warm-up must be a fraction of the run between 0 and 1, got {w!r}")
+
+
 def _resolve_kl_weight(tc, cfg):
-    """kl_weight "auto" (the CLI's default) -> larsen_kl_weight(cfg); a number given as text -> float."""
+    """kl_weight "auto" (the CLI's default) -> larsen_kl_weight(cfg); "auto*N" -> N times that (the
+    same multiple of Larsen's balance for every preset); a number given as text -> float."""
     w = tc.kl_weight
     if w == "auto":
         return replace(tc, kl_weight=larsen_kl_weight(cfg))
+    if isinstance(w, str) and w.replace(" ", "").startswith("auto*"):
+        try:
+            times = float(w.replace(" ", "")[len("auto*"):])
+        except ValueError:
+            times = float("nan")
+        if not (times >= 0 and times < float("inf")):
+            raise UserError(f"--kl-weight auto*N needs a non-negative number N, got {w!r}")
+        return replace(tc, kl_weight=times * larsen_kl_weight(cfg))
     try:
         w = float(w)
     except (TypeError, ValueError):
