@@ -216,9 +216,9 @@ def test_each_step_gets_the_scheduled_rate_and_kl_weight(film, tmp_path, monkeyp
     seen = []
     real = train_module.training_step
 
-    def spy(model, optimizers, x, eps, z_p, sigma, tc):
+    def spy(model, optimizers, x, eps, z_p, sigma, tc, *comm):
         seen.append((optimizers["decoder"].scale, tc.kl_weight))
-        return real(model, optimizers, x, eps, z_p, sigma, tc)
+        return real(model, optimizers, x, eps, z_p, sigma, tc, *comm)
     monkeypatch.setattr(train_module, "training_step", spy)
     result = invoke("train", film, "--out", tmp_path / "r", "--epochs", 2, *SMALL, "--lr-schedule", "linear-decay",
                     "--kl-warmup", "0.5", "--kl-weight", "0.2", "--no-final-film")
