@@ -190,6 +190,9 @@ def _recipe_default(key):
               help="Larsen's balancing rule (0.68 in his code); 0 disables it")
 @click.option("--margin", type=Float(0, 1), default=0.35, show_default=True)
 @click.option("--label-smoothing", type=Float(0, 0.5, high_open=True), default=0.0, show_default=True)
+@click.option("--temporal-weight", type=Float(0), default=0.0, show_default=True,
+              help="train on pairs of adjacent frames and hold their latents together, weighted by how little "
+                   "the source changes between them (vaegan/temporal.py; 0: off)")
 @click.option("--sim-layers", default=None, help="discriminator convs forming L_sim, e.g. 3 or 0,1,2,3 [default: preset's]")
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
 @click.option("--every", type=Int(1), default=1, show_default=True, help="keep every N-th frame")
@@ -251,7 +254,8 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
                          gen_loss=kw.pop("gen_loss"), gen_weight=kw.pop("gen_weight"),
                          pixel_weight=kw.pop("pixel_weight"), prior_bn_stats=kw.pop("prior_bn_stats"),
                          recon_as_fake=kw.pop("recon_as_fake"), label_smoothing=kw.pop("label_smoothing"),
-                         equilibrium=kw.pop("equilibrium"), margin=kw.pop("margin"))
+                         equilibrium=kw.pop("equilibrium"), margin=kw.pop("margin"),
+                         temporal_weight=kw.pop("temporal_weight"))
         sim_layers = kw.pop("sim_layers")
         out = kw.pop("out")
         if out is None:        # the default folder, or the next numbered one when it holds a finished run

@@ -164,7 +164,7 @@ def _train_ours(run, steps, unseen):
     t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
     for epoch in range(run.opts.epochs):
-        for x in run.store.shuffled_batches(run.opts.batch_size, run.opts.seed, epoch, exclude=run.held_out):
+        for x in run.batches(epoch):
             _, last, _ = run.step(x)
             run.state["step"] += 1
             done += 1
@@ -197,7 +197,7 @@ def _train_torch(run, steps, unseen):
 
     t0, c0, s, last = time.perf_counter(), time.process_time(), 0, {}
     for epoch in range(opts.epochs):
-        for x in run.store.shuffled_batches(opts.batch_size, opts.seed, epoch, exclude=run.held_out):
+        for x in run.batches(epoch):
             sigma = run.schedule(s / max(total, 1))
             losses, grads = torch_peer.gradients(torch, nets, cfg, tc, torch.from_numpy(x),
                                                  noise((opts.seed, s, 0)), noise((opts.seed, s, 1)), sigma)
