@@ -309,18 +309,24 @@ def _int_list(name, text):
 @click.option("--smooth", type=Float(0), default=0.0, show_default=True, metavar="SECONDS",
               help="smooth the latent path in film order: a centred Gaussian of this standard deviation (s), reset at shot cuts; 0: off")
 @click.option("--side-by-side", is_flag=True, help="original | reconstruction")
+@click.option("--strip", default=None, metavar="PNG",
+              help="also a picture: eight evenly spaced frames of FILM over their re-imagining (z = mu, unsmoothed)")
 @click.option("--bn-stats", default="running", show_default=True, type=click.Choice(["running", "batch"]),
               help="batch-norm statistics: learned running ones, or each batch's own (the original's)")
 @click.option("--batch-size", type=Int(1), default=32, show_default=True)
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth):
+def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth, strip):
     """Re-imagine FILM (any film) frame by frame with the model in RUN_OR_CKPT."""
     from vaegan.reconstruct import load_model, reconstruct_film, reconstruct_image
 
     if (film is None) == (image is None):
         raise UserError("give either a FILM or --image IMAGE")
     check_output(out)
+    if strip is not None:
+        if image:
+            raise UserError("--strip pictures a FILM; with --image the output is already one picture")
+        check_output(strip)
     model, _ = load_model(run_or_ckpt, backend)
     if image:
         psnr = reconstruct_image(model, image, out, side_by_side, fit)
@@ -334,6 +340,14 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
                f"frame is {s['change_error']:.2f} off the source's")
     click.echo(_warping_line(s))
     _warn_lost(s["lost"])
+    if strip is not None:
+        import numpy as np
+        from vaegan.evaluate import save_strip
+        from vaegan.media.decode import iter_frames
+
+        frames = np.stack([f for f, _ in iter_frames(film, size=(model.cfg.width, model.cfg.height), fit=fit)])
+        psnr = save_strip(strip, model, frames)
+        click.echo(f"{strip}: eight frames of the film over their re-imagining (PSNR of those frames {psnr:.2f} dB)")
 
 
 def _warping_line(s):
