@@ -13,8 +13,9 @@ and scores it on the film it learned and on the other film, which it never saw (
 seen" column: a model of one film re-imagining another, beside that film's mean frame). PSNR and SSIM as
 `reconstruct` measures them (z = mu, batch-norm running statistics, uint8 frames).
 
-Runs go one at a time (the CPU is shared) in the order seed, film, schedule, so that a study cut short
-holds every schedule at its first seeds; each finished run is appended to --json at once, and a run
+Runs go one at a time (the CPU is shared), schedule by schedule in the order given (--schedule, or
+SCHEDULES' order: the plain VAE-GAN and the seed's first), every seed and film of one before the next,
+so that a study cut short holds whole rows; each finished run is appended to --json at once, and a run
 already recorded there (same film, schedule, seed, steps) is not trained again, so the command resumes.
 Nothing here is a test.
 """
@@ -33,10 +34,10 @@ from .report import environment
 CACHE = os.path.join("runs", ".quality")
 
 SCHEDULES = {          # name -> --noise-schedule
-    "const-1.0": "constant:1.0",                   # the plain VAE-GAN: sample z with the posterior's full variance
-    "const-0.5": "constant:0.5",
-    "const-0.1": "constant:0.1",                   # nearly the posterior mean all along
+    "const-1.0": "constant:1.0",           # the plain VAE-GAN: sample z with the posterior's full variance
     "seed": "1.0@0,0.5@0.6,0.1@1.0",       # the seed's annealing, the CLI's default
+    "const-0.1": "constant:0.1",           # nearly the posterior mean all along
+    "const-0.5": "constant:0.5",
     "linear": "linear:1.0:0.1",
     "cosine": "cosine:1.0:0.1",
     "step": "step:1.0:0.5:0.1",
@@ -107,10 +108,10 @@ def main(argv=None):
         prepare_stores(list(rows.values()), paths[film], CACHE)
     done = {(r["film"], r["schedule"], r["seed"], r["steps_asked"]) for r in recorded(args.json)}
     print(", ".join(f"{k} {v}" for k, v in environment().items()), flush=True)
-    for seed in seeds:
-        for film in films:
-            other = [f for f in FILMS if f != film][0]
-            for name in names:
+    for name in names:
+        for seed in seeds:
+            for film in films:
+                other = [f for f in FILMS if f != film][0]
                 if (film, name, seed, args.steps) in done:
                     continue
                 job = Job(rows[name], seed, args.steps, paths[film], os.path.join(CACHE, f"anneal-{os.getpid()}"),
