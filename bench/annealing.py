@@ -82,6 +82,21 @@ def table(runs, steps):
     return "\n".join(lines + [""] + notes)
 
 
+def cross_table(runs, steps):
+    """Markdown: each film's models (every schedule and seed at `steps`) on their own film and on the other,
+    beside each film's mean frame (the score of a constant picture: the bar)."""
+    lines = ["| trained on | runs | its own film: PSNR dB | SSIM | mean frame | never seen | PSNR dB | SSIM | its mean frame |",
+             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for film in FILMS:
+        got = [r for r in runs if r["film"] == film and r["steps_asked"] == steps]
+        if got:
+            lines.append(f"| {film} | {len(got)} | {summary([r['psnr'] for r in got])} | "
+                         f"{summary([r['ssim'] for r in got], 3)} | {got[0]['mean_frame']:.2f} | {got[0]['unseen_film']} | "
+                         f"{summary([r['unseen'] for r in got])} | {summary([r['unseen_ssim'] for r in got], 3)} | "
+                         f"{got[0]['unseen_mean_frame']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=300)
@@ -97,7 +112,7 @@ def main(argv=None):
     if args.table:
         runs = recorded(args.table)
         for steps in sorted({r["steps_asked"] for r in runs}):
-            print(f"\n{steps} steps\n\n{table(runs, steps)}")
+            print(f"\n{steps} steps\n\n{table(runs, steps)}\n\n{cross_table(runs, steps)}")
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     paths = dict(zip(FILMS, film_paths()))
