@@ -169,7 +169,7 @@ def _train_ours(run, steps, unseen):
             run.state["step"] += 1
             done += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    model, cfg = run.model, run.model.cfg
+    model = run.model
     got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
                  np.asarray(run.store.frames), unseen)
     return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
@@ -185,6 +185,8 @@ def _train_torch(run, steps, unseen):
     torch, why = load_torch()
     if torch is None:
         raise SystemExit(f"--engine torch: {why}")
+    if run.tc.temporal_weight:
+        raise SystemExit("--engine torch has no temporal loss (vaegan/temporal.py): run temporal_weight on ours")
     torch.set_num_threads(1)
     cfg, tc, opts = run.model.cfg, run.tc, run.opts
     nets = torch_peer.build(torch, cfg, "cpu")
