@@ -67,7 +67,7 @@ def table(runs, steps):
         if r["steps_asked"] == steps:
             groups[(r["film"], r["schedule"])].append(r)
     order = {n: i for i, n in enumerate(SCHEDULES)}
-    lines = [f"| film (never seen) | schedule | seeds | PSNR dB | SSIM | unseen PSNR dB | unseen SSIM |",
+    lines = ["| film (never seen) | schedule | seeds | PSNR dB | SSIM | unseen PSNR dB | unseen SSIM |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for (film, name), got in sorted(groups.items(), key=lambda kv: (FILMS.index(kv[0][0]), order.get(kv[0][1], 99))):
         got.sort(key=lambda r: r["seed"])
