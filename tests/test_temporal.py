@@ -110,3 +110,27 @@ def test_pair_batches_are_adjacent_frames_in_the_epochs_order_and_never_a_held_o
         [b.tolist() for b in batches[2:]]                       # a resumed epoch sees the same batches
     with pytest.raises(UserError, match="even"):
         next(pair_batches(store, 7, 0, 0))
+
+
+def test_the_command_line_trains_with_it_and_the_run_records_it(tmp_path):
+    """`train --temporal-weight` reaches the run (its encoder ends elsewhere than the same run's without it)
+    and config.json keeps it, for --resume. (That the step follows the loss is the routing test's.)"""
+    import json
+
+    from click.testing import CliRunner
+
+    import cli
+    from tests.films import write_film
+    from vaegan import checkpoint
+
+    film = write_film(tmp_path / "clip.mp4", n=12, size=(32, 24), fps=10)
+    small = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4",
+             "--epochs", "1", "--no-final-film"]
+    weights = {}
+    for w in ("0", "2"):
+        out = tmp_path / f"run{w}"
+        result = CliRunner().invoke(cli.cli, ["train", str(film), "--out", str(out), "--temporal-weight", w, *small])
+        assert result.exit_code == 0, result.output
+        assert json.load(open(out / "config.json"))["train"]["temporal_weight"] == float(w)
+        weights[w] = checkpoint.read(str(out))[1]
+    assert any(not np.array_equal(weights["0"][k], weights["2"][k]) for k in weights["0"] if k.startswith("encoder"))
