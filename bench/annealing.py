@@ -81,6 +81,25 @@ def table(runs, steps):
     return "\n".join(lines + ["", notes])
 
 
+def paired_table(runs, steps, against="const-1.0"):
+    """Markdown: each schedule's PSNR minus `against`'s on the same film and seed (the same initial weights,
+    data order and noise draws), mean (min..max) over the seeds both have: the seeds' spread cancels."""
+    by = {(r["film"], r["schedule"], r["seed"]): r["psnr"] for r in runs if r["steps_asked"] == steps}
+    lines = ["| schedule | " + " | ".join(f"{f}: dB over {against}" for f in FILMS) + " |",
+             "| --- | " + " | ".join("---:" for _ in FILMS) + " |"]
+    for name in SCHEDULES:
+        if name == against:
+            continue
+        cells = []
+        for film in FILMS:
+            d = [v - by[(film, against, seed)] for (f, n, seed), v in sorted(by.items())
+                 if f == film and n == name and (film, against, seed) in by]
+            cells.append(f"{summary(d)} ({len(d)})" if d else "")
+        if any(cells):
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def cross_table(runs, steps):
     """Markdown: each film's models (every schedule and seed at `steps`) on their own film and on the other,
     beside each film's mean frame (the score of a constant picture: the bar)."""
@@ -111,7 +130,7 @@ def main(argv=None):
     if args.table:
         runs = recorded(args.table)
         for steps in sorted({r["steps_asked"] for r in runs}):
-            print(f"\n{steps} steps\n\n{table(runs, steps)}\n\n{cross_table(runs, steps)}")
+            print(f"\n{steps} steps\n\n{table(runs, steps)}\n\n{paired_table(runs, steps)}\n\n{cross_table(runs, steps)}")
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     paths = dict(zip(FILMS, film_paths()))
