@@ -199,6 +199,9 @@ def _recipe_default(key):
               help="Larsen's balancing rule (0.68 in his code); 0 disables it")
 @click.option("--margin", type=Float(0, 1), default=0.35, show_default=True)
 @click.option("--label-smoothing", type=Float(0, 0.5, high_open=True), default=0.0, show_default=True)
+@click.option("--temporal-weight", type=Float(0), default=0.0, show_default=True,
+              help="train on pairs of adjacent frames and hold their latents together, weighted by how little "
+                   "the source changes between them (vaegan/temporal.py; 0: off)")
 @click.option("--sim-layers", default=None, help="discriminator convs forming L_sim, e.g. 3 or 0,1,2,3 [default: preset's]")
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
 @click.option("--every", type=Int(1), default=1, show_default=True, help="keep every N-th frame")
@@ -278,7 +281,8 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
                          gen_loss=kw.pop("gen_loss"), gen_weight=kw.pop("gen_weight"),
                          pixel_weight=kw.pop("pixel_weight"), prior_bn_stats=kw.pop("prior_bn_stats"),
                          recon_as_fake=kw.pop("recon_as_fake"), label_smoothing=kw.pop("label_smoothing"),
-                         equilibrium=kw.pop("equilibrium"), margin=kw.pop("margin"))
+                         equilibrium=kw.pop("equilibrium"), margin=kw.pop("margin"),
+                         temporal_weight=kw.pop("temporal_weight"))
         sim_layers = kw.pop("sim_layers")
         out = kw.pop("out")
         if out is None:        # the default folder, or the next numbered one when it holds a finished run
@@ -337,18 +341,24 @@ def _int_list(name, text):
 @click.option("--smooth", type=Float(0), default=0.0, show_default=True, metavar="SECONDS",
               help="smooth the latent path in film order: a centred Gaussian of this standard deviation (s), reset at shot cuts; 0: off")
 @click.option("--side-by-side", is_flag=True, help="original | reconstruction")
+@click.option("--strip", default=None, metavar="PNG",
+              help="also a picture: eight evenly spaced frames of FILM over their re-imagining (z = mu, unsmoothed)")
 @click.option("--bn-stats", default="running", show_default=True, type=click.Choice(["running", "batch"]),
               help="batch-norm statistics: learned running ones, or each batch's own (the original's)")
 @click.option("--batch-size", type=Int(1), default=32, show_default=True)
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth):
+def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth, strip):
     """Re-imagine FILM (any film) frame by frame with the model in RUN_OR_CKPT."""
     from vaegan.reconstruct import load_model, reconstruct_film, reconstruct_image
 
     if (film is None) == (image is None):
         raise UserError("give either a FILM or --image IMAGE")
     check_output(out)
+    if strip is not None:
+        if image:
+            raise UserError("--strip pictures a FILM; with --image the output is already one picture")
+        check_output(strip)
     model, _ = load_model(run_or_ckpt, backend)
     if image:
         psnr = reconstruct_image(model, image, out, side_by_side, fit)
@@ -362,6 +372,14 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
                f"frame is {s['change_error']:.2f} off the source's")
     click.echo(_warping_line(s))
     _warn_lost(s["lost"])
+    if strip is not None:
+        import numpy as np
+        from vaegan.evaluate import save_strip
+        from vaegan.media.decode import iter_frames
+
+        frames = np.stack([f for f, _ in iter_frames(film, size=(model.cfg.width, model.cfg.height), fit=fit)])
+        psnr = save_strip(strip, model, frames)
+        click.echo(f"{strip}: eight frames of the film over their re-imagining (PSNR of those frames {psnr:.2f} dB)")
 
 
 def _warping_line(s):

@@ -17,8 +17,9 @@ The scores (SCORES), each as `reconstruct` and `train` measure it (z = mu, batch
 statistics, uint8 frames; the averaged weights where the settings keep them, `ema`):
     psnr, ssim           the film's frames against their reconstructions (vaegan/evaluate.py, vaegan/ssim.py)
     mean_frame           the PSNR of the film's mean frame: what a model that learned nothing frame-specific scores
-    unseen, unseen_ssim  the same two on a clip the model never trained on (vaegan.media.sample_clip's
-    unseen_mean_frame    generated shapes at the model's size), and that clip's own mean frame
+    unseen, unseen_ssim  the same two on a clip the model never trained on (Job.unseen: another real film,
+    unseen_mean_frame    fitted to the model's size as the training film is; by default
+                         vaegan.media.sample_clip's generated shapes), and that clip's own mean frame
     swd, swd_floor       the prior's samples against the film (vaegan/sliced_wasserstein.py), and the
                          film's own half-against-half distance
     seconds, cpu_seconds training wall time and the process's CPU time (steps: how many ran)
@@ -49,6 +50,7 @@ class Job:
     out: str            # the run's folder (removed when it ends)
     cache: str          # where the frame stores live, shared by every row
     engine: str = "ours"
+    unseen: str = ""    # the film scored as "unseen" (its frame store in cache); "" = the generated shapes
 
 
 def _parse_value(text):
@@ -110,6 +112,13 @@ def unseen_frames(width, height):
     return np.stack(list(generated_frames(size=(width, height))))
 
 
+def unseen_of(job, cfg, opts):
+    """The frames scored as "unseen": Job.unseen's frame store at the model's size, else the generated shapes."""
+    if not job.unseen:
+        return unseen_frames(cfg.width, cfg.height)
+    return np.asarray(film_store(job.unseen, store_path(job.cache, job.unseen, cfg), cfg, opts).frames)
+
+
 # --- runs ---------------------------------------------------------------------------------------
 
 def store_path(cache, film, cfg):
@@ -141,7 +150,8 @@ def train_one(job):
     spe = probe.steps_per_epoch
     opts.epochs = max(1, -(-job.steps // spe))
     run = Run(opts, probe.tc, probe.K, probe.store, probe.model, probe.optimizers, probe.state)
-    result = _train_torch(run, job.steps) if job.engine == "torch" else _train_ours(run, job.steps)
+    unseen = unseen_of(job, probe.model.cfg, opts)
+    result = (_train_torch if job.engine == "torch" else _train_ours)(run, job.steps, unseen)
     shutil.rmtree(job.out, ignore_errors=True)
     print(f"  done: seed {job.seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB SSIM {result['ssim']:.3f} "
           f"(unseen {result['unseen']:.2f}), SWD {result['swd']:.3f} (floor {result['swd_floor']:.3f}), "
@@ -150,23 +160,22 @@ def train_one(job):
     return dict(seed=job.seed, load=os.getloadavg(), **result)
 
 
-def _train_ours(run, steps):
+def _train_ours(run, steps, unseen):
     t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
     for epoch in range(run.opts.epochs):
-        for x in run.store.shuffled_batches(run.opts.batch_size, run.opts.seed, epoch, exclude=run.held_out):
+        for x in run.batches(epoch):
             _, last, _ = run.step(x)
             run.state["step"] += 1
             done += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    cfg = run.model.cfg
     with run.averaged() as model:          # the averaged weights where the settings keep them (ema)
         got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
-                     np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
+                     np.asarray(run.store.frames), unseen)
     return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
 
 
-def _train_torch(run, steps):
+def _train_torch(run, steps, unseen):
     """The same run in PyTorch (bench/torch_peer.py's networks, from our initial weights; the same data
     order, schedule and host noise), for ranking many recipes quickly. Its step is bench/torch_peer.gradients."""
     from . import torch_peer
@@ -176,6 +185,8 @@ def _train_torch(run, steps):
     torch, why = load_torch()
     if torch is None:
         raise SystemExit(f"--engine torch: {why}")
+    if run.tc.temporal_weight:
+        raise SystemExit("--engine torch has no temporal loss (vaegan/temporal.py): run temporal_weight on ours")
     torch.set_num_threads(1)
     cfg, tc, opts = run.model.cfg, run.tc, run.opts
     nets = torch_peer.build(torch, cfg, "cpu")
@@ -188,7 +199,7 @@ def _train_torch(run, steps):
 
     t0, c0, s, last = time.perf_counter(), time.process_time(), 0, {}
     for epoch in range(opts.epochs):
-        for x in run.store.shuffled_batches(opts.batch_size, opts.seed, epoch, exclude=run.held_out):
+        for x in run.batches(epoch):
             sigma = run.schedule(s / max(total, 1))
             losses, grads = torch_peer.gradients(torch, nets, cfg, tc, torch.from_numpy(x),
                                                  noise((opts.seed, s, 0)), noise((opts.seed, s, 1)), sigma)
@@ -220,7 +231,7 @@ def _train_torch(run, steps):
                 net.eval()
             return np.concatenate([decode(z[i:i + 64]) for i in range(0, n, 64)])
 
-    got = scores(reconstruct, sample, np.asarray(run.store.frames), unseen_frames(cfg.width, cfg.height))
+    got = scores(reconstruct, sample, np.asarray(run.store.frames), unseen)
     return dict(steps=s, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
 
 

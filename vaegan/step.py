@@ -19,7 +19,7 @@ Losses (all means, kernels/api.py):
               paper's (learned similarity alone); > 0 adds the pixel error as a second term
 
 Each network follows the gradient of its own loss only:
-    encoder       <- d(kl_weight * L_prior + L_rec)
+    encoder       <- d(kl_weight * L_prior + L_rec)  [+ temporal_weight * L_temp, temporal.py: off by default]
     decoder       <- d(gamma * L_rec + gen_weight * L_gen)
     discriminator <- d(L_GAN)                         never of L_rec
 Every gradient is computed from the same forward pass before any weight moves, then the three Adam
@@ -71,11 +71,13 @@ class TrainConfig:
     label_smoothing: float = 0.0    # the discriminator's target for real frames is 1 - this
     equilibrium: float = 0.0        # Larsen's rule; 0 disables it (0.68 in his code)
     margin: float = 0.35
+    temporal_weight: float = 0.0    # > 0: batches of adjacent-frame pairs, and the encoder's loss gains
+                                    # this x L_temp, neighbours' latents held together (temporal.py)
 
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
             raise ValueError(f"gen_loss must be 'nonsaturating' or 'minimax', got {self.gen_loss!r}")
-        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight"):
+        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight", "temporal_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
@@ -157,6 +159,10 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         dx_rec_sim = dx_rec_sim + dpixel * tc.pixel_weight
     dz = dec.backward(dx_rec_sim, dec_rec, param_grads=False)
     dmu, dlogvar = K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)
+    if tc.temporal_weight:            # + temporal_weight * L_temp: x is a batch of adjacent pairs (temporal.py)
+        from .temporal import pair_change, temporal_loss
+        _, dtemp = temporal_loss(K.xp, mu, pair_change(K.xp, x))
+        dmu = dmu + dtemp * tc.temporal_weight
     enc.backward(dmu, dlogvar, enc_ctx)
 
     losses = {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}

@@ -139,6 +139,15 @@ class Run:
                             f"The last good checkpoint is {self.checkpoint_file()}")
         return sigma, losses, updated
 
+    def batches(self, epoch, start_batch=0):
+        """Epoch `epoch`'s batches from start_batch on: the store's shuffled batches, or with
+        temporal_weight > 0 the same order as pairs of adjacent frames (vaegan/temporal.py)."""
+        if self.tc.temporal_weight:
+            from .temporal import pair_batches
+            return pair_batches(self.store, self.opts.batch_size, self.opts.seed, epoch, start_batch, self.held_out)
+        return self.store.shuffled_batches(self.opts.batch_size, self.opts.seed, epoch, start_batch=start_batch,
+                                           exclude=self.held_out)
+
     # --- the loop -------------------------------------------------------------------------------
     def train(self):
         opts, state = self.opts, self.state
@@ -152,8 +161,7 @@ class Run:
             with stop:
                 while state["epoch"] < opts.epochs:
                     epoch, start = state["epoch"], state["batch"]
-                    for x in self.store.shuffled_batches(opts.batch_size, opts.seed, epoch, start_batch=start,
-                                                           exclude=self.held_out):
+                    for x in self.batches(epoch, start):
                         t0 = time.perf_counter()
                         sigma, losses, updated = self.step(x)
                         if updated is None:
