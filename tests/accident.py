@@ -27,6 +27,29 @@ import time
 NAMES = {"term": signal.SIGTERM, "hup": signal.SIGHUP, "int": signal.SIGINT, "kill": signal.SIGKILL}
 
 
+class HalfWrite:
+    """A file object that writes half of what it is given, flushes it, then calls `then()`, which does not
+    return (it raises, or kills the process): a write cut off in the middle. Also tests/test_crash_safety.py's."""
+
+    def __init__(self, f, then):
+        self.f, self.then = f, then
+
+    def write(self, data):
+        self.f.write(data[:len(data) // 2])
+        self.f.flush()
+        self.then()
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+        return False
+
+
 def plant(what, where, n):
     import vaegan.train as train
 
@@ -64,29 +87,10 @@ def plant(what, where, n):
         calls = {"n": 0}
         fdopen = os.fdopen
 
-        class HalfThenKill:
-            def __init__(self, f):
-                self.f = f
-
-            def write(self, data):
-                self.f.write(data[:len(data) // 2])
-                self.f.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-
-            def __getattr__(self, name):
-                return getattr(self.f, name)
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                self.f.close()
-                return False
-
         def counted_fdopen(fd, mode="r", *args, **kw):
             f = fdopen(fd, mode, *args, **kw)
             calls["n"] += 1
-            return HalfThenKill(f) if calls["n"] == n else f
+            return HalfWrite(f, lambda: os.kill(os.getpid(), signal.SIGKILL)) if calls["n"] == n else f
 
         class OsOfTheCheckpoint:                   # os, as vaegan/checkpoint.py sees it, with fdopen counted
             fdopen = staticmethod(counted_fdopen)

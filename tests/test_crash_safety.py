@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from kernels import get_backend
+from tests.accident import HalfWrite
 from tests.films import decode_all, frame_index, pattern
 from vaegan import checkpoint
 from vaegan.media import film as film_module
@@ -39,25 +40,10 @@ def model_and_optimizers(seed):
     return model, {n: Adam(K, f) for n, f in model.flat.items()}
 
 
-class HalfWrite:
-    """A file object that writes half of what it is given, then fails with `error`."""
-
-    def __init__(self, f, error):
-        self.f, self.error = f, error
-
-    def write(self, data):
-        self.f.write(data[:len(data) // 2])
-        raise self.error
-
-    def __getattr__(self, name):
-        return getattr(self.f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
-        return False
+def raising(error):
+    def fail():
+        raise error
+    return fail
 
 
 @pytest.mark.parametrize("where", ["write", "fsync"])
@@ -70,7 +56,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monke
     assert not np.array_equal(new.flat["encoder"].data, old.flat["encoder"].data)
     if where == "write":
         fdopen = os.fdopen
-        monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: HalfWrite(fdopen(fd, mode), error))
+        monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: HalfWrite(fdopen(fd, mode), raising(error)))
     else:
         def fail(fd):
             raise error

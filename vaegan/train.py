@@ -303,15 +303,25 @@ def new_run(opts, tc, store_builder, comm=SINGLE):
     _check_ranks(opts.batch_size, comm)
     backend_named(opts.backend)
     cfg, tc = _settings(opts, tc)
-    lock = None
     if comm.rank == 0:
         check_output(opts.out, folder="run folder", create=True)
-        lock = RunLock(opts.out).acquire()      # before anything is written: one process per run folder
-    try:
+
+    def begin():
         if comm.rank == 0 and os.path.exists(os.path.join(opts.out, checkpoint.FILENAME)):
             raise UserError(f"{opts.out} already holds a run; resume it with --resume {opts.out}, or choose "
                             f"another --out")
-        run = _begin(opts, tc, cfg, store_builder, comm)
+        return _begin(opts, tc, cfg, store_builder, comm)
+
+    # the lock before anything is written: one process per run folder
+    return _with_lock(opts.out, comm.rank == 0, begin)
+
+
+def _with_lock(run_dir, take, build):
+    """build() with run_dir's lock held (if `take`: among ranks rank 0 alone holds it), given up again if
+    build fails; the run it returns keeps the lock (run.lock, released by run.close or the process's end)."""
+    lock = RunLock(run_dir).acquire() if take else None
+    try:
+        run = build()
     except BaseException:
         if lock is not None:
             lock.release()
@@ -347,10 +357,7 @@ def _begin(opts, tc, cfg, store_builder, comm=SINGLE):
         remove_leftovers(opts.out)
         with open(os.path.join(opts.out, "config.json"), "w") as f:
             json.dump({"model": cfg.to_dict(), "run": asdict(opts), "train": asdict(tc)}, f, indent=2)
-        store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
-    comm.barrier(timeout=math.inf)      # (decoding a long film takes a while; a failure on rank 0 ends all)
-    if comm.rank != 0:
-        store = store_builder(opts.film, os.path.join(opts.out, "frames"), cfg, opts)
+    store = _frame_store(store_builder, opts, cfg, opts.out, comm)
     if len(store) < opts.batch_size:
         raise UserError(f"{opts.film}: {len(store)} frames, fewer than one batch of {opts.batch_size}; "
                         f"lower --batch-size")
@@ -375,16 +382,9 @@ def resume_run(run_dir, store_builder, epochs=None, shape=None, checkpoint_minut
     shape: model options the user gave again (preset, width, ...); refused unless they describe the
     checkpoint's own model."""
     is_run = any(os.path.exists(os.path.join(run_dir, name)) for name in (checkpoint.FILENAME, "config.json"))
-    # (no lock file left in a folder that is no run; among ranks, rank 0 holds it)
-    lock = RunLock(run_dir).acquire() if is_run and comm.rank == 0 else None
-    try:
-        run = _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm)
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        raise
-    run.lock = lock
-    return run
+    # (no lock file left in a folder that is no run)
+    return _with_lock(run_dir, is_run and comm.rank == 0,
+                      lambda: _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm))
 
 
 def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm):
@@ -409,11 +409,7 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm):
     if shape:
         _check_shape(run_dir, opts, cfg, shape)
     K = backend_named(opts.backend)
-    if comm.rank == 0:
-        store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
-    comm.barrier(timeout=math.inf)       # (rank 0 rebuilds a missing frame store before the others open it)
-    if comm.rank != 0:
-        store = store_builder(opts.film, os.path.join(run_dir, "frames"), cfg, opts)
+    store = _frame_store(store_builder, opts, cfg, run_dir, comm)
     model = VAEGAN(K, cfg, seed=opts.seed)
     model.ema = EMA(model, opts.ema) if opts.ema else None
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
@@ -421,6 +417,16 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm):
     state = {k: meta[k] for k in ("step", "epoch", "batch", "sigma", "seed")}
     state["rollback"] = meta.get("rollback")
     return Run(opts, tc, K, store, model, optimizers, state, comm)
+
+
+def _frame_store(store_builder, opts, cfg, run_dir, comm):
+    """The run's frame store: rank 0 builds it (or rebuilds a missing one), then the other ranks open it.
+    (Decoding a long film takes a while: the barrier waits without a timeout; a failure on rank 0 ends
+    all ranks.)"""
+    path = os.path.join(run_dir, "frames")
+    store = store_builder(opts.film, path, cfg, opts) if comm.rank == 0 else None
+    comm.barrier(timeout=math.inf)
+    return store if comm.rank == 0 else store_builder(opts.film, path, cfg, opts)
 
 
 def _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm=SINGLE):
