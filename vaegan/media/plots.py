@@ -5,7 +5,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 CURVES = (("kl", "L_prior (KL)"), ("sim", "L_sim (learned similarity)"), ("disc", "L_GAN (discriminator)"),
-          ("gen", "decoder's adversarial loss"), ("pixel", "pixel MSE (reported only)"), ("sigma", "noise sigma"))
+          ("gen", "decoder's adversarial loss"), ("pixel", "L_pixel (pixel MSE)"), ("sigma", "noise sigma"))
 
 
 def plot_losses(history, path):
