@@ -143,6 +143,11 @@ MUTANTS = [
       "a wrong but self-consistent loss: finite differences agree with it, PyTorch does not"),
     M("step-gamma-ignored", "vaegan/step.py",
       "gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}", "gamma_dsim = dict(dsim)", STEP),
+    M("step-shared-pass-gen-sign-kept", "vaegan/step.py",
+      "dx_p = dx_d_p * (-tc.gen_weight)", "dx_p = dx_d_p * tc.gen_weight", STEP,
+      "the minimax step's shared discriminator pass: the generator's gradient is the negated one"),
+    M("step-shared-pass-gamma-ignored", "vaegan/step.py",
+      "dx_rec = dx_rec_sim * tc.gamma", "dx_rec = dx_rec_sim", STEP),
 
     # --- the NumPy reference, one per kernel family --------------------------------------------------
     M("numpy-conv-window-phases-swapped", "kernels/numpy_ref/conv.py",

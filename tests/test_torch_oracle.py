@@ -55,6 +55,12 @@ TRAIN_CONFIGS = {
     "nonsaturating": TrainConfig(gamma=2.5, kl_weight=0.7, lr=1e-2),
     "minimax-smoothed": TrainConfig(gamma=1.5, kl_weight=0.3, lr=1e-2, gen_loss="minimax", label_smoothing=0.1),
     "no-recon-as-fake": TrainConfig(gamma=2.0, kl_weight=1.0, lr=1e-2, beta1=0.9, recon_as_fake=False),
+    # minimax shares the discriminator's backward between its loss and the decoder's (vaegan/step.py):
+    # a generator weight other than 1, the pixel term and batch-statistics prior passes beside it
+    "minimax-weighted": TrainConfig(gamma=2.5, kl_weight=0.5, lr=1e-2, gen_loss="minimax", gen_weight=0.1,
+                                    pixel_weight=3.0, prior_bn_stats=False),
+    "minimax-no-recon-as-fake": TrainConfig(gamma=2.0, kl_weight=1.0, lr=1e-2, gen_loss="minimax", gen_weight=0.3,
+                                            recon_as_fake=False),
 }
 SIGMA = 0.7
 

@@ -138,25 +138,34 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         g_rec = g_rec * tc.gen_weight
     pixel, dpixel = K.mse(x_rec, x)   # always reported; a loss term when pixel_weight > 0
 
-    # --- discriminator <- d(L_GAN): weight gradients only ---------------------------------------
+    # --- discriminator <- d(L_GAN); decoder <- d(gamma * L_sim + L_gen); encoder <- d(L_rec) ---------
+    # A network's backward is linear in the gradient fed into it (every layer's backward is, given the
+    # forward's saved values). With the minimax L_gen = -(fake terms of L_GAN), the generator's gradient
+    # at a fake's logits is -gen_weight times the discriminator's, so its gradient at the fake frame is
+    # -gen_weight times what the discriminator's own backward computes on the way to its weight
+    # gradients: one pass per fake serves both, and the decoder's gradient at x_rec is
+    # -gen_weight * B(d_rec) + gamma * B(dsim), B(dsim) being the encoder's L_rec pass anyway.
+    shared = tc.gen_loss == "minimax"
     dis.backward(d_real, dis_real, need_dx=False)
-    dis.backward(d_p, dis_p, need_dx=False)
-    if tc.recon_as_fake:
-        dis.backward(d_rec, dis_rec, need_dx=False)
-
-    # --- decoder <- d(gamma * L_sim + L_gen): data gradients through the discriminator ------------
-    gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
-    dx_rec = dis.backward(g_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
-    dx_p = dis.backward(g_p, dis_p, param_grads=False)
+    dx_d_p = dis.backward(d_p, dis_p, need_dx=shared)
+    dx_d_rec = dis.backward(d_rec, dis_rec, need_dx=shared) if tc.recon_as_fake else None
+    dx_rec_sim = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
+    if shared:
+        dx_p = dx_d_p * (-tc.gen_weight)
+        dx_rec = dx_rec_sim * tc.gamma
+        if dx_d_rec is not None:
+            dx_rec = dx_rec + dx_d_rec * (-tc.gen_weight)
+    else:
+        gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
+        dx_rec = dis.backward(g_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
+        dx_p = dis.backward(g_p, dis_p, param_grads=False)
     if tc.pixel_weight:
         dx_rec = dx_rec + dpixel * (tc.gamma * tc.pixel_weight)
+        dx_rec_sim = dx_rec_sim + dpixel * tc.pixel_weight
     dec.backward(dx_rec, dec_rec, need_dz=False)
     dec.backward(dx_p, dec_p, need_dz=False)
 
     # --- encoder <- d(kl_weight * L_prior + L_rec): L_rec's gradient alone, through the decoder ----
-    dx_rec_sim = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
-    if tc.pixel_weight:
-        dx_rec_sim = dx_rec_sim + dpixel * tc.pixel_weight
     dz = dec.backward(dx_rec_sim, dec_rec, param_grads=False)
     dmu, dlogvar = K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)
     if tc.temporal_weight:            # + temporal_weight * L_temp: x is a batch of adjacent pairs (temporal.py)
