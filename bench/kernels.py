@@ -86,10 +86,9 @@ def backend_runners(name):
     common = dict(device=device, to_device=lambda case, host: {k: K.asarray(v) for k, v in host.items()},
                   call=lambda case, a: case.call(K, a), to_host=K.to_numpy, poison=lambda: poisoned(name),
                   clock=clock_for(device))
-    if name == "numpy":
-        return [Runner("numpy", precision="fp32", applies=lambda c: True, **common)]
-    # cupy's variants change the convolutions, triton's the matrix-product ops; the rest has one kernel
-    varies = (lambda c: c.op.startswith("conv")) if name == "cupy" else (lambda c: c.uses_dot)
+    # numpy's and cupy's variants change the convolutions, triton's the matrix-product ops; the rest has
+    # one kernel
+    varies = (lambda c: c.op.startswith("conv")) if name in ("numpy", "cupy") else (lambda c: c.uses_dot)
     return [Runner(f"{name}/{v}", precision=precision_of(v), applies=varies,
                    select=lambda v=v: select_variant(name, v), **common) for v in variant_names(name)] + \
         [Runner(name, precision="fp32", applies=lambda c: not varies(c), **common)]

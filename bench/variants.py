@@ -1,10 +1,11 @@
-"""The selectable variants of the GPU backends, and a context that selects one.
+"""The selectable variants of the backends, and a context that selects one.
 
     cupy     kernels.cupy.set_conv_variant(name), name in CONV_VARIANTS
              ("im2col", "implicit", "implicit_tf32"): only the convolutions change
     triton   kernels.triton.runtime.set_precision(name), name in PRECISIONS ("ieee", "tf32"):
              how tl.dot multiplies float32, so only the matrix-product ops change
-    numpy    no variants
+    numpy    kernels.numpy_ref.set_conv_variant(name), name in CONV_VARIANTS ("phases", the default,
+             and "im2col", the definition): only the convolutions change
 
 Every selection is undone when its `with` block ends, so one benchmark leaves the next as it found it.
 """
@@ -18,6 +19,9 @@ def variant_names(backend):
     if backend == "triton":
         from kernels.triton import runtime
         return tuple(runtime.PRECISIONS)
+    if backend == "numpy":
+        import kernels.numpy_ref as numpy_backend
+        return tuple(numpy_backend.CONV_VARIANTS)
     return ()
 
 
@@ -47,6 +51,9 @@ def select_variant(backend, name):
     if backend == "cupy":
         import kernels.cupy as cupy_backend
         return setting(cupy_backend.set_conv_variant, cupy_backend.conv_variant, name)
+    if backend == "numpy":
+        import kernels.numpy_ref as numpy_backend
+        return setting(numpy_backend.set_conv_variant, numpy_backend.conv_variant, name)
     from kernels.triton import runtime
     return setting(runtime.set_precision, runtime.get_precision, name)
 

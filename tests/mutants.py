@@ -150,11 +150,17 @@ MUTANTS = [
       "dx_rec = dx_rec_sim * tc.gamma", "dx_rec = dx_rec_sim", STEP),
 
     # --- the NumPy reference, one per kernel family --------------------------------------------------
-    M("numpy-conv-window-phases-swapped", "kernels/numpy_ref/conv.py",
+    M("numpy-conv-window-phases-swapped", "kernels/numpy_ref/conv_phases.py",
       "yield u, v, (u % s, v % s), (u // s) * self.wp + v // s",
       "yield u, v, (v % s, u % s), (u // s) * self.wp + v // s", NUMPY),
     M("numpy-conv-transpose-bias-subtracted", "kernels/numpy_ref/conv_transpose.py",
       "y += b.reshape(1, -1, 1, 1)", "y -= b.reshape(1, -1, 1, 1)", NUMPY),
+    M("numpy-conv-phases-transpose-bias-subtracted", "kernels/numpy_ref/conv_phases.py",
+      "y += b.reshape(1, -1, 1, 1)", "y -= b.reshape(1, -1, 1, 1)", NUMPY),
+    M("numpy-conv-definition-offsets-swapped", "kernels/numpy_ref/conv.py",
+      "at_offset = xpad[:, :, u:u + stride * h_out:stride, v:v + stride * w_out:stride]",
+      "at_offset = xpad[:, :, v:v + stride * h_out:stride, u:u + stride * w_out:stride]", NUMPY,
+      "the definition itself wrong: PyTorch's convolution and the finite differences see it"),
     M("numpy-batchnorm-eps-tenfold", "kernels/numpy_ref/batch_norm.py",
       "sq.sum(axis=_axes(x)) / t(m) + t(eps))", "sq.sum(axis=_axes(x)) / t(m) + t(10 * eps))", NUMPY,
       "forward and backward still agree to first order: the PyTorch step catches it"),

@@ -1,26 +1,30 @@
 """The NumPy reference's faster forms, held against the plain formulas they stand for.
 
 kernels/numpy_ref computes some ops in a form that is not the formula its header starts from: the
-convolutions as im2col over the whole batch, through the stride phases of the padded input, with a
-channels-first layout inside the op; batch-norm in the input dtype with a two-pass variance; the
-ReLU-like activations without masked selects. Each header says why the two agree; these tests check
-it against the plain formula written independently (tests/plain_ops.py: per pixel, float64, no im2col),
-on awkward shapes: stride 1, 2 and 3, padding 0 to 2, odd sizes whose last rows no window reaches,
-non-square kernels' positions, one channel, output_padding.
+convolutions through the stride phases of the padded input with wide rows (conv_phases.py, the
+backend's default), held here to their definition (conv.py's textbook im2col and conv_transpose.py's
+adjoint, which tests/test_numpy_ref_gradients.py holds to PyTorch and to finite differences);
+batch-norm in the input dtype with a two-pass variance; the ReLU-like activations without masked
+selects. Each header says why the two agree; these tests check it on awkward shapes: stride 1, 2 and
+3, padding 0 to 2, odd sizes whose last rows no window reaches, non-square kernels' positions, one
+channel, output_padding, and both row layouts of conv_phases.py.
 
 Bounds. Float64 against float64: 1e-12 relative L2 (the same products summed in another order:
 rounding of ~1e-16 per term). Float32 batch-norm against a float64 evaluation: 1e-5, ~10x the
 (log2(H*W) + N) * 6e-8 the header derives for these sizes, and far below what a wrong formula or the
 cancelling E[x^2] - mean^2 gives (the large-offset case below).
 """
+import inspect
+
 import numpy as np
 import pytest
 
 from kernels import get_backend
+from kernels.contract import CHECKS
 from kernels.numpy_ref import batch_norm as bn_module
-from kernels.numpy_ref import conv as conv_module
-from tests.plain_ops import (plain_conv2d, plain_conv2d_grads, plain_conv_transpose2d,
-                              plain_conv_transpose2d_grads)
+from kernels.numpy_ref import conv as definition
+from kernels.numpy_ref import conv_phases
+from kernels.numpy_ref import conv_transpose as definition_t
 
 K = get_backend("numpy")
 F64_BOUND = 1e-12
@@ -43,20 +47,22 @@ CONV_T = [((2, 3, 4, 5), (3, 4, 5, 5), 2, 2, 1), ((2, 2, 3, 3), (2, 3, 4, 4), 2,
 
 @pytest.fixture(params=["wide rows", "narrow rows"])
 def rows(request, monkeypatch):
-    """Both GEMM layouts of conv.py, whichever its budget would pick for these shapes."""
-    monkeypatch.setattr(conv_module, "WIDE_ROWS_BUDGET", float("inf") if request.param == "wide rows" else -1)
+    """Both GEMM layouts of conv_phases.py, whichever its budget would pick for these shapes; the backend
+    runs that form."""
+    assert K.conv_variant() == "phases"
+    monkeypatch.setattr(conv_phases, "WIDE_ROWS_BUDGET", float("inf") if request.param == "wide rows" else -1)
     return request.param
 
 
 @pytest.mark.parametrize("x_shape, w_shape, s, p", CONV, ids=repr)
-def test_conv2d_is_the_plain_sum(x_shape, w_shape, s, p, rows):
+def test_conv2d_phases_is_the_definition(x_shape, w_shape, s, p, rows):
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     y = K.conv2d_forward(x, w, b, s, p)
     assert y.flags.c_contiguous
-    assert rel_l2(y, plain_conv2d(x, w, b, s, p)) < F64_BOUND
+    assert rel_l2(y, definition.conv2d_forward(x, w, b, s, p)) < F64_BOUND
     dy = rng.standard_normal(y.shape)
-    want = plain_conv2d_grads(dy, x, w, s, p)
+    want = definition.conv2d_backward(dy, x, w, s, p)
     one_by_one = (K.conv2d_backward_data(dy, w, x.shape, s, p),) + K.conv2d_backward_weight(dy, x, w.shape, s, p)
     for got in (K.conv2d_backward(dy, x, w, s, p), one_by_one):
         for g, w_ in zip(got, want):
@@ -65,13 +71,13 @@ def test_conv2d_is_the_plain_sum(x_shape, w_shape, s, p, rows):
 
 
 @pytest.mark.parametrize("x_shape, w_shape, s, p, op", CONV_T, ids=repr)
-def test_conv_transpose2d_is_the_plain_sum(x_shape, w_shape, s, p, op, rows):
+def test_conv_transpose2d_phases_is_the_definition(x_shape, w_shape, s, p, op, rows):
     rng = np.random.default_rng(2)
     x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[1])
     y = K.conv_transpose2d_forward(x, w, b, s, p, op)
-    assert rel_l2(y, plain_conv_transpose2d(x, w, b, s, p, op)) < F64_BOUND
+    assert rel_l2(y, definition_t.conv_transpose2d_forward(x, w, b, s, p, op)) < F64_BOUND
     dy = rng.standard_normal(y.shape)
-    want = plain_conv_transpose2d_grads(dy, x, w, s, p, op)
+    want = definition_t.conv_transpose2d_backward(dy, x, w, s, p, op)
     one_by_one = ((K.conv_transpose2d_backward_data(dy, w, s, p),)
                   + K.conv_transpose2d_backward_weight(dy, x, w.shape, s, p))
     for got in (K.conv_transpose2d_backward(dy, x, w, s, p, op), one_by_one):
@@ -80,11 +86,18 @@ def test_conv_transpose2d_is_the_plain_sum(x_shape, w_shape, s, p, op, rows):
             assert rel_l2(g, w_) < F64_BOUND
 
 
+def test_every_form_of_the_convolutions_takes_the_contracts_arguments():
+    """set_conv_variant swaps whole functions, so each form must take the contract's parameters."""
+    for op, impls in zip(K.CONV_OPS, zip(*(K.CONV_VARIANTS[v].values() for v in K.CONV_VARIANTS))):
+        signatures = {tuple(inspect.signature(f).parameters) for f in impls}
+        assert signatures == {tuple(inspect.signature(CHECKS[op]).parameters)[1:]}, op
+
+
 def test_both_row_layouts_are_chosen_somewhere():
     """The budget picks wide rows for a narrow layer and narrow rows for a wide one (the deep layers of
     the broad presets), so the rows fixture above covers what the step really runs."""
-    wide = conv_module.Grid.of((16, 16, 24, 32), (32, 16, 5, 5), 2, 2)
-    narrow = conv_module.Grid.of((16, 320, 8, 12), (640, 320, 5, 5), 2, 2)
+    wide = conv_phases.Grid.of((16, 16, 24, 32), (32, 16, 5, 5), 2, 2)
+    narrow = conv_phases.Grid.of((16, 320, 8, 12), (640, 320, 5, 5), 2, 2)
     assert wide.width == wide.wp > wide.w_out and narrow.width == narrow.w_out < narrow.wp
 
 
@@ -94,7 +107,7 @@ def test_conv2d_float32_stays_float32_and_close():
     y = K.conv2d_forward(x.astype(np.float32), w.astype(np.float32), None, 2, 2)
     assert y.dtype == np.float32
     # a float32 dot product of K = 200 random terms: error ~ sqrt(K) * 6e-8 relative, about 1e-6
-    assert rel_l2(y, plain_conv2d(x, w, None, 2, 2)) < 1e-5
+    assert rel_l2(y, definition.conv2d_forward(x, w, None, 2, 2)) < 1e-5
 
 
 # --- batch-norm in the input dtype against the float64 formula ----------------------------------------

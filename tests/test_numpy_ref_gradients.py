@@ -1,9 +1,11 @@
 """The NumPy reference backend, checked against definitions that do not share its code:
 
 * every backward against central finite differences in float64 (tests/gradcheck.py) on the awkward
-  shapes of tests/op_cases.py;
-* the forward definitions: conv2d by direct summation, conv_transpose2d by direct scattering
-  (PyTorch's definition) and as the adjoint of conv2d, batch norm and the losses by their formulas;
+  shapes of tests/op_cases.py (the convolutions in both of their forms, kernels.numpy_ref.CONV_VARIANTS:
+  the definition, conv.py's im2col, and the "phases" form the backend runs);
+* the forward definitions: conv2d and conv_transpose2d against PyTorch's (float64; an implementation
+  that shares nothing with ours), conv_transpose2d as the adjoint of conv2d, batch norm and the losses
+  by their formulas;
 * the fused ops against their unfused compositions;
 * float32 against float64 on every case of op_cases, and dtype preservation;
 * adam against a two-step example computed by hand;
@@ -19,7 +21,7 @@ from tests.gradcheck import check_gradients
 from tests.op_cases import (AWKWARD_CASES, BN_EPS, BN_SHAPES, CONV_SHAPES, CONV_T_SHAPES, LATENT_SHAPES,
                             LINEAR_SHAPES, LOSS_SHAPES, PRESET_LAYERS, SLOPES, away_from_zero, bn_input,
                             bn_params, conv_inputs, normal)
-from tests.plain_ops import plain_conv2d, plain_conv_transpose2d
+from tests.optional import require
 
 K = kernels.get_backend("numpy")
 F64 = np.float64
@@ -84,8 +86,17 @@ def test_preset_layer_shapes_chain():
 
 # --- backward passes against central finite differences --------------------------------------------
 
+@pytest.fixture(params=list(K.CONV_VARIANTS))
+def conv_variant(request):
+    """Each convolution test runs on every form of the convolutions (the definition and the fast one)."""
+    before = K.conv_variant()
+    K.set_conv_variant(request.param)
+    yield request.param
+    K.set_conv_variant(before)
+
+
 @pytest.mark.parametrize("s", CONV_SHAPES, ids=ids(CONV_SHAPES))
-def test_conv2d_gradients(s, rng):
+def test_conv2d_gradients(s, rng, conv_variant):
     a = conv_inputs(rng, F64, s)
     dx, dw, db = K.conv2d_backward(a["dy"], a["x"], a["w"], s.stride, s.padding)
     if s.bias:
@@ -102,7 +113,7 @@ def test_conv2d_gradients(s, rng):
 
 
 @pytest.mark.parametrize("s", CONV_T_SHAPES, ids=ids(CONV_T_SHAPES))
-def test_conv_transpose2d_gradients(s, rng):
+def test_conv_transpose2d_gradients(s, rng, conv_variant):
     a = conv_inputs(rng, F64, s)
     args = (s.stride, s.padding, s.output_padding)
     dx, dw, db = K.conv_transpose2d_backward(a["dy"], a["x"], a["w"], *args)
@@ -205,22 +216,32 @@ def test_loss_gradients(shape, rng):
                         [K.bce_with_logits(logits, target)[1]], [0], GRAD_BOUND)
 
 
-# --- forward definitions (tests/plain_ops.py), independent of the im2col code ----------------------
+# --- forward definitions: the convolutions against PyTorch's, batch norm and losses by formula ------
+
+@pytest.fixture(scope="module")
+def torch_f64():
+    torch = require("torch", "the convolutions' forward against PyTorch's", "CI must install torch (see .ci/run)")
+    return torch
+
 
 @pytest.mark.parametrize("s", CONV_SHAPES, ids=ids(CONV_SHAPES))
-def test_conv2d_forward_is_the_direct_sum(s, rng):
+def test_conv2d_forward_is_pytorchs(s, rng, conv_variant, torch_f64):
     a = conv_inputs(rng, F64, s)
-    want = plain_conv2d(a["x"], a["w"], a["b"], s.stride, s.padding)
-    np.testing.assert_allclose(K.conv2d_forward(a["x"], a["w"], a["b"], s.stride, s.padding), want,
-                               rtol=1e-12, atol=1e-12)
+    t = torch_f64.from_numpy
+    want = torch_f64.nn.functional.conv2d(t(a["x"]), t(a["w"]), t(a["b"]) if s.bias else None, s.stride, s.padding)
+    np.testing.assert_allclose(K.conv2d_forward(a["x"], a["w"], a["b"] if s.bias else None, s.stride, s.padding),
+                               want.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("s", CONV_T_SHAPES, ids=ids(CONV_T_SHAPES))
-def test_conv_transpose2d_forward_is_the_direct_scatter_and_the_adjoint(s, rng):
+def test_conv_transpose2d_forward_is_pytorchs_and_the_adjoint(s, rng, conv_variant, torch_f64):
     a = conv_inputs(rng, F64, s)
     args = (s.stride, s.padding, s.output_padding)
-    y = K.conv_transpose2d_forward(a["x"], a["w"], a["b"], *args)
-    np.testing.assert_allclose(y, plain_conv_transpose2d(a["x"], a["w"], a["b"], *args), rtol=1e-12, atol=1e-12)
+    b = a["b"] if s.bias else None
+    y = K.conv_transpose2d_forward(a["x"], a["w"], b, *args)
+    t = torch_f64.from_numpy
+    want = torch_f64.nn.functional.conv_transpose2d(t(a["x"]), t(a["w"]), None if b is None else t(b), *args)
+    np.testing.assert_allclose(y, want.numpy(), rtol=1e-12, atol=1e-12)
     # adjoint: <conv2d(u, w), x> = <u, conv_transpose2d(x, w)> for any u of the output's shape
     u = normal(rng, s.y_shape, F64)
     lhs = np.vdot(K.conv2d_forward(u, a["w"], None, s.stride, s.padding), a["x"])

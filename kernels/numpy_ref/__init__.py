@@ -2,10 +2,18 @@
 
 Each file holds one idea: conv.py (im2col + GEMM), conv_transpose.py (the adjoint of conv2d),
 batch_norm.py, linear.py, activations.py, sampler.py (reparameterisation + KL), losses.py, adam.py.
+Those are the definitions. Where a faster form is worth its length it sits beside its definition as a
+named variant, held to it by a test: the convolutions have two (CONV_VARIANTS; pick with
+set_conv_variant, as the CuPy backend picks its kernels):
+    "phases"  conv_phases.py: the same GEMMs, cols gathered through x's stride phases with wide rows;
+              the default, the CPU training path
+    "im2col"  conv.py and conv_transpose.py as written: the textbook im2col
 Every op takes and returns NumPy arrays, works in float32 and float64, and returns its input's dtype.
 The ops this package exports check their arguments first (kernels/contract.py, with arrays.py's idea of
 an array); the functions in the files are the plain math, and call each other unchecked.
 """
+import functools
+
 import numpy as np
 
 from kernels.contract import checked_ops
@@ -17,12 +25,41 @@ from .adam import adam_step
 from .arrays import NumpyArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                          batch_norm_backward, batch_norm_forward, batch_norm_inference)
-from .conv import conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward
-from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_data,
-                             conv_transpose2d_backward_weight, conv_transpose2d_forward)
+from . import conv, conv_phases, conv_transpose
 from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
 from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
+
+CONV_OPS = ("conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
+            "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
+            "conv_transpose2d_backward_weight")
+CONV_VARIANTS = {
+    "phases": {op: getattr(conv_phases, op) for op in CONV_OPS},
+    "im2col": {op: getattr(conv if op.startswith("conv2d") else conv_transpose, op) for op in CONV_OPS},
+}
+_conv_variant = {"name": "phases"}
+
+
+def set_conv_variant(name):
+    """Select the form every convolution op runs from now on (one of CONV_VARIANTS)."""
+    if name not in CONV_VARIANTS:
+        raise ValueError(f"conv variant must be one of {', '.join(CONV_VARIANTS)}, got {name!r}")
+    _conv_variant["name"] = name
+
+
+def conv_variant():
+    return _conv_variant["name"]
+
+
+def _selected(op):
+    """The op, running whichever form is selected (every form has the same signature)."""
+    @functools.wraps(CONV_VARIANTS["phases"][op])
+    def run(*args, **kwargs):
+        return CONV_VARIANTS[_conv_variant["name"]][op](*args, **kwargs)
+    return run
+
+
+globals().update({op: _selected(op) for op in CONV_OPS})
 
 # Every op of the contract, rebound to its checked version: the argument checks, then the function above.
 globals().update(checked_ops(globals(), NumpyArrays()))
@@ -50,7 +87,7 @@ def normal(shape, key, dtype):
 
 
 __all__ = [
-    "name", "xp", "asarray", "to_numpy", "normal",
+    "name", "xp", "asarray", "to_numpy", "normal", "CONV_VARIANTS", "set_conv_variant", "conv_variant",
     "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
     "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
     "conv_transpose2d_backward_weight",

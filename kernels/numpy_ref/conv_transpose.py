@@ -14,11 +14,12 @@ The output size H_out = (H - 1)*s - 2p + kH + output_padding: several conv2d inp
 (output_padding in [0, s)) convolve down to the same H, and output_padding picks which one the
 adjoint is taken for. The extra rows/cols are at the bottom/right; they receive contributions from
 the kernel only where the padding p overlaps them (with p = 0 they hold just the bias).
+
+This file, with conv.py, is the definition: conv_phases.py holds the backend's faster form of both.
 """
 from kernels.shapes import conv_transpose2d_shape
 
-from .conv import (Grid, _pixels_last, _to_nchw, conv2d_backward_data, conv2d_backward_weight, conv2d_forward,
-                   im2col)
+from .conv import conv2d_backward_data, conv2d_backward_weight, conv2d_forward
 
 
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
@@ -40,11 +41,5 @@ def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
 
 def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
     """(dx, dw, db) of y = conv_transpose2d(x, w) + b for upstream gradient dy."""
-    # Both gradients read dy's windows (im2col of dy in the geometry of the conv2d that maps y to x),
-    # so they are gathered once: dx = W @ cols (conv2d_forward(dy, w)), dw = X @ cols^T
-    # (conv2d_backward_weight with dy and x swapped).
-    g = Grid.of(dy.shape, w.shape, stride, padding)
-    cols = im2col(dy, g)
-    dx = _to_nchw(w.reshape(w.shape[0], -1) @ cols, g)
-    dw = _pixels_last(x, g) @ cols.T
-    return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
+    dw, db = conv_transpose2d_backward_weight(dy, x, w.shape, stride, padding)
+    return conv_transpose2d_backward_data(dy, w, stride, padding), dw, db
