@@ -9,9 +9,9 @@ from tests.gradcheck import check_gradients
 from vaegan.errors import UserError
 from vaegan.media.framestore import FrameStore
 from vaegan.model import VAEGAN
-from vaegan.step import TrainConfig, forward_and_gradients
+from vaegan.step import forward_and_gradients
 from vaegan.temporal import neighbours, pair_batches, pair_change, temporal_loss
-from tests.test_vaegan_step import LOSS_OF, MINI
+from tests.test_vaegan_step import LOSS_OF, MINI, seed
 
 K = get_backend("numpy")
 
@@ -48,7 +48,7 @@ def test_only_the_encoder_follows_the_temporal_loss(rng):
     model = VAEGAN(K, MINI, seed=3, dtype="float64")
     x = rng.uniform(-1, 1, (4, 3, MINI.height, MINI.width))
     eps, z_p = rng.standard_normal((4, MINI.z_dim)), rng.standard_normal((4, MINI.z_dim))
-    tc = TrainConfig(pixel_weight=2.0, temporal_weight=3.0)
+    tc = seed(pixel_weight=2.0, temporal_weight=3.0)
 
     def encoder_loss():
         losses = forward_and_gradients(model, x, eps, z_p, 0.8, tc)[0]
@@ -58,7 +58,7 @@ def test_only_the_encoder_follows_the_temporal_loss(rng):
 
     forward_and_gradients(model, x, eps, z_p, 0.8, tc)
     got = {n: f.grad.copy() for n, f in model.flat.items()}
-    forward_and_gradients(model, x, eps, z_p, 0.8, TrainConfig(pixel_weight=2.0))
+    forward_and_gradients(model, x, eps, z_p, 0.8, seed(pixel_weight=2.0))
     without = {n: f.grad.copy() for n, f in model.flat.items()}
     np.testing.assert_array_equal(got["decoder"], without["decoder"])
     np.testing.assert_array_equal(got["discriminator"], without["discriminator"])

@@ -11,12 +11,14 @@ Losses (all means, kernels/api.py):
     L_sim   = mean over chosen layers l of mse(Dis_l(x_rec), Dis_l(x))   Dis_l(x) is a constant target
     L_GAN   = bce(Dis(x), 1) + bce(Dis(x_rec), 0) + bce(Dis(x_p), 0)     the discriminator's loss
     L_gen   = the decoder's adversarial loss: -(the x_rec and x_p terms of L_GAN)  ("minimax", as the
-              paper writes it) or bce(Dis(x_rec), 1) + bce(Dis(x_p), 1) ("nonsaturating", the usual
-              practice and our default: -log(1 - D) has no gradient where D is sure of a fake)
+              paper writes it; gen_loss = "minimax" in the default recipe) or bce(Dis(x_rec), 1) +
+              bce(Dis(x_p), 1) ("nonsaturating", the usual practice and the seed recipe's: -log(1 - D)
+              has no gradient where D is sure of a fake)
 
     L_pixel = mse(x_rec, x)                          the error a person measures (PSNR)
     L_rec   = L_sim + pixel_weight * L_pixel        the reconstruction error; pixel_weight 0 is the
               paper's (learned similarity alone); > 0 adds the pixel error as a second term
+              (pixel_weight = 30 in the default recipe)
 
 Each network follows the gradient of its own loss only:
     encoder       <- d(kl_weight * L_prior + L_rec)  [+ temporal_weight * L_temp, temporal.py: off by default]
@@ -33,11 +35,12 @@ through the discriminator's data path would be naive; this does two at x_rec and
 three weight-only passes.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .distributed import SINGLE
+from .recipes import RECIPES
 
 LOSS_NAMES = ("kl", "sim", "disc", "gen", "pixel")
 
@@ -55,24 +58,56 @@ def larsen_kl_weight(cfg):
     return cfg.z_dim / cfg.similarity_features()
 
 
+_DEFAULT = RECIPES["default"]
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    gamma: float = 2.5              # weight of L_sim in the decoder's loss (Broad's setting)
-    kl_weight: float = 1.0          # the CLI's default is "auto": larsen_kl_weight(model config)
-    lr: float = 2e-4
+    """The step's settings. Every field a recipe sets (vaegan/recipes.py) takes its default from the
+    default recipe, read from RECIPES there: TrainConfig() is what `python cli.py train` trains with, and
+    the numbers are written once. The other recipes, and a recipe with overrides: vaegan.train.settings.
+
+    kl_weight is a number, or a spec of one, as the recipes and --kl-weight write it: "auto" (Larsen's
+    balance for the model, larsen_kl_weight) or "auto*N" (N times that, the default recipe's "auto*30").
+    A spec needs the model's config; resolved(cfg) turns it into the number (train.settings and
+    new_run do), and the step takes numbers only: forward_and_gradients refuses a spec. A run's
+    config.json and checkpoint keep the resolved number."""
+    gamma: float = _DEFAULT["gamma"]            # weight of L_rec in the decoder's loss (Broad's setting)
+    kl_weight: float | str = _DEFAULT["kl_weight"]   # weight of L_prior in the encoder's loss, or a spec
+    lr: float = _DEFAULT["lr"]
     beta1: float = 0.5
     beta2: float = 0.999
-    gen_loss: str = "nonsaturating"  # or "minimax"
-    gen_weight: float = 1.0         # weight of L_gen in the decoder's loss
-    pixel_weight: float = 0.0       # weight of the pixel error in L_rec (0: the learned similarity alone)
-    prior_bn_stats: bool = True     # the decoder's pass on z_p updates its batch-norm running statistics
-                                    # too (as PyTorch would); False: only the reconstruction pass does
+    gen_loss: str = _DEFAULT["gen_loss"]        # "minimax" or "nonsaturating"
+    gen_weight: float = _DEFAULT["gen_weight"]  # weight of L_gen in the decoder's loss
+    pixel_weight: float = _DEFAULT["pixel_weight"]   # weight of the pixel error in L_rec (0: L_sim alone)
+    prior_bn_stats: bool = _DEFAULT["prior_bn_stats"]   # the decoder's pass on z_p updates its batch-norm
+                                    # running statistics too (as PyTorch would); False: only the reconstruction pass does
     recon_as_fake: bool = True      # show reconstructions to the discriminator as fakes
     label_smoothing: float = 0.0    # the discriminator's target for real frames is 1 - this
     equilibrium: float = 0.0        # Larsen's rule; 0 disables it (0.68 in his code)
     margin: float = 0.35
     temporal_weight: float = 0.0    # > 0: batches of adjacent-frame pairs, and the encoder's loss gains
                                     # this x L_temp, neighbours' latents held together (temporal.py)
+
+    def resolved(self, cfg):
+        """This config with kl_weight a number for the model config `cfg`: "auto" -> larsen_kl_weight(cfg),
+        "auto*N" -> N times that (the same multiple of Larsen's balance for every preset), a number given
+        as text -> float. ValueError for anything else."""
+        w = self.kl_weight
+        if w == "auto":
+            return replace(self, kl_weight=larsen_kl_weight(cfg))
+        if isinstance(w, str) and w.replace(" ", "").startswith("auto*"):
+            try:
+                times = float(w.replace(" ", "")[len("auto*"):])
+            except ValueError:
+                times = float("nan")
+            if not (times >= 0 and times < float("inf")):
+                raise ValueError(f"--kl-weight auto*N needs a non-negative number N, got {w!r}")
+            return replace(self, kl_weight=times * larsen_kl_weight(cfg))
+        try:
+            return replace(self, kl_weight=float(w))
+        except (TypeError, ValueError):
+            raise ValueError(f"--kl-weight must be a number or 'auto', got {w!r}") from None
 
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
@@ -90,6 +125,9 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     """The whole step up to (not including) the updates. Each network's gradient buffer ends up
     holding the gradient of that network's loss. Returns (losses: name -> 0-d array, balance) where
     balance = (the discriminator's loss on reals, on fakes) for the equilibrium rule."""
+    if isinstance(tc.kl_weight, str):
+        raise ValueError(f"kl_weight {tc.kl_weight!r} is a spec, not a number: the step takes "
+                         f"tc.resolved(model.cfg)")
     K = model.K
     enc, dec, dis = model.encoder, model.decoder, model.discriminator
     for flat in model.flat.values():
