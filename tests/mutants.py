@@ -139,7 +139,7 @@ MUTANTS = [
     M("step-sim-not-averaged-over-layers", "vaegan/step.py",
       "sim = sim + loss_t / len(taps)", "sim = sim + loss_t", STEP),
     M("step-gen-target-zero", "vaegan/step.py",
-      "gen, g_p = K.bce_with_logits(logit_p, 1.0)", "gen, g_p = K.bce_with_logits(logit_p, 0.0)", STEP,
+      "gen, dgen_p = K.bce_with_logits(logit_p, 1.0)", "gen, dgen_p = K.bce_with_logits(logit_p, 0.0)", STEP,
       "a wrong but self-consistent loss: finite differences agree with it, PyTorch does not"),
     M("step-gamma-ignored", "vaegan/step.py",
       "gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}", "gamma_dsim = dict(dsim)", STEP),

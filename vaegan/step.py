@@ -128,6 +128,14 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     if isinstance(tc.kl_weight, str):
         raise ValueError(f"kl_weight {tc.kl_weight!r} is a spec, not a number: the step takes "
                          f"tc.resolved(model.cfg)")
+    # Gradient names: d<loss>_<at> is the gradient of <loss> with respect to the tensor <at>.
+    #   <loss>  gan: L_GAN (the discriminator's)      gen: gen_weight * L_gen      sim: L_sim
+    #           pixel: L_pixel     temp: L_temp     dec: the decoder's whole loss     enc: L_rec, the
+    #           encoder's part that reaches it through the decoder
+    #   <at>    real, rec, p: the logits Dis(x), Dis(x_rec), Dis(x_p)     xrec, xp: the frames x_rec, x_p
+    #           mu: the encoder's mean     dsim, no <at>: a dict, tap -> at that tap's features of x_rec
+    # A weight in front names a multiple (gamma_dsim = gamma * dsim). dz, dmu, dlogvar: the encoder's
+    # whole loss at the sampler's output and inputs, as the backends name them.
     K = model.K
     enc, dec, dis = model.encoder, model.decoder, model.discriminator
     for flat in model.flat.values():
@@ -152,55 +160,55 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         sim = sim + loss_t / len(taps)
         dsim[t] = dsim[t] * (1.0 / len(taps))
 
-    real_loss, d_real = K.bce_with_logits(logit_real, 1.0 - tc.label_smoothing)
-    prior_loss, d_p = K.bce_with_logits(logit_p, 0.0)
+    real_loss, dgan_real = K.bce_with_logits(logit_real, 1.0 - tc.label_smoothing)
+    prior_loss, dgan_p = K.bce_with_logits(logit_p, 0.0)
     disc = real_loss + prior_loss
     fake_loss = prior_loss
     if tc.recon_as_fake:
-        rec_loss, d_rec = K.bce_with_logits(logit_rec, 0.0)
+        rec_loss, dgan_rec = K.bce_with_logits(logit_rec, 0.0)
         disc = disc + rec_loss
         fake_loss = 0.5 * (rec_loss + prior_loss)
 
     if tc.gen_loss == "minimax":      # L_gen = -(fake terms of L_GAN): the same gradients, negated
         gen = -(prior_loss + (rec_loss if tc.recon_as_fake else 0.0))
-        g_p = -d_p
-        g_rec = -d_rec if tc.recon_as_fake else None
+        dgen_p = -dgan_p
+        dgen_rec = -dgan_rec if tc.recon_as_fake else None
     else:                             # L_gen = bce(D(x_p), 1) [+ bce(D(x_rec), 1)]
-        gen, g_p = K.bce_with_logits(logit_p, 1.0)
-        g_rec = None
+        gen, dgen_p = K.bce_with_logits(logit_p, 1.0)
+        dgen_rec = None
         if tc.recon_as_fake:
-            gen_rec, g_rec = K.bce_with_logits(logit_rec, 1.0)
+            gen_rec, dgen_rec = K.bce_with_logits(logit_rec, 1.0)
             gen = gen + gen_rec
-    g_p = g_p * tc.gen_weight          # the reported `gen` stays L_gen, unweighted
-    if g_rec is not None:
-        g_rec = g_rec * tc.gen_weight
-    pixel, dpixel = K.mse(x_rec, x)   # always reported; a loss term when pixel_weight > 0
+    dgen_p = dgen_p * tc.gen_weight          # the reported `gen` stays L_gen, unweighted
+    if dgen_rec is not None:
+        dgen_rec = dgen_rec * tc.gen_weight
+    pixel, dpixel_xrec = K.mse(x_rec, x)     # always reported; a loss term when pixel_weight > 0
 
     # --- discriminator <- d(L_GAN): weight gradients only ---------------------------------------
-    dis.backward(d_real, dis_real, need_dx=False)
-    dis.backward(d_p, dis_p, need_dx=False)
+    dis.backward(dgan_real, dis_real, need_dx=False)
+    dis.backward(dgan_p, dis_p, need_dx=False)
     if tc.recon_as_fake:
-        dis.backward(d_rec, dis_rec, need_dx=False)
+        dis.backward(dgan_rec, dis_rec, need_dx=False)
 
-    # --- decoder <- d(gamma * L_sim + L_gen): data gradients through the discriminator ------------
+    # --- decoder <- d(gamma * L_rec + gen_weight * L_gen): data gradients through the discriminator --
     gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
-    dx_rec = dis.backward(g_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
-    dx_p = dis.backward(g_p, dis_p, param_grads=False)
+    ddec_xrec = dis.backward(dgen_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
+    ddec_xp = dis.backward(dgen_p, dis_p, param_grads=False)
     if tc.pixel_weight:
-        dx_rec = dx_rec + dpixel * (tc.gamma * tc.pixel_weight)
-    dec.backward(dx_rec, dec_rec, need_dz=False)
-    dec.backward(dx_p, dec_p, need_dz=False)
+        ddec_xrec = ddec_xrec + dpixel_xrec * (tc.gamma * tc.pixel_weight)
+    dec.backward(ddec_xrec, dec_rec, need_dz=False)
+    dec.backward(ddec_xp, dec_p, need_dz=False)
 
     # --- encoder <- d(kl_weight * L_prior + L_rec): L_rec's gradient alone, through the decoder ----
-    dx_rec_sim = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
+    denc_xrec = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
     if tc.pixel_weight:
-        dx_rec_sim = dx_rec_sim + dpixel * tc.pixel_weight
-    dz = dec.backward(dx_rec_sim, dec_rec, param_grads=False)
+        denc_xrec = denc_xrec + dpixel_xrec * tc.pixel_weight
+    dz = dec.backward(denc_xrec, dec_rec, param_grads=False)
     dmu, dlogvar = K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)
     if tc.temporal_weight:            # + temporal_weight * L_temp: x is a batch of adjacent pairs (temporal.py)
         from .temporal import pair_change, temporal_loss
-        _, dtemp = temporal_loss(K.xp, mu, pair_change(K.xp, x))
-        dmu = dmu + dtemp * tc.temporal_weight
+        _, dtemp_mu = temporal_loss(K.xp, mu, pair_change(K.xp, x))
+        dmu = dmu + dtemp_mu * tc.temporal_weight
     enc.backward(dmu, dlogvar, enc_ctx)
 
     losses = {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}
