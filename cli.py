@@ -233,8 +233,7 @@ def train(ctx, film, resume, epochs, final_film, recipe, **kw):
 
 
 def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
-    from vaegan.step import TrainConfig
-    from vaegan.train import RunOptions, film_store, new_run, next_run_dir, resume_run
+    from vaegan.train import film_store, new_run, next_run_dir, resume_run, settings
 
     echo = click.echo if comm.rank == 0 else (lambda *a, **k: None)
     if resume:
@@ -273,29 +272,18 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
 
             film, about = sample_clip_path(os.path.join("runs", ".sample"))
             echo(f"no film given: training on the sample clip, {about}")
-        stem = os.path.splitext(os.path.basename(film))[0]
-        for key, value in RECIPES[recipe].items():   # the recipe fills what the command line left out
-            if kw.get(key) is None:
-                kw[key] = value
-        tc = TrainConfig(gamma=kw.pop("gamma"), kl_weight=kw.pop("kl_weight"), lr=kw.pop("lr"),
-                         gen_loss=kw.pop("gen_loss"), gen_weight=kw.pop("gen_weight"),
-                         pixel_weight=kw.pop("pixel_weight"), prior_bn_stats=kw.pop("prior_bn_stats"),
-                         recon_as_fake=kw.pop("recon_as_fake"), label_smoothing=kw.pop("label_smoothing"),
-                         equilibrium=kw.pop("equilibrium"), margin=kw.pop("margin"),
-                         temporal_weight=kw.pop("temporal_weight"))
         sim_layers = kw.pop("sim_layers")
-        out = kw.pop("out")
-        if out is None:        # the default folder, or the next numbered one when it holds a finished run
-            base = os.path.join("runs", f"{stem}-{kw['preset']}")
-            out, finished = next_run_dir(base)
+        # the recipe fills what the command line left out (an option not given is None)
+        s = settings(recipe, film=film, epochs=epochs or (SAMPLE_EPOCHS if sample else None),
+                     sim_layers=sim_layers and _int_list("--sim-layers", sim_layers), **kw)
+        opts = s.run
+        if not opts.out:       # the default folder, or the next numbered one when it holds a finished run
+            stem = os.path.splitext(os.path.basename(film))[0]
+            opts.out, finished = next_run_dir(os.path.join("runs", f"{stem}-{opts.preset}"))
             if finished:
                 echo(f"{finished[-1]} holds a finished run (its film: "
-                     f"{os.path.join(finished[-1], 'reconstruction.mp4')}); this run goes to {out}")
-        default_epochs = SAMPLE_EPOCHS if sample else 10
-        opts = RunOptions(film=film, out=out, epochs=epochs or default_epochs, **kw)
-        if sim_layers:
-            opts.sim_layers = _int_list("--sim-layers", sim_layers)
-        run = new_run(opts, tc, film_store, comm)
+                     f"{os.path.join(finished[-1], 'reconstruction.mp4')}); this run goes to {opts.out}")
+        run = new_run(opts, s.train, film_store, comm)
         ctx.call_on_close(run.close)
         if comm.rank == 0:
             _warn_lost(run.store.meta.get("lost_message"))

@@ -4,7 +4,8 @@ A study (bench/quality.py, the recipes' study; others beside it) names rows of s
 
     settings_of(row, sets)       'RECIPE key=value ...' -> (label, settings): a named recipe of
                                  vaegan/recipes.py with any RunOptions or TrainConfig field overridden
-                                 (model overrides included: width, height, z_dim, base_width, preset)
+                                 (model overrides included: width, height, z_dim, base_width, preset),
+                                 as the arguments of vaegan.train.settings, which checks them at once
     prepare_stores(rows, film, cache)   each frame store the rows need, built once before any worker runs
     train_one(job)               one Job: trains the settings from scratch for its steps, exactly as
                                  `python cli.py train` would (the same frame store, data order, noise and
@@ -28,15 +29,15 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from vaegan.evaluate import SAMPLE_SEED, mean_frame_psnr, prior_samples, reconstruct_frames, reconstruction_scores
+from vaegan.errors import UserError
 from vaegan.recipes import RECIPES
 from vaegan.sliced_wasserstein import sample_count, sample_score
-from vaegan.step import TrainConfig
-from vaegan.train import Run, RunOptions, film_store, new_run
+from vaegan.train import Run, film_store, new_run, settings
 
 SCORES = ("psnr", "ssim", "mean_frame", "unseen", "unseen_ssim", "unseen_mean_frame", "swd", "swd_floor")
 
@@ -65,33 +66,21 @@ def _parse_value(text):
 
 
 def settings_of(row, sets):
-    """'recipe key=value ...' + ['key=value', ...] -> (label, dict of settings)."""
+    """'recipe key=value ...' + ['key=value', ...] -> (label, settings): settings the arguments of
+    vaegan.train.settings, {"recipe": name, key: value, ...}, with every value of the recipe written out
+    (so that a study's JSON lines show each row's settings), checked at once."""
     recipe, *items = row.split()
-    if recipe not in RECIPES:
-        raise SystemExit(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
-    s = dict(RECIPES[recipe])
-    label = [recipe]
+    given = {}
     for item in items + sets:
         if "=" not in item:
             raise SystemExit(f"{item!r} is not key=value")
         key, _, value = item.partition("=")
-        s[key] = _parse_value(value)
-        label.append(f"{key}={value}")
-    return " ".join(label), s
-
-
-def split_settings(s):
-    run_keys = {f.name for f in fields(RunOptions)}
-    train_keys = {f.name for f in fields(TrainConfig)}
-    run, train = {}, {}
-    for k, v in s.items():
-        if k in train_keys:
-            train[k] = v
-        elif k in run_keys:
-            run[k] = v
-        else:
-            raise SystemExit(f"unknown setting {k!r}")
-    return run, train
+        given[key] = _parse_value(value)
+    try:
+        settings(recipe, **given)
+    except UserError as e:
+        raise SystemExit(str(e)) from None
+    return " ".join([recipe, *items, *sets]), {"recipe": recipe, **RECIPES[recipe], **given}
 
 
 # --- scores -------------------------------------------------------------------------------------
@@ -127,26 +116,22 @@ def store_path(cache, film, cfg):
 
 def prepare_stores(rows, film, cache):
     """Build each frame store the rows' settings need, once, before workers race to build it."""
-    from vaegan.config import make_config
-
     os.makedirs(cache, exist_ok=True)
     for s in rows:
-        run_kw, _ = split_settings(s)
-        cfg = make_config(run_kw.get("preset", "tiny"), run_kw.get("width"), run_kw.get("height"))
-        film_store(film, store_path(cache, film, cfg), cfg,
-                   RunOptions(film=film, out="", **{k: v for k, v in run_kw.items() if k in ("fit", "every", "max_frames")}))
+        row = settings(**s, film=film)
+        film_store(film, store_path(cache, film, row.model), row.model, row.run)
 
 
 def train_one(job):
     """One Job, in a worker process. Returns a dict: seed, load average, steps, seconds, cpu_seconds,
     last_losses and the SCORES."""
-    run_kw, train_kw = split_settings(job.settings)
-    opts = RunOptions(film=job.film, out=job.out, seed=job.seed, **run_kw)
+    chosen = settings(**{**job.settings, "film": job.film, "out": job.out, "seed": job.seed})
+    opts = chosen.run
 
     def store_builder(film, _store_dir, cfg, opts):   # one frame store per size, shared by every row
         return film_store(film, store_path(job.cache, film, cfg), cfg, opts)
 
-    probe = new_run(replace(opts, epochs=1), TrainConfig(**train_kw), store_builder)
+    probe = new_run(replace(opts, epochs=1), chosen.train, store_builder)
     spe = probe.steps_per_epoch
     opts.epochs = max(1, -(-job.steps // spe))
     run = Run(opts, probe.tc, probe.K, probe.store, probe.model, probe.optimizers, probe.state)

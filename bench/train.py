@@ -7,7 +7,8 @@ its peak memory; beside it, the same step in plain PyTorch where PyTorch imports
 Throughput: frames/s = batch / (median time of one training step), over --steps steps after --warmup
 steps, the device synchronised before and after each step. The batch is one fixed random batch in
 [-1, 1] on the device (data loading is not part of it: bench.decode measures the frame store), the
-noise is drawn per step by the backend, sigma = 1.
+noise is drawn per step by the backend, sigma = 1. The step is the seed recipe's (bench/layers.py,
+STEP_RECIPE: the one its published timings were measured with), its KL weight resolved for the preset.
 
 Breakdown: then --breakdown-steps more steps run with every contract op timed on its own (through the
 OpProxy of bench/instrument.py, the device synchronised before and after each op, so these steps run slower than
@@ -45,13 +46,15 @@ from collections import defaultdict
 import numpy as np
 
 from kernels import get_backend
-from vaegan.config import PRESETS, make_config
+from vaegan.config import PRESETS
 from vaegan.model import VAEGAN
 from vaegan.optim import Adam
-from vaegan.step import TrainConfig, forward_and_gradients, training_step
+from vaegan.step import forward_and_gradients, training_step
+from vaegan.train import settings
 
 from .instrument import KINDS, NETWORKS, OP_KINDS, OUTSIDE, OpProxy, label_networks
 from .kernels import rel_l2
+from .layers import STEP_RECIPE
 from .report import describe, environment, num, table, write_json
 from .variants import precision_of, select_variant
 
@@ -198,7 +201,8 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
     K = get_backend(backend)
     gpu = backend != "numpy"
     sync = _syncer(backend)
-    cfg, tc = make_config(preset), TrainConfig()
+    chosen = settings(STEP_RECIPE, preset=preset)
+    cfg, tc = chosen.model, chosen.train
     if gpu:
         import cupy
         cupy.get_default_memory_pool().free_all_blocks()
@@ -215,6 +219,7 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
                     K.normal((batch, cfg.z_dim), (seed, s, 1), "float32"))
 
         report = {"env": environment(gpu=gpu), "backend": backend, "variant": variant, "preset": preset,
+                  "recipe": STEP_RECIPE,
                   "batch": batch, "steps": steps, "warmup": warmup}
         emit(report, "header")
         losses = []
@@ -287,7 +292,8 @@ def format_part(r, part):
     """The lines of one part of the report (see run's `emit`)."""
     if part == "header":
         return [f"bench.train  backend {r['backend']}{'/' + r['variant'] if r['variant'] else ''}  "
-                f"preset {r['preset']}  batch {r['batch']}", describe(r["env"])]
+                f"preset {r['preset']}  batch {r['batch']}  recipe {r.get('recipe', STEP_RECIPE)}",
+                describe(r["env"])]
     if part == "throughput":
         return [f"throughput: {r['frames_per_s']:.1f} frames/s  (median step {num(r['step_ms'])} ms over "
                 f"{r['steps']} steps after {r['warmup']} warm-up; losses finite: {r['finite']})"]

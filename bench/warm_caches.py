@@ -112,9 +112,13 @@ def _drive_kernels(backend, args):
 def _drive_train(backend, args):
     from vaegan.model import VAEGAN
     from vaegan.optim import Adam
-    from vaegan.step import TrainConfig, training_step
+    from vaegan.step import training_step
+    from vaegan.train import settings
 
-    cfg, tc = make_config(args.preset), TrainConfig()
+    from .layers import STEP_RECIPE
+
+    chosen = settings(STEP_RECIPE, preset=args.preset)      # the step bench.train times
+    cfg, tc = chosen.model, chosen.train
     model = VAEGAN(backend, cfg, seed=0)
     optimizers = {n: Adam(backend, f, lr=tc.lr, beta1=tc.beta1, beta2=tc.beta2) for n, f in model.flat.items()}
     x = backend.asarray(np.zeros((args.batch, 3, cfg.height, cfg.width), np.float32))

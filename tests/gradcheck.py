@@ -22,8 +22,37 @@ absolute terms, is not small against it), |analytic - numeric|_2 <= atol + bound
 an absolute floor `atol` the caller states and justifies.
 
 Functions with kinks (ReLU) need inputs farther than h from the kink.
+
+This file is the project's one finite-difference checker: `central_differences` is the loop, and every
+other check calls it (the op tests through `check_gradients` here; tests/test_nn.py, test_vaegan_step.py
+and test_temporal.py on a whole network's flat parameters; the derivation scripts of docs/derivations/
+through their fd.py). It lives in tests/ because it is test code that both can reach without anything
+new: the tests import `tests.*` from the repository's root, and the derivation scripts already put that
+root on their path to import kernels/ (fd.repo_on_path). Neither kernels/ nor vaegan/ may hold it (the
+package does not ship its checks), and docs/ is pages with their scripts, not a package the tests should
+import from.
 """
 import numpy as np
+
+
+def central_differences(f, x, h=1e-6, at=None):
+    """The gradient of the scalar f(x) by central differences, (f(x + h e_i) - f(x - h e_i)) / 2h for each
+    element i of the float64 array x, which is changed in place for each evaluation and restored (so x
+    may be a view, e.g. one parameter of a flat buffer, and f may read it from wherever it lives). at:
+    flat indices to take it at, for a sample of a large array; None: every element. Returns an array
+    shaped like x, or the values at `at` in their order."""
+    assert x.dtype == np.float64, "finite differences need float64"
+    where = list(np.ndindex(x.shape)) if at is None else [np.unravel_index(i, x.shape) for i in at]
+    grad = np.empty(len(where))
+    for n, i in enumerate(where):
+        keep = x[i]
+        x[i] = keep + h
+        up = f(x)
+        x[i] = keep - h
+        down = f(x)
+        x[i] = keep
+        grad[n] = (up - down) / (2 * h)
+    return grad.reshape(x.shape) if at is None else grad
 
 
 def objective(f, inputs, upstreams):
@@ -39,18 +68,7 @@ def objective(f, inputs, upstreams):
 def numerical_gradient(f, inputs, upstreams, index, h=1e-6):
     """Central-difference gradient of L with respect to inputs[index] (the inputs are not modified)."""
     inputs = [a.copy() if isinstance(a, np.ndarray) else a for a in inputs]
-    x = inputs[index]
-    assert x.dtype == np.float64, "finite differences need float64 inputs"
-    grad = np.empty_like(x)
-    for i in np.ndindex(x.shape):
-        original = x[i]
-        x[i] = original + h
-        plus = objective(f, inputs, upstreams)
-        x[i] = original - h
-        minus = objective(f, inputs, upstreams)
-        x[i] = original
-        grad[i] = (plus - minus) / (2 * h)
-    return grad
+    return central_differences(lambda _: objective(f, inputs, upstreams), inputs[index], h)
 
 
 def relative_error(analytic, numeric):

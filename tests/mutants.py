@@ -139,15 +139,15 @@ MUTANTS = [
     M("step-sim-not-averaged-over-layers", "vaegan/step.py",
       "sim = sim + loss_t / len(taps)", "sim = sim + loss_t", STEP),
     M("step-gen-target-zero", "vaegan/step.py",
-      "gen, g_p = K.bce_with_logits(logit_p, 1.0)", "gen, g_p = K.bce_with_logits(logit_p, 0.0)", STEP,
+      "gen, dgen_p = K.bce_with_logits(logit_p, 1.0)", "gen, dgen_p = K.bce_with_logits(logit_p, 0.0)", STEP,
       "a wrong but self-consistent loss: finite differences agree with it, PyTorch does not"),
     M("step-gamma-ignored", "vaegan/step.py",
       "gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}", "gamma_dsim = dict(dsim)", STEP),
     M("step-shared-pass-gen-sign-kept", "vaegan/step.py",
-      "dx_p = dx_d_p * (-tc.gen_weight)", "dx_p = dx_d_p * tc.gen_weight", STEP,
+      "ddec_xp = dgan_xp * (-tc.gen_weight)", "ddec_xp = dgan_xp * tc.gen_weight", STEP,
       "the minimax step's shared discriminator pass: the generator's gradient is the negated one"),
     M("step-shared-pass-gamma-ignored", "vaegan/step.py",
-      "dx_rec = dx_rec_sim * tc.gamma", "dx_rec = dx_rec_sim", STEP),
+      "ddec_xrec = denc_xrec * tc.gamma", "ddec_xrec = denc_xrec", STEP),
 
     # --- the NumPy reference, one per kernel family --------------------------------------------------
     M("numpy-conv-window-phases-swapped", "kernels/numpy_ref/conv_phases.py",

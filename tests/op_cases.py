@@ -1,6 +1,8 @@
 """Every op of the contract (kernels/api.py) as declarative test cases, shared by all backends.
 
-A case is a name, the contract op it calls, and two functions:
+A case (bench/cases.py's Case: this file lists the shapes, bench/cases.py says once how each op is
+called and how its inputs are drawn, for the benchmark and the tests alike) is a name, the contract op
+it calls, and two functions:
 
     make(rng, dtype) -> dict of NumPy input arrays   fresh random draws (never zeros), of `dtype`
     run(K, inputs)   -> tuple of backend arrays       converts the inputs with K.asarray, calls K
@@ -14,7 +16,7 @@ so that "every GPU op against the reference on fresh random inputs" reads
 
 Hyper-parameters (stride, padding, slope, sigma, ...) live in the case (`case.params`), not in the
 inputs: `inputs` holds only arrays. Inputs that a backward takes from its forward (batch-norm's
-mean/invstd, tanh's y, ...) are computed consistently here, in plain NumPy float64.
+mean/invstd, tanh's y, ...) are computed consistently, in plain NumPy float64.
 
 Two families:
   * awkward small shapes (`case.preset is None`): kernel 1/3/5 and non-square, stride 1/2/3, padding
@@ -27,88 +29,33 @@ tile of the GPU kernels while staying small elsewhere, for the CPU runs of the G
 
 `adam_step` works in place: its run copies param, m, v, steps, and returns the updated copies.
 """
-from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from bench import cases as bench_cases
+from bench.cases import (activation_inputs, adam_inputs, bn_inputs, case, conv_inputs, conv_params, latent_inputs,
+                         linear_inputs, loss_inputs)
+from bench.layers import ConvSpec
 
-import numpy as np
-
-from kernels.shapes import conv2d_out_size, conv_transpose2d_out_size
+Case = bench_cases.Case
 
 BN_EPS = 1e-5
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str                 # e.g. "conv2d_forward[n2 3->4 7x6 k3x3 s1 p1]"
-    op: str                   # the contract op it calls (a key of kernels.api.OPS)
-    make: Callable            # (rng, dtype) -> {input name: np.ndarray}
-    run: Callable             # (K, inputs) -> tuple of K arrays
-    preset: str | None = None  # the preset whose real layer this is; None for an awkward shape
-    params: dict = field(default_factory=dict)  # the non-array arguments, for reports
-
-    @property
-    def real(self):
-        return self.preset is not None
-
-    def __repr__(self):  # pytest ids
-        return self.name
+# the order in which each family's ops are listed (and tested)
+CONV_OPS = ("conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight")
+ACT_OPS = ("relu_forward", "relu_backward", "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward")
+LATENT_OPS = ("reparam_forward", "reparam_backward", "reparam_kl_forward", "reparam_kl_backward", "kl_normal")
 
 
 # ------------------------------------------------------------------------------------------------
 # Shapes
 # ------------------------------------------------------------------------------------------------
 
-class ConvShape(NamedTuple):
-    """One (transposed) convolution layer: input x is (n, c_in, h, w), kernel kh x kw."""
-    n: int
-    c_in: int
-    c_out: int
-    h: int
-    w: int
-    kh: int
-    kw: int
-    stride: int
-    padding: int
-    output_padding: int = 0   # transposed convolutions only
-    bias: bool = True
-    transposed: bool = False
-
-    @property
-    def x_shape(self):
-        return (self.n, self.c_in, self.h, self.w)
-
-    @property
-    def w_shape(self):  # conv2d: (C_out, C_in, kH, kW); conv_transpose2d: (C_in, C_out, kH, kW)
-        if self.transposed:
-            return (self.c_in, self.c_out, self.kh, self.kw)
-        return (self.c_out, self.c_in, self.kh, self.kw)
-
-    @property
-    def y_shape(self):
-        if self.transposed:
-            size = conv_transpose2d_out_size
-            return (self.n, self.c_out, size(self.h, self.kh, self.stride, self.padding, self.output_padding),
-                    size(self.w, self.kw, self.stride, self.padding, self.output_padding))
-        size = conv2d_out_size
-        return (self.n, self.c_out, size(self.h, self.kh, self.stride, self.padding),
-                size(self.w, self.kw, self.stride, self.padding))
-
-    def label(self):
-        s = (f"n{self.n} {self.c_in}->{self.c_out} {self.h}x{self.w} k{self.kh}x{self.kw} "
-             f"s{self.stride} p{self.padding}")
-        if self.transposed:
-            s += f" op{self.output_padding}"
-        return s + ("" if self.bias else " nobias")
-
-
 def conv(n, c_in, c_out, h, w, k, stride, padding, bias=True):
+    """One convolution layer (bench/layers.py's ConvSpec): x is (n, c_in, h, w), k one size or (kh, kw)."""
     kh, kw = (k, k) if isinstance(k, int) else k
-    return ConvShape(n, c_in, c_out, h, w, kh, kw, stride, padding, 0, bias, False)
+    return ConvSpec(n, c_in, c_out, h, w, kh, kw, stride, padding, 0, False, bias)
 
 
 def conv_t(n, c_in, c_out, h, w, k, stride, padding, output_padding=0, bias=True):
     kh, kw = (k, k) if isinstance(k, int) else k
-    return ConvShape(n, c_in, c_out, h, w, kh, kw, stride, padding, output_padding, bias, True)
+    return ConvSpec(n, c_in, c_out, h, w, kh, kw, stride, padding, output_padding, True, bias)
 
 
 # awkward small shapes ---------------------------------------------------------------------------
@@ -243,267 +190,66 @@ PRESET_LAYERS = {"broad256x144": _broad256x144(), "larsen64": _larsen64()}
 
 
 # ------------------------------------------------------------------------------------------------
-# Random inputs (never zeros), of a given dtype
+# Cases: bench/cases.py's calls and draws, named for the tests
 # ------------------------------------------------------------------------------------------------
 
-def normal(rng, shape, dtype, scale=1.0):
-    dtype = np.dtype(dtype)
-    return rng.standard_normal(shape, dtype=dtype) * dtype.type(scale)
+def _tag(preset, label, text, suffix=""):
+    return f"[{(preset + ' ' + label + ' ') if preset else ''}{text}{suffix}]"
 
 
-def away_from_zero(rng, shape, dtype):
-    """Values in +-[0.1, 2): clear of the kink of ReLU-like functions, so finite differences work."""
-    return (rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape)).astype(dtype)
-
-
-def conv_inputs(rng, dtype, s, needs=("x", "w", "b", "dy")):
-    """x, w (scaled by 1/sqrt(fan-in) so outputs stay O(1)), b (or None) and an upstream dy."""
-    fan_in = s.c_in * s.kh * s.kw
-    draw = dict(x=lambda: normal(rng, s.x_shape, dtype), w=lambda: normal(rng, s.w_shape, dtype, fan_in ** -0.5),
-                b=lambda: normal(rng, (s.c_out,), dtype) if s.bias else None,
-                dy=lambda: normal(rng, s.y_shape, dtype))
-    return {k: draw[k]() for k in needs}
-
-
-def bn_params(rng, channels, dtype):
-    return dict(gamma=rng.uniform(0.5, 1.5, channels).astype(dtype), beta=normal(rng, channels, dtype, 0.5))
-
-
-def bn_input(rng, shape, dtype):
-    """x with a per-channel offset and scale, so that the statistics are not those of N(0, 1)."""
-    axis_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
-    loc = rng.standard_normal(axis_shape)
-    scale = rng.uniform(0.5, 2.0, axis_shape)
-    return (loc + scale * rng.standard_normal(shape)).astype(dtype)
-
-
-def bn_saved(x, gamma, beta, eps, slope):
-    """What batch_norm_act_forward saves for its backward, computed here in float64: y, mean, invstd."""
-    axes = (0, 2, 3) if x.ndim == 4 else (0,)
-    bshape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-    x64 = x.astype(np.float64)
-    mean = x64.mean(axis=axes)
-    invstd = 1.0 / np.sqrt(x64.var(axis=axes) + eps)
-    pre = (x64 - mean.reshape(bshape)) * invstd.reshape(bshape) * gamma.reshape(bshape) + beta.reshape(bshape)
-    y = pre if slope is None else np.where(pre > 0, pre, slope * pre)
-    return y.astype(x.dtype), mean.astype(x.dtype), invstd.astype(x.dtype)
-
-
-# ------------------------------------------------------------------------------------------------
-# Cases
-# ------------------------------------------------------------------------------------------------
-
-def _on(K, inputs):
-    """The inputs as backend arrays (None stays None)."""
-    return {k: (None if v is None else K.asarray(v)) for k, v in inputs.items()}
-
-
-def _pick(d, *names):
-    return {k: d[k] for k in names}
+def _dims(shape):
+    return "x".join(map(str, shape))
 
 
 def conv_cases(s, preset=None, label=None):
     """forward, backward, backward_data and backward_weight of one (transposed) convolution shape."""
-    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{s.label()}]"
-    p = dict(stride=s.stride, padding=s.padding)
-    if not s.transposed:
-        ops = {
-            "conv2d_forward": (("x", "w", "b"), lambda K, a: (K.conv2d_forward(a["x"], a["w"], a["b"], **p),)),
-            "conv2d_backward": (("dy", "x", "w"), lambda K, a: K.conv2d_backward(a["dy"], a["x"], a["w"], **p)),
-            "conv2d_backward_data": (("dy", "w"), lambda K, a: (
-                K.conv2d_backward_data(a["dy"], a["w"], s.x_shape, **p),)),
-            "conv2d_backward_weight": (("dy", "x"), lambda K, a: K.conv2d_backward_weight(
-                a["dy"], a["x"], s.w_shape, **p)),
-        }
-    else:
-        op = s.output_padding
-        ops = {
-            "conv_transpose2d_forward": (("x", "w", "b"), lambda K, a: (
-                K.conv_transpose2d_forward(a["x"], a["w"], a["b"], output_padding=op, **p),)),
-            "conv_transpose2d_backward": (("dy", "x", "w"), lambda K, a: K.conv_transpose2d_backward(
-                a["dy"], a["x"], a["w"], output_padding=op, **p)),
-            "conv_transpose2d_backward_data": (("dy", "w"), lambda K, a: (
-                K.conv_transpose2d_backward_data(a["dy"], a["w"], **p),)),
-            "conv_transpose2d_backward_weight": (("dy", "x"), lambda K, a: K.conv_transpose2d_backward_weight(
-                a["dy"], a["x"], s.w_shape, **p)),
-        }
-    cases = []
-    for name, (needs, call) in ops.items():
-        def make(rng, dtype, needs=needs):
-            return conv_inputs(rng, dtype, s, needs)
-
-        def run(K, inputs, call=call):
-            return tuple(call(K, _on(K, inputs)))
-
-        cases.append(Case(name + tag, name, make, run, preset, dict(p, shape=s)))
-    return cases
+    ops = [op.replace("conv2d", "conv_transpose2d") if s.transposed else op for op in CONV_OPS]
+    return [case(op, conv_params(s), conv_inputs, s, name=op + _tag(preset, label, s.text()), preset=preset,
+                 label=label or "") for op in ops]
 
 
 def bn_cases(shape, slope, preset=None, label=None):
     """The batch-norm ops (plain and fused with `slope`) on one input shape."""
-    plain_tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))}]"
-    tag = plain_tag[:-1] + f" slope={slope}]"
-    eps = BN_EPS
-    c = shape[1]
-
-    def make(rng, dtype, needs):
-        x = bn_input(rng, shape, dtype)
-        d = dict(x=x, **bn_params(rng, c, dtype))
-        if "dy" in needs:
-            d["dy"] = normal(rng, shape, dtype)
-            d["y"], d["mean"], d["invstd"] = bn_saved(x, d["gamma"], d["beta"], eps, slope)
-        if "running_var" in needs:
-            d["running_mean"] = normal(rng, c, dtype, 0.5)
-            d["running_var"] = rng.uniform(0.5, 2.0, c).astype(dtype)
-        return d
-
-    calls = {
-        "batch_norm_act_forward": (("x", "gamma", "beta"), lambda K, a: K.batch_norm_act_forward(
-            a["x"], a["gamma"], a["beta"], eps, slope)),
-        "batch_norm_act_backward": (("dy", "x", "y", "mean", "invstd", "gamma"), lambda K, a: K.batch_norm_act_backward(
-            a["dy"], a["x"], a["y"], a["mean"], a["invstd"], a["gamma"], slope)),
-        "batch_norm_act_inference": (("x", "gamma", "beta", "running_mean", "running_var"), lambda K, a: (
-            K.batch_norm_act_inference(a["x"], a["gamma"], a["beta"], a["running_mean"], a["running_var"], eps, slope),)),
-    }
-    plain = {}
-    if slope is None or preset is not None:  # the plain ops: with slope=None, and once per real shape
-        plain = {
-            "batch_norm_forward": (("x", "gamma", "beta"), lambda K, a: K.batch_norm_forward(
-                a["x"], a["gamma"], a["beta"], eps)),
-            "batch_norm_backward": (("dy", "x", "mean", "invstd", "gamma"), lambda K, a: K.batch_norm_backward(
-                a["dy"], a["x"], a["mean"], a["invstd"], a["gamma"])),
-            "batch_norm_inference": (("x", "gamma", "beta", "running_mean", "running_var"), lambda K, a: (
-                K.batch_norm_inference(a["x"], a["gamma"], a["beta"], a["running_mean"], a["running_var"], eps),)),
-        }
-    cases = []
-    for name, (needs, call) in {**plain, **calls}.items():
-        def mk(rng, dtype, needs=needs):
-            return _pick(make(rng, dtype, needs), *needs)
-
-        def run(K, inputs, call=call):
-            return tuple(call(K, _on(K, inputs)))
-
-        if name in plain:
-            cases.append(Case(name + plain_tag, name, mk, run, preset, dict(eps=eps, shape=shape)))
-        else:
-            cases.append(Case(name + tag, name, mk, run, preset, dict(eps=eps, slope=slope, shape=shape)))
-    return cases
+    plain = ("batch_norm_forward", "batch_norm_backward", "batch_norm_inference")
+    fused = [op.replace("batch_norm", "batch_norm_act") for op in plain]
+    ops = [(op, None, "") for op in plain if slope is None or preset is not None]   # once per real shape
+    ops += [(op, slope, f" slope={slope}") for op in fused]
+    return [case(op, dict(eps=BN_EPS, slope=s), bn_inputs, shape, s, BN_EPS,
+                 name=op + _tag(preset, label, _dims(shape), suffix), preset=preset, label=label or "")
+            for op, s, suffix in ops]
 
 
 def linear_cases(n, f_in, f_out, bias, preset=None, label=None):
-    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}n{n} {f_in}->{f_out}{'' if bias else ' nobias'}]"
-
-    def make(rng, dtype, needs):
-        draw = dict(x=lambda: normal(rng, (n, f_in), dtype), w=lambda: normal(rng, (f_out, f_in), dtype, f_in ** -0.5),
-                    b=lambda: normal(rng, (f_out,), dtype) if bias else None, dy=lambda: normal(rng, (n, f_out), dtype))
-        return {k: draw[k]() for k in needs}
-
-    def fwd(K, inputs):
-        a = _on(K, inputs)
-        return (K.linear_forward(a["x"], a["w"], a["b"]),)
-
-    def bwd(K, inputs):
-        a = _on(K, inputs)
-        return tuple(K.linear_backward(a["dy"], a["x"], a["w"]))
-
-    p = dict(shape=(n, f_in, f_out), bias=bias)
-    return [Case("linear_forward" + tag, "linear_forward", lambda rng, dtype: make(rng, dtype, ("x", "w", "b")),
-                 fwd, preset, p),
-            Case("linear_backward" + tag, "linear_backward", lambda rng, dtype: make(rng, dtype, ("dy", "x", "w")),
-                 bwd, preset, p)]
+    text = f"n{n} {f_in}->{f_out}{'' if bias else ' nobias'}"
+    return [case(op, {}, linear_inputs, n, f_in, f_out, bias, spec=(n, f_in, f_out), name=op + _tag(preset, label, text),
+                 preset=preset, label=label or "") for op in ("linear_forward", "linear_backward")]
 
 
 def activation_cases(shape, preset=None, label=None):
-    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))}"
-
-    def make(rng, dtype):
-        x = away_from_zero(rng, shape, dtype)
-        return dict(x=x, dy=normal(rng, shape, dtype),
-                    y_tanh=np.tanh(x.astype(np.float64)).astype(dtype),
-                    y_sigmoid=(1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(dtype))
-
-    def case(name, call, params=None):
-        def run(K, inputs):
-            return (call(K, _on(K, inputs)),)
-        suffix = "".join(f" {k}={v}" for k, v in (params or {}).items())
-        return Case(f"{name}{tag}{suffix}]", name, make, run, preset, dict(params or {}, shape=shape))
-
-    cases = [
-        case("relu_forward", lambda K, a: K.relu_forward(a["x"])),
-        case("relu_backward", lambda K, a: K.relu_backward(a["dy"], a["x"])),
-        case("tanh_forward", lambda K, a: K.tanh_forward(a["x"])),
-        case("tanh_backward", lambda K, a: K.tanh_backward(a["dy"], a["y_tanh"])),
-        case("sigmoid_forward", lambda K, a: K.sigmoid_forward(a["x"])),
-        case("sigmoid_backward", lambda K, a: K.sigmoid_backward(a["dy"], a["y_sigmoid"])),
-    ]
-    for slope in LEAKY_SLOPES:
-        cases += [case("leaky_relu_forward", lambda K, a, s=slope: K.leaky_relu_forward(a["x"], s), dict(slope=slope)),
-                  case("leaky_relu_backward", lambda K, a, s=slope: K.leaky_relu_backward(a["dy"], a["x"], s),
-                       dict(slope=slope))]
-    return cases
+    ops = [(op, {}) for op in ACT_OPS]
+    ops += [(op, dict(slope=slope)) for slope in LEAKY_SLOPES for op in ("leaky_relu_forward", "leaky_relu_backward")]
+    return [case(op, p, activation_inputs, shape,
+                 name=op + _tag(preset, label, _dims(shape), "".join(f" {k}={v}" for k, v in p.items())),
+                 preset=preset, label=label or "") for op, p in ops]
 
 
 def sampler_cases(shape, sigma, kl_weight, preset=None, label=None):
-    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))} sigma={sigma}"
-
-    def make(rng, dtype):
-        return dict(mu=normal(rng, shape, dtype), logvar=normal(rng, shape, dtype, 0.7),
-                    eps=normal(rng, shape, dtype), dz=normal(rng, shape, dtype))
-
-    def case(name, call, suffix=""):
-        def run(K, inputs):
-            out = call(K, _on(K, inputs))
-            return out if isinstance(out, tuple) else (out,)
-        return Case(f"{name}{tag}{suffix}]", name, make, run, preset,
-                    dict(sigma=sigma, kl_weight=kl_weight, shape=shape))
-
-    return [
-        case("reparam_forward", lambda K, a: K.reparam_forward(a["mu"], a["logvar"], a["eps"], sigma)),
-        case("reparam_backward", lambda K, a: tuple(K.reparam_backward(a["dz"], a["logvar"], a["eps"], sigma))),
-        case("reparam_kl_forward", lambda K, a: tuple(K.reparam_kl_forward(a["mu"], a["logvar"], a["eps"], sigma))),
-        case("reparam_kl_backward", lambda K, a: tuple(K.reparam_kl_backward(
-            a["dz"], a["mu"], a["logvar"], a["eps"], sigma, kl_weight)), f" kl_weight={kl_weight}"),
-        case("kl_normal", lambda K, a: tuple(K.kl_normal(a["mu"], a["logvar"]))),
-    ]
+    return [case(op, dict(sigma=sigma, kl_weight=kl_weight), latent_inputs, shape,
+                 name=op + _tag(preset, label, f"{_dims(shape)} sigma={sigma}",
+                                f" kl_weight={kl_weight}" if op == "reparam_kl_backward" else ""),
+                 preset=preset, label=label or "") for op in LATENT_OPS]
 
 
 def loss_cases(shape, preset=None, label=None):
-    tag = f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))}"
-
-    def make(rng, dtype):
-        return dict(a=normal(rng, shape, dtype), b=normal(rng, shape, dtype),
-                    logits=normal(rng, shape, dtype, 2.0), target=rng.uniform(0.05, 0.95, shape).astype(dtype))
-
-    def case(name, call, suffix, params):
-        def run(K, inputs):
-            return tuple(call(K, _on(K, inputs)))
-        return Case(f"{name}{tag}{suffix}]", name, make, run, preset, dict(params, shape=shape))
-
-    cases = [case("mse", lambda K, a: K.mse(a["a"], a["b"]), "", {}),
-             case("bce_with_logits", lambda K, a: K.bce_with_logits(a["logits"], a["target"]), " target=array",
-                  dict(target="array"))]
-    for t in (1.0, 0.0):  # the GAN's labels, as python floats
-        cases.append(case("bce_with_logits", lambda K, a, t=t: K.bce_with_logits(a["logits"], t), f" target={t}",
-                          dict(target=t)))
-    return cases
+    ops = [("mse", {}, "")] + [("bce_with_logits", dict(target=t), f" target={t}") for t in ("array", 1.0, 0.0)]
+    return [case(op, p, loss_inputs, shape, name=op + _tag(preset, label, _dims(shape), suffix), preset=preset,
+                 label=label or "") for op, p, suffix in ops]    # (targets 1.0, 0.0: the GAN's labels)
 
 
 def adam_case(shape, step, lr, beta1, beta2, eps, weight_decay, preset=None, label=None):
-    tag = (f"[{(preset + ' ' + label + ' ') if preset else ''}{'x'.join(map(str, shape))} step={step} lr={lr} "
-           f"b1={beta1} b2={beta2} eps={eps} wd={weight_decay}]")
-
-    def make(rng, dtype):
-        return dict(param=normal(rng, shape, dtype), grad=normal(rng, shape, dtype),
-                    m=normal(rng, shape, dtype, 0.1), v=(rng.uniform(0.1, 1.0, shape) ** 2 * 0.01).astype(dtype))
-
-    def run(K, inputs):
-        param, grad, m, v = (K.asarray(inputs[k].copy()) for k in ("param", "grad", "m", "v"))
-        result = K.adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)
-        assert result is None, "adam_step updates in place and returns None"
-        return (param, m, v)
-
-    return Case("adam_step" + tag, "adam_step", make, run, preset,
-                dict(shape=shape, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay))
+    text = f"{_dims(shape)} step={step} lr={lr} b1={beta1} b2={beta2} eps={eps} wd={weight_decay}"
+    return case("adam_step", dict(step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay),
+                adam_inputs, shape, name="adam_step" + _tag(preset, label, text), preset=preset, label=label or "")
 
 
 def _awkward_cases():

@@ -8,7 +8,8 @@ from vaegan.config import ModelConfig
 from vaegan.distributed import SINGLE
 from vaegan.model import VAEGAN
 from vaegan.optim import Adam
-from vaegan.step import LOSS_NAMES, TrainConfig, training_step
+from vaegan.step import LOSS_NAMES, training_step
+from vaegan.train import settings
 
 K = get_backend("numpy")
 # tests/test_vaegan_step.py's MINI_FC: batch-norm over channels (4-D) and over features (2-D), both
@@ -16,7 +17,8 @@ K = get_backend("numpy")
 CFG = ModelConfig(name="mini_fc", width=8, height=8, z_dim=5, enc_widths=(3, 4), enc_fc=7, dec_start=4,
                   dec_widths=(4, 3), dec_final_conv=True, disc_widths=(3, 4, 4), disc_strides=(1, 2, 2),
                   disc_fc=6, sim_layers=(2,), enc_act="relu", disc_act="relu")
-TC = TrainConfig(lr=1e-3, gen_loss="minimax", pixel_weight=1.0, kl_weight=0.1)
+# the seed recipe with the default recipe's minimax L_gen, its learning rate and a pixel term
+TC = settings("seed", lr=1e-3, gen_loss="minimax", pixel_weight=1.0, kl_weight=0.1).train
 BATCH, STEPS = 8, 3
 
 

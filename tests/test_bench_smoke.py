@@ -28,7 +28,7 @@ def test_trace_reads_the_layers_off_the_model():
     layers = dict(trace(TINY, batch=3))
     # the encoder's first convolution and the discriminator's share one shape: one spec, both names
     assert layers["enc.conv1/disc.conv1"] == ConvSpec(3, 3, TINY.enc_widths[0], TINY.height, TINY.width,
-                                                      TINY.kernel, 2, 2, 0, False, True)
+                                                      TINY.kernel, TINY.kernel, 2, 2, 0, False, True)
     decoder = [s for label, s in layers.items() if label.startswith("dec.conv")]
     assert [s.c_out for s in decoder] == list(TINY.dec_widths)
     assert all(s.transposed and s.stride == 2 and s.output_padding == 1 for s in decoder)

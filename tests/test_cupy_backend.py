@@ -209,11 +209,12 @@ def run_steps(K, dtype, steps=STEPS, seed=7):
     from vaegan.config import ModelConfig
     from vaegan.model import VAEGAN
     from vaegan.optim import Adam
-    from vaegan.step import TrainConfig, training_step
+    from vaegan.step import training_step
+    from vaegan.train import settings
 
     cfg = ModelConfig(name="mini", width=16, height=12, z_dim=6, enc_widths=(4, 6), dec_start=6, dec_widths=(4, 3),
                       disc_widths=(4, 6), disc_strides=(2, 2), sim_layers=(0, 1))
-    tc = TrainConfig()
+    tc = settings("seed", kl_weight=1.0).train
     model = VAEGAN(K, cfg, seed=seed, dtype=dtype)
     optimizers = {n: Adam(K, f, lr=tc.lr, beta1=tc.beta1) for n, f in model.flat.items()}
     rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
@@ -121,7 +122,7 @@ def _real_geometries(batch):
     for spec in PRESET_LAYERS.values():
         for _, s in spec["layers"]:
             if s.transposed:   # conv_transpose2d runs as the adjoint conv2d from its output to its input
-                _, c_out, h_out, w_out = s._replace(n=batch).y_shape
+                _, c_out, h_out, w_out = replace(s, n=batch).y_shape
                 yield plan.ConvGeometry(batch, c_out, h_out, w_out, s.c_in, s.kh, s.kw, s.stride, s.padding, s.h, s.w)
             else:
                 _, _, h_out, w_out = s.y_shape

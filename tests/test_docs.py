@@ -1,5 +1,6 @@
-"""docs/ stays true: every derivation page's check runs and agrees, and every link of every page leads
-somewhere that exists.
+"""docs/ stays true: every derivation page's check runs and agrees, every link of every page leads
+somewhere that exists, and every default a page (or the README, or vaegan/step.py's header) states is
+the recipe's (STATED_DEFAULTS).
 
 The link convention (docs/README.md, "How these pages link to the code"):
     [text](../vaegan/step.py)                      a relative link: the file (or folder) must exist
@@ -163,6 +164,87 @@ def test_a_failing_check_exits_non_zero():
             "fd.check('a wrong formula', 0.5, 1e-6); fd.finish('demo')")
     run = subprocess.run([sys.executable, "-c", code, DERIVATIONS], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "FAIL" in run.stdout, run.stdout
+
+
+# --- the defaults the pages state -----------------------------------------------------------------
+
+# (file, pattern, recipe, key): the pattern's group, found once in the file, is what the page says
+# recipe's setting `key` is (RECIPES in vaegan/recipes.py; recipe None: a constant of that module). A page
+# stating another value fails, so does a recipe changed under its pages, and so does a sentence rewritten
+# so that its pattern no longer finds it (update the row with the sentence). A boolean is stated as an
+# option, `--name` or `--no-name`: the group is the "no-".
+STATED_DEFAULTS = [
+    ("README.md", r"600 steps \((\d+) epochs\)", None, "SAMPLE_EPOCHS"),
+    ("README.md", r"`--pixel-weight (\S+)` \(p\)", "default", "pixel_weight"),
+    ("README.md", r"`--gen-loss (\w+) --gen-weight \S+` \(w:", "default", "gen_loss"),
+    ("README.md", r"`--gen-loss \w+ --gen-weight (\S+)` \(w:", "default", "gen_weight"),
+    ("README.md", r"`--(no-)?prior-bn-stats` \(the decoder's", "default", "prior_bn_stats"),
+    ("README.md", r"`--lr (\S+)`,\s+`--kl-weight", "default", "lr"),
+    ("README.md", r"`--kl-weight (\S+)` \(the prior 30 times", "default", "kl_weight"),
+    ("README.md", r"`--ema (\S+)` \(the pictures", "default", "ema"),
+    ("README.md", r"`--recipe larsen` is the paper's: the learned similarity alone \(p = (\d+)\)", "larsen", "pixel_weight"),
+    ("README.md", r"the (\w+) L_gen at w = \d+, the\s+prior pass", "larsen", "gen_loss"),
+    ("README.md", r"the \w+ L_gen at w = (\d+), the\s+prior pass", "larsen", "gen_weight"),
+    ("README.md", r"prior pass updating the statistics, lr (\S+);", "larsen", "lr"),
+    ("README.md", r"\(`--noise-schedule ([\d.@,]+)`, or `linear", "default", "noise_schedule"),
+    ("README.md", r"Losses are means, so `--gamma (\S+)`", "default", "gamma"),
+    ("vaegan/step.py", r'gen_loss = "(\w+)" in the default recipe', "default", "gen_loss"),
+    ("vaegan/step.py", r"\(pixel_weight = (\S+) in the default recipe\)", "default", "pixel_weight"),
+    ("docs/README.md", r"default recipe sets them .*?\s`gamma = (\S+)`", "default", "gamma"),
+    ("docs/README.md", r"default recipe sets them .*?\s`gen_loss = (\w+)`", "default", "gen_loss"),
+    ("docs/README.md", r"default recipe sets them .*?\s`gen_weight = (\S+)`", "default", "gen_weight"),
+    ("docs/README.md", r"default recipe sets them .*?\s`pixel_weight = (\S+)`", "default", "pixel_weight"),
+    ("docs/README.md", r"default recipe sets them .*?\s`kl_weight = (\S+)`", "default", "kl_weight"),
+    ("docs/README.md", r"default recipe sets them .*?\sAdam's `lr = (\S+)`", "default", "lr"),
+    ("docs/README.md", r"--recipe larsen`\):\s+`gen_weight = (\S+)`", "larsen", "gen_weight"),
+    ("docs/README.md", r"--recipe larsen`\):.*?\s`pixel_weight = (\S+)`", "larsen", "pixel_weight"),
+    ("docs/README.md", r"--recipe larsen`\):.*?\s`kl_weight = (\S+)`", "larsen", "kl_weight"),
+    ("docs/README.md", r"--recipe larsen`\):.*?\s`lr = (\S+)`", "larsen", "lr"),
+    ("docs/journey.md", r"at the default batch of (\d+)", "default", "batch_size"),
+    ("docs/journey.md", r"the default recipe's `kl_weight = (\S+)`", "default", "kl_weight"),
+    ("docs/journey.md", r"gen_loss = (\w+) \(the default recipe's\)", "default", "gen_loss"),
+    ("docs/journey.md", r"\s+(\w+) \(the seed recipe's\)", "seed", "gen_loss"),
+    ("docs/journey.md", r"\(pixel_weight = (\S+) in the default recipe\)", "default", "pixel_weight"),
+    ("docs/derivations/bce_with_logits.md", r"the default recipe's \(`gen_loss = (\w+)`\)", "default", "gen_loss"),
+    ("docs/derivations/bce_with_logits.md", r'\* "(\w+)", the seed recipe\'s', "seed", "gen_loss"),
+    ("docs/derivations/adam_bias_correction.md", r"default recipe, `lr = (\S+)`", "default", "lr"),
+    ("docs/derivations/adam_bias_correction.md", r"`lr = (\S+)` in the `larsen`\s+and `seed` recipes",
+     "larsen", "lr"),
+    ("docs/derivations/adam_bias_correction.md", r"`lr = (\S+)` in the `larsen`\s+and `seed` recipes",
+     "seed", "lr"),
+]
+
+
+def _stated(path, pattern):
+    found = list(re.finditer(pattern, open(os.path.join(ROOT, path), encoding="utf-8").read(), re.S))
+    assert len(found) == 1, f"{path}: {len(found)} places match {pattern!r} (one expected: update the table)"
+    return found[0].group(1)
+
+
+def _same(stated, value):
+    if isinstance(value, bool):
+        return (stated is None) == value
+    if isinstance(value, (int, float)):
+        try:
+            return float(stated) == value
+        except ValueError:
+            return False
+    return stated == value
+
+
+@pytest.mark.parametrize("path, pattern, recipe, key", STATED_DEFAULTS,
+                         ids=[f"{p}:{r or 'recipes'}.{k}" for p, _, r, k in STATED_DEFAULTS])
+def test_a_default_the_docs_state_is_the_recipes(path, pattern, recipe, key):
+    import vaegan.recipes as recipes
+
+    value = getattr(recipes, key) if recipe is None else recipes.RECIPES[recipe][key]
+    stated = _stated(path, pattern)
+    assert _same(stated, value), f"{path} says {recipe or 'vaegan.recipes'} {key} is {stated!r}; it is {value!r}"
+
+
+def test_the_stated_defaults_checker_catches_a_wrong_value():
+    assert _same("1e-3", 1e-3) and _same("30", 30.0) and _same(None, True) and _same("no-", False)
+    assert not (_same("2e-4", 1e-3) or _same("auto", "auto*30") or _same("no-", True) or _same("x", 1.0))
 
 
 # --- the links ------------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ import kernels
 from kernels.api import OPS, missing_names
 from tests import op_cases
 from tests.gradcheck import check_gradients
+from bench.cases import away_from_zero, bn_input, bn_params, conv_inputs, normal
 from tests.op_cases import (AWKWARD_CASES, BN_EPS, BN_SHAPES, CONV_SHAPES, CONV_T_SHAPES, LATENT_SHAPES,
-                            LINEAR_SHAPES, LOSS_SHAPES, PRESET_LAYERS, SLOPES, away_from_zero, bn_input,
-                            bn_params, conv_inputs, normal)
+                            LINEAR_SHAPES, LOSS_SHAPES, PRESET_LAYERS, SLOPES)
 from tests.optional import require
 
 K = kernels.get_backend("numpy")
@@ -39,7 +39,7 @@ F32_BOUND = 1e-5
 
 
 def ids(shapes):
-    return [s.label() if hasattr(s, "label") else "x".join(map(str, s)) for s in shapes]
+    return [s.text() if hasattr(s, "text") else "x".join(map(str, s)) for s in shapes]
 
 
 # --- the contract ----------------------------------------------------------------------------------

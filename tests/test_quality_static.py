@@ -10,9 +10,7 @@ import numpy as np
 
 from tests.films import write_film
 from vaegan.evaluate import mean_frame_psnr, reconstruction_psnr
-from vaegan.recipes import RECIPES
-from vaegan.step import TrainConfig
-from vaegan.train import RunOptions, film_store, new_run
+from vaegan.train import film_store, new_run, settings
 
 W, H, FRAMES = 32, 24, 48
 MARGIN_DB = 1.0
@@ -39,12 +37,9 @@ def static_camera_clip(n=FRAMES, width=W, height=H):
 def test_a_static_camera_reconstruction_beats_the_mean_frame(tmp_path):
     film = write_film(tmp_path / "static.mp4", pictures=static_camera_clip(), size=(W, H), fps=12,
                       options={"crf": "12"})
-    recipe = dict(RECIPES["default"])
-    tc = TrainConfig(**{k: v for k, v in recipe.items() if k in TrainConfig.__dataclass_fields__})
-    run_keys = ("noise_schedule", "ema", "lr_schedule", "kl_warmup")     # the recipe's RunOptions
-    opts = RunOptions(film=str(film), out=str(tmp_path / "run"), preset="tiny", width=W, height=H, z_dim=16,
-                      base_width=8, batch_size=8, epochs=30, seed=0, **{k: recipe[k] for k in run_keys})
-    run = new_run(opts, tc, film_store)
+    s = settings("default", film=str(film), out=str(tmp_path / "run"), preset="tiny", width=W, height=H,
+                 z_dim=16, base_width=8, batch_size=8, epochs=30, seed=0)
+    run = new_run(s.run, s.train, film_store)
     run.train()
     frames = np.asarray(run.store.frames)
     with run.averaged() as model:        # what `reconstruct` draws with: the averaged weights, if kept

@@ -217,12 +217,10 @@ def test_a_collapse_that_keeps_coming_back_stops_with_the_good_model_kept(film, 
 def test_a_discriminator_that_wins_outright_is_a_collapse(film, tmp_path, fast_checks, gen_loss, won, lost):
     """The rule on its own, fed metrics lines: L_GAN near 0 for two checks rolls back; with the
     non-saturating loss only while the decoder's loss explodes (the minimax one cannot)."""
-    from vaegan.step import TrainConfig
-
     def guard(name):
-        opts = train_module.RunOptions(film=str(film), out=str(tmp_path / name), width=32, height=24, base_width=4,
-                                       z_dim=8, batch_size=4, epochs=1)
-        return train_module.new_run(opts, TrainConfig(gen_loss=gen_loss), train_module.film_store).guard
+        s = train_module.settings(film=str(film), out=str(tmp_path / name), width=32, height=24, base_width=4,
+                                  z_dim=8, batch_size=4, epochs=1, gen_loss=gen_loss)
+        return train_module.new_run(s.run, s.train, train_module.film_store).guard
 
     g = guard("won")
     assert [g.check({"step": s, "disc": 0.001, "gen": won}) for s in (1, 2, 3, 4)] == [False, False, False, True]

@@ -272,9 +272,10 @@ def training_history(K, cfg, x, noise, sigma=0.7):
     on the host frames x; after each step: (host losses, {network: its gradient buffer on the host})."""
     from vaegan.model import VAEGAN
     from vaegan.optim import Adam
-    from vaegan.step import TrainConfig, training_step
+    from vaegan.step import training_step
+    from vaegan.train import settings
 
-    tc = TrainConfig()
+    tc = settings("seed", kl_weight=1.0).train      # (the step the GPU caches were built for: keep it)
     model = VAEGAN(K, cfg, seed=5)
     opts = {name: Adam(K, flat, lr=tc.lr, beta1=tc.beta1) for name, flat in model.flat.items()}
     history = []

@@ -4,11 +4,14 @@ The update is torch.optim.Adam's (see kernels/api.py, adam_step); the kernel doe
 parameters and both moment buffers. `step` counts the updates this optimiser has applied, which is
 what the bias correction needs; a skipped update (the equilibrium rule) does not count. `scale`
 multiplies lr at each step: the learning-rate schedule's factor (vaegan/lr_schedule.py), set by the run.
+A run passes its TrainConfig's lr and betas; the defaults here are the default recipe's lr and
+TrainConfig's betas, for callers that only need an optimiser (a checkpoint to write).
 """
+from .recipes import RECIPES
 
 
 class Adam:
-    def __init__(self, K, flat, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, K, flat, lr=RECIPES["default"]["lr"], beta1=0.5, beta2=0.999, eps=1e-8, weight_decay=0.0):
         self.K, self.flat = K, flat
         self.lr, self.beta1, self.beta2, self.eps, self.weight_decay = lr, beta1, beta2, eps, weight_decay
         self.m = K.xp.zeros_like(flat.data)

@@ -8,7 +8,10 @@
     seed      this project's defaults before the quality study (non-saturating generator loss), kept
               so the study can show what changed
 
-A setting given on the command line overrides the recipe's.
+The default recipe is the one place its numbers are written: TrainConfig (vaegan/step.py) and RunOptions
+(vaegan/train.py) read their defaults from it, so TrainConfig() is the default recipe's step.
+vaegan.train.settings(recipe, **overrides) turns any recipe into a run's settings; a setting given on
+the command line overrides the recipe's. This module imports nothing, so that both can read it.
 """
 
 SAMPLE_EPOCHS = 40      # `python cli.py train` with no film: passes over the sample clip (600 steps)

@@ -11,12 +11,14 @@ Losses (all means, kernels/api.py):
     L_sim   = mean over chosen layers l of mse(Dis_l(x_rec), Dis_l(x))   Dis_l(x) is a constant target
     L_GAN   = bce(Dis(x), 1) + bce(Dis(x_rec), 0) + bce(Dis(x_p), 0)     the discriminator's loss
     L_gen   = the decoder's adversarial loss: -(the x_rec and x_p terms of L_GAN)  ("minimax", as the
-              paper writes it) or bce(Dis(x_rec), 1) + bce(Dis(x_p), 1) ("nonsaturating", the usual
-              practice and our default: -log(1 - D) has no gradient where D is sure of a fake)
+              paper writes it; gen_loss = "minimax" in the default recipe) or bce(Dis(x_rec), 1) +
+              bce(Dis(x_p), 1) ("nonsaturating", the usual practice and the seed recipe's: -log(1 - D)
+              has no gradient where D is sure of a fake)
 
     L_pixel = mse(x_rec, x)                          the error a person measures (PSNR)
     L_rec   = L_sim + pixel_weight * L_pixel        the reconstruction error; pixel_weight 0 is the
               paper's (learned similarity alone); > 0 adds the pixel error as a second term
+              (pixel_weight = 30 in the default recipe)
 
 Each network follows the gradient of its own loss only:
     encoder       <- d(kl_weight * L_prior + L_rec)  [+ temporal_weight * L_temp, temporal.py: off by default]
@@ -33,11 +35,12 @@ through the discriminator's data path would be naive; this does two at x_rec and
 three weight-only passes.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .distributed import SINGLE
+from .recipes import RECIPES
 
 LOSS_NAMES = ("kl", "sim", "disc", "gen", "pixel")
 
@@ -55,24 +58,56 @@ def larsen_kl_weight(cfg):
     return cfg.z_dim / cfg.similarity_features()
 
 
+_DEFAULT = RECIPES["default"]
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    gamma: float = 2.5              # weight of L_sim in the decoder's loss (Broad's setting)
-    kl_weight: float = 1.0          # the CLI's default is "auto": larsen_kl_weight(model config)
-    lr: float = 2e-4
+    """The step's settings. Every field a recipe sets (vaegan/recipes.py) takes its default from the
+    default recipe, read from RECIPES there: TrainConfig() is what `python cli.py train` trains with, and
+    the numbers are written once. The other recipes, and a recipe with overrides: vaegan.train.settings.
+
+    kl_weight is a number, or a spec of one, as the recipes and --kl-weight write it: "auto" (Larsen's
+    balance for the model, larsen_kl_weight) or "auto*N" (N times that, the default recipe's "auto*30").
+    A spec needs the model's config; resolved(cfg) turns it into the number (train.settings and
+    new_run do), and the step takes numbers only: forward_and_gradients refuses a spec. A run's
+    config.json and checkpoint keep the resolved number."""
+    gamma: float = _DEFAULT["gamma"]            # weight of L_rec in the decoder's loss (Broad's setting)
+    kl_weight: float | str = _DEFAULT["kl_weight"]   # weight of L_prior in the encoder's loss, or a spec
+    lr: float = _DEFAULT["lr"]
     beta1: float = 0.5
     beta2: float = 0.999
-    gen_loss: str = "nonsaturating"  # or "minimax"
-    gen_weight: float = 1.0         # weight of L_gen in the decoder's loss
-    pixel_weight: float = 0.0       # weight of the pixel error in L_rec (0: the learned similarity alone)
-    prior_bn_stats: bool = True     # the decoder's pass on z_p updates its batch-norm running statistics
-                                    # too (as PyTorch would); False: only the reconstruction pass does
+    gen_loss: str = _DEFAULT["gen_loss"]        # "minimax" or "nonsaturating"
+    gen_weight: float = _DEFAULT["gen_weight"]  # weight of L_gen in the decoder's loss
+    pixel_weight: float = _DEFAULT["pixel_weight"]   # weight of the pixel error in L_rec (0: L_sim alone)
+    prior_bn_stats: bool = _DEFAULT["prior_bn_stats"]   # the decoder's pass on z_p updates its batch-norm
+                                    # running statistics too (as PyTorch would); False: only the reconstruction pass does
     recon_as_fake: bool = True      # show reconstructions to the discriminator as fakes
     label_smoothing: float = 0.0    # the discriminator's target for real frames is 1 - this
     equilibrium: float = 0.0        # Larsen's rule; 0 disables it (0.68 in his code)
     margin: float = 0.35
     temporal_weight: float = 0.0    # > 0: batches of adjacent-frame pairs, and the encoder's loss gains
                                     # this x L_temp, neighbours' latents held together (temporal.py)
+
+    def resolved(self, cfg):
+        """This config with kl_weight a number for the model config `cfg`: "auto" -> larsen_kl_weight(cfg),
+        "auto*N" -> N times that (the same multiple of Larsen's balance for every preset), a number given
+        as text -> float. ValueError for anything else."""
+        w = self.kl_weight
+        if w == "auto":
+            return replace(self, kl_weight=larsen_kl_weight(cfg))
+        if isinstance(w, str) and w.replace(" ", "").startswith("auto*"):
+            try:
+                times = float(w.replace(" ", "")[len("auto*"):])
+            except ValueError:
+                times = float("nan")
+            if not (times >= 0 and times < float("inf")):
+                raise ValueError(f"--kl-weight auto*N needs a non-negative number N, got {w!r}")
+            return replace(self, kl_weight=times * larsen_kl_weight(cfg))
+        try:
+            return replace(self, kl_weight=float(w))
+        except (TypeError, ValueError):
+            raise ValueError(f"--kl-weight must be a number or 'auto', got {w!r}") from None
 
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
@@ -90,6 +125,17 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     """The whole step up to (not including) the updates. Each network's gradient buffer ends up
     holding the gradient of that network's loss. Returns (losses: name -> 0-d array, balance) where
     balance = (the discriminator's loss on reals, on fakes) for the equilibrium rule."""
+    if isinstance(tc.kl_weight, str):
+        raise ValueError(f"kl_weight {tc.kl_weight!r} is a spec, not a number: the step takes "
+                         f"tc.resolved(model.cfg)")
+    # Gradient names: d<loss>_<at> is the gradient of <loss> with respect to the tensor <at>.
+    #   <loss>  gan: L_GAN (the discriminator's)      gen: gen_weight * L_gen      sim: L_sim
+    #           pixel: L_pixel     temp: L_temp     dec: the decoder's whole loss     enc: L_rec, the
+    #           encoder's part that reaches it through the decoder
+    #   <at>    real, rec, p: the logits Dis(x), Dis(x_rec), Dis(x_p)     xrec, xp: the frames x_rec, x_p
+    #           mu: the encoder's mean     dsim, no <at>: a dict, tap -> at that tap's features of x_rec
+    # A weight in front names a multiple (gamma_dsim = gamma * dsim). dz, dmu, dlogvar: the encoder's
+    # whole loss at the sampler's output and inputs, as the backends name them.
     K = model.K
     enc, dec, dis = model.encoder, model.decoder, model.discriminator
     for flat in model.flat.values():
@@ -114,64 +160,64 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         sim = sim + loss_t / len(taps)
         dsim[t] = dsim[t] * (1.0 / len(taps))
 
-    real_loss, d_real = K.bce_with_logits(logit_real, 1.0 - tc.label_smoothing)
-    prior_loss, d_p = K.bce_with_logits(logit_p, 0.0)
+    real_loss, dgan_real = K.bce_with_logits(logit_real, 1.0 - tc.label_smoothing)
+    prior_loss, dgan_p = K.bce_with_logits(logit_p, 0.0)
     disc = real_loss + prior_loss
     fake_loss = prior_loss
     if tc.recon_as_fake:
-        rec_loss, d_rec = K.bce_with_logits(logit_rec, 0.0)
+        rec_loss, dgan_rec = K.bce_with_logits(logit_rec, 0.0)
         disc = disc + rec_loss
         fake_loss = 0.5 * (rec_loss + prior_loss)
 
     if tc.gen_loss == "minimax":      # L_gen = -(fake terms of L_GAN): the same gradients, negated
         gen = -(prior_loss + (rec_loss if tc.recon_as_fake else 0.0))
-        g_p = -d_p
-        g_rec = -d_rec if tc.recon_as_fake else None
+        dgen_p = -dgan_p
+        dgen_rec = -dgan_rec if tc.recon_as_fake else None
     else:                             # L_gen = bce(D(x_p), 1) [+ bce(D(x_rec), 1)]
-        gen, g_p = K.bce_with_logits(logit_p, 1.0)
-        g_rec = None
+        gen, dgen_p = K.bce_with_logits(logit_p, 1.0)
+        dgen_rec = None
         if tc.recon_as_fake:
-            gen_rec, g_rec = K.bce_with_logits(logit_rec, 1.0)
+            gen_rec, dgen_rec = K.bce_with_logits(logit_rec, 1.0)
             gen = gen + gen_rec
-    g_p = g_p * tc.gen_weight          # the reported `gen` stays L_gen, unweighted
-    if g_rec is not None:
-        g_rec = g_rec * tc.gen_weight
-    pixel, dpixel = K.mse(x_rec, x)   # always reported; a loss term when pixel_weight > 0
+    dgen_p = dgen_p * tc.gen_weight          # the reported `gen` stays L_gen, unweighted
+    if dgen_rec is not None:
+        dgen_rec = dgen_rec * tc.gen_weight
+    pixel, dpixel_xrec = K.mse(x_rec, x)     # always reported; a loss term when pixel_weight > 0
 
-    # --- discriminator <- d(L_GAN); decoder <- d(gamma * L_sim + L_gen); encoder <- d(L_rec) ---------
+    # --- discriminator <- d(L_GAN); decoder <- d(gamma * L_rec + gen_weight * L_gen); encoder <- d(L_rec)
     # A network's backward is linear in the gradient fed into it (every layer's backward is, given the
-    # forward's saved values). With the minimax L_gen = -(fake terms of L_GAN), the generator's gradient
-    # at a fake's logits is -gen_weight times the discriminator's, so its gradient at the fake frame is
-    # -gen_weight times what the discriminator's own backward computes on the way to its weight
-    # gradients: one pass per fake serves both, and the decoder's gradient at x_rec is
-    # -gen_weight * B(d_rec) + gamma * B(dsim), B(dsim) being the encoder's L_rec pass anyway.
+    # forward's saved values). With the minimax L_gen = -(fake terms of L_GAN), dgen at a fake's logits
+    # is -gen_weight * dgan there, so the decoder's gradient at that fake frame is -gen_weight times the
+    # one the discriminator's own backward computes on the way to its weight gradients: one pass per
+    # fake serves both networks. B(g) is the discriminator's backward of g at x_rec:
+    #   ddec_xrec = -gen_weight * B(dgan_rec) + gamma * B(dsim),  and  denc_xrec = B(dsim)  (+ pixel terms)
     shared = tc.gen_loss == "minimax"
-    dis.backward(d_real, dis_real, need_dx=False)
-    dx_d_p = dis.backward(d_p, dis_p, need_dx=shared)
-    dx_d_rec = dis.backward(d_rec, dis_rec, need_dx=shared) if tc.recon_as_fake else None
-    dx_rec_sim = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
+    dis.backward(dgan_real, dis_real, need_dx=False)
+    dgan_xp = dis.backward(dgan_p, dis_p, need_dx=shared)
+    dgan_xrec = dis.backward(dgan_rec, dis_rec, need_dx=shared) if tc.recon_as_fake else None
+    denc_xrec = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
     if shared:
-        dx_p = dx_d_p * (-tc.gen_weight)
-        dx_rec = dx_rec_sim * tc.gamma
-        if dx_d_rec is not None:
-            dx_rec = dx_rec + dx_d_rec * (-tc.gen_weight)
+        ddec_xp = dgan_xp * (-tc.gen_weight)
+        ddec_xrec = denc_xrec * tc.gamma
+        if dgan_xrec is not None:
+            ddec_xrec = ddec_xrec + dgan_xrec * (-tc.gen_weight)
     else:
         gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
-        dx_rec = dis.backward(g_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
-        dx_p = dis.backward(g_p, dis_p, param_grads=False)
+        ddec_xrec = dis.backward(dgen_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
+        ddec_xp = dis.backward(dgen_p, dis_p, param_grads=False)
     if tc.pixel_weight:
-        dx_rec = dx_rec + dpixel * (tc.gamma * tc.pixel_weight)
-        dx_rec_sim = dx_rec_sim + dpixel * tc.pixel_weight
-    dec.backward(dx_rec, dec_rec, need_dz=False)
-    dec.backward(dx_p, dec_p, need_dz=False)
+        ddec_xrec = ddec_xrec + dpixel_xrec * (tc.gamma * tc.pixel_weight)
+        denc_xrec = denc_xrec + dpixel_xrec * tc.pixel_weight
+    dec.backward(ddec_xrec, dec_rec, need_dz=False)
+    dec.backward(ddec_xp, dec_p, need_dz=False)
 
     # --- encoder <- d(kl_weight * L_prior + L_rec): L_rec's gradient alone, through the decoder ----
-    dz = dec.backward(dx_rec_sim, dec_rec, param_grads=False)
+    dz = dec.backward(denc_xrec, dec_rec, param_grads=False)
     dmu, dlogvar = K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)
     if tc.temporal_weight:            # + temporal_weight * L_temp: x is a batch of adjacent pairs (temporal.py)
         from .temporal import pair_change, temporal_loss
-        _, dtemp = temporal_loss(K.xp, mu, pair_change(K.xp, x))
-        dmu = dmu + dtemp * tc.temporal_weight
+        _, dtemp_mu = temporal_loss(K.xp, mu, pair_change(K.xp, x))
+        dmu = dmu + dtemp_mu * tc.temporal_weight
     enc.backward(dmu, dlogvar, enc_ctx)
 
     losses = {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}

@@ -32,14 +32,15 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
 from . import checkpoint
 from .backend import backend_named
-from .config import make_config
+from .config import ModelConfig, make_config
 from .distributed import SINGLE, EveryRank
 from .ema import EMA, averaged, validate_decay
 from .errors import UserError
@@ -47,16 +48,21 @@ from .media.paths import check_output
 from .model import VAEGAN
 from .lr_schedule import LRSchedule
 from .optim import Adam
+from .recipes import RECIPES
 from .runlock import RunLock, remove_leftovers
 from .schedule import NoiseSchedule
 from .stopping import StopFlag
-from .step import LOSS_NAMES, TrainConfig, larsen_kl_weight, training_step
+from .step import LOSS_NAMES, TrainConfig, training_step
+
+_DEFAULT = RECIPES["default"]
 
 GRID_FRAMES = 8
 
 
 @dataclass
 class RunOptions:
+    """The run's own settings (the step's are TrainConfig's). As there, every field a recipe sets takes its
+    default from the default recipe (vaegan/recipes.py); settings() below fills both from any recipe."""
     film: str
     out: str
     preset: str = "tiny"
@@ -65,10 +71,10 @@ class RunOptions:
     z_dim: int = 0
     base_width: int = 0
     epochs: int = 10
-    batch_size: int = 16
+    batch_size: int = _DEFAULT["batch_size"]
     backend: str = "numpy"
     seed: int = 0
-    noise_schedule: str = "1.0@0,0.5@0.6,0.1@1.0"
+    noise_schedule: str = _DEFAULT["noise_schedule"]
     fit: str = "crop"
     every: int = 1
     max_frames: int = 0
@@ -76,9 +82,52 @@ class RunOptions:
     checkpoint_every: int = 0    # steps between checkpoints (0: once per epoch)
     checkpoint_minutes: float = 10.0   # and a checkpoint whenever this much time has passed since the last (0: off)
     sim_layers: tuple = ()       # override the preset's learned-similarity layers
-    ema: float = 0.0             # decay of the generator's averaged weights (vaegan/ema.py); 0: none
-    lr_schedule: str = "constant"    # the learning rate over the run (vaegan/lr_schedule.py)
-    kl_warmup: float = 0.0       # the KL weight rises linearly from 0 over this fraction of the run
+    ema: float = _DEFAULT["ema"]     # decay of the generator's averaged weights (vaegan/ema.py); 0: none
+    lr_schedule: str = _DEFAULT["lr_schedule"]    # the learning rate over the run (vaegan/lr_schedule.py)
+    kl_warmup: float = _DEFAULT["kl_warmup"]      # the KL weight rises linearly from 0 over this fraction of the run
+
+
+class Settings(NamedTuple):
+    train: TrainConfig          # kl_weight resolved to a number for `model`
+    run: RunOptions
+    model: ModelConfig          # the model the run options describe
+
+
+def settings(recipe="default", **overrides):
+    """(a recipe's name, overrides) -> Settings: the one place where a recipe becomes what a run or a
+    step is given (the CLI's train, bench/quality_runs.py, bench/train.py, the tests all come here).
+
+    The recipe (RECIPES, vaegan/recipes.py) sets what it names; an override (any TrainConfig or
+    RunOptions field; None means not given) replaces it; what neither sets keeps the dataclass's own
+    default, which for a recipe's keys is the default recipe's. film and out, which no recipe names,
+    are "" unless given (for callers that only step). Then kl_weight's spec ("auto", "auto*N") is
+    resolved for the model the run options describe, and every value is checked: one-line UserError
+    for an unknown recipe or setting, or a value out of range."""
+    if recipe not in RECIPES:
+        raise UserError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    given = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
+    train_keys, run_keys = _field_names(TrainConfig), _field_names(RunOptions)
+    unknown = sorted(set(given) - train_keys - run_keys)
+    if unknown:
+        raise UserError(f"unknown setting {', '.join(map(repr, unknown))}: not a field of TrainConfig or RunOptions")
+    opts = RunOptions(**{"film": "", "out": "", **{k: v for k, v in given.items() if k in run_keys}})
+    cfg, tc = _settings(opts, TrainConfig(**{k: v for k, v in given.items() if k in train_keys}))
+    return Settings(tc, opts, cfg)
+
+
+def _field_names(cls):
+    return {f.name for f in fields(cls)}
+
+
+def _saved_settings(run, train):
+    """RunOptions and TrainConfig from a run's config.json or checkpoint. A setting missing there was
+    added after the run began, which trained as if it had the seed recipe's value (the project's defaults
+    before the recipes: no averaged weights, no pixel term...), not today's default."""
+    seed = RECIPES["seed"]
+    run = {**{k: v for k, v in seed.items() if k in _field_names(RunOptions)}, **run}
+    train = {**{k: v for k, v in seed.items() if k in _field_names(TrainConfig)}, **train}
+    run.pop("noise", None)   # written by runs before RunOptions.noise was removed (always "backend": the only RNG)
+    return RunOptions(**run), TrainConfig(**train)
 
 
 class Run:
@@ -339,9 +388,8 @@ def _settings(opts, tc):
             cfg = replace(cfg, sim_layers=tuple(opts.sim_layers)).validate()
     except ValueError as e:
         raise UserError(str(e)) from None
-    tc = _resolve_kl_weight(tc, cfg)
     try:
-        tc.validate()
+        tc = tc.resolved(cfg).validate()
         _validate_run_options(opts)
     except ValueError as e:
         raise UserError(str(e)) from None
@@ -395,16 +443,13 @@ def _resume(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm):
     if comm.rank == 0:
         remove_leftovers(run_dir)
         _cut_metrics(os.path.join(run_dir, "metrics.jsonl"), meta.get("metrics_bytes"))
-    run = dict(meta["run"])
-    run.pop("noise", None)   # written by runs before RunOptions.noise was removed (always "backend": the only RNG)
-    opts = RunOptions(**run)
+    opts, tc = _saved_settings(meta["run"], meta["train"])
     opts.out = run_dir
     _check_ranks(opts.batch_size, comm)      # (any number of ranks resumes a run: its batch is global)
     if epochs:
         opts.epochs = epochs
     if checkpoint_minutes is not None:
         opts.checkpoint_minutes = checkpoint_minutes
-    tc = TrainConfig(**meta["train"])
     cfg = checkpoint.config_of(meta)
     if shape:
         _check_shape(run_dir, opts, cfg, shape)
@@ -435,7 +480,7 @@ def _start_again(run_dir, store_builder, epochs, shape, checkpoint_minutes, comm
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
             saved = json.load(f)
-        opts, tc = RunOptions(**saved["run"]), TrainConfig(**saved["train"])
+        opts, tc = _saved_settings(saved["run"], saved["train"])
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise UserError(f"{run_dir}: no checkpoint, and its config.json is unreadable ({e}); start the run "
                         f"again with train FILM --out {run_dir}") from None
@@ -513,27 +558,6 @@ def _validate_run_options(opts):
     w = opts.kl_warmup
     if not (isinstance(w, (int, float)) and 0 <= w <= 1):
         raise ValueError(f"kl warm-up must be a fraction of the run between 0 and 1, got {w!r}")
-
-
-def _resolve_kl_weight(tc, cfg):
-    """kl_weight "auto" (the CLI's default) -> larsen_kl_weight(cfg); "auto*N" -> N times that (the
-    same multiple of Larsen's balance for every preset); a number given as text -> float."""
-    w = tc.kl_weight
-    if w == "auto":
-        return replace(tc, kl_weight=larsen_kl_weight(cfg))
-    if isinstance(w, str) and w.replace(" ", "").startswith("auto*"):
-        try:
-            times = float(w.replace(" ", "")[len("auto*"):])
-        except ValueError:
-            times = float("nan")
-        if not (times >= 0 and times < float("inf")):
-            raise UserError(f"--kl-weight auto*N needs a non-negative number N, got {w!r}")
-        return replace(tc, kl_weight=times * larsen_kl_weight(cfg))
-    try:
-        w = float(w)
-    except (TypeError, ValueError):
-        raise UserError(f"--kl-weight must be a number or 'auto', got {tc.kl_weight!r}") from None
-    return replace(tc, kl_weight=w)
 
 
 def film_store(film, store_dir, cfg, opts):

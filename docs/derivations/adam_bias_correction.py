@@ -20,8 +20,10 @@ from fd import check, finish, rel_err, repo_on_path
 
 repo_on_path()
 from kernels.numpy_ref import adam_step  # noqa: E402
+from vaegan.step import TrainConfig  # noqa: E402
 
-B1, B2, LR, EPS = 0.5, 0.999, 2e-4, 1e-8      # vaegan/step.py TrainConfig's betas and lr; torch's eps
+TC = TrainConfig()                            # the default recipe's betas and lr (vaegan/step.py)
+B1, B2, LR, EPS = TC.beta1, TC.beta2, TC.lr, 1e-8      # and torch's eps
 
 
 def main():

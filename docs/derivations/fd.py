@@ -3,13 +3,14 @@
     numerical_grad(f, x)   dL/dx of a scalar function f by central differences, one element at a time:
                            (f(x + h e_i) - f(x - h e_i)) / 2h, whose error is O(h^2) from the Taylor
                            series plus O(u/h) from rounding (u = 1.1e-16 in float64); h = 1e-6 balances
-                           them near 1e-10 relative, far below any mistake in a derivation
+                           them near 1e-10 relative, far below any mistake in a derivation. It is the
+                           tests' checker, tests/gradcheck.py's central_differences: one loop for both
     rel_err(got, want)     max |got - want| / max |want|: one number per array, scaled by the array
     check(what, err, tol)  prints the agreement and remembers a failure; finish() exits non-zero after one
     expect(what, cond)     the same for a yes/no fact
 
 The scripts run from anywhere (`python docs/derivations/batch_norm_backward.py`); `repo_on_path` lets
-them import kernels/ without an install.
+them (and this file, for the checker) import from the repository without an install.
 """
 import os
 import sys
@@ -25,19 +26,10 @@ def repo_on_path():
         sys.path.insert(0, root)
 
 
-def numerical_grad(f, x, h=1e-6):
-    """dL/dx of the scalar L = f(x) by central differences (x: a float64 array, restored afterwards)."""
-    grad = np.zeros_like(x)
-    flat, g = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        keep = flat[i]
-        flat[i] = keep + h
-        up = f(x)
-        flat[i] = keep - h
-        down = f(x)
-        flat[i] = keep
-        g[i] = (up - down) / (2 * h)
-    return grad
+repo_on_path()
+from tests.gradcheck import central_differences as numerical_grad  # noqa: E402  (f(x), x float64)
+
+__all__ = ["check", "expect", "finish", "numerical_grad", "rel_err", "repo_on_path"]
 
 
 def rel_err(got, want):

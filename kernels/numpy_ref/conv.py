@@ -27,7 +27,7 @@ Backward. Y is linear in W and in cols; with dY = dy laid out as Y, (C_out, N*H_
                             where im2col read them (what lands on the padding is dropped)
     db    = sum of dy over n, i, j
 
-docs/derivations/conv2d_weight_gradient.md derives dW from the formula above, and
+docs/derivations/conv2d_weight_gradient.md derives dW from the formula above (and checks it), and
 docs/derivations/conv_transpose_adjoint.md why col2im(W^T dY) is the transposed convolution.
 
 This file is the definition the backend's faster form is held to: conv_phases.py computes the same
