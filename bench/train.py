@@ -7,8 +7,9 @@ its peak memory; beside it, the same step in plain PyTorch where PyTorch imports
 Throughput: frames/s = batch / (median time of one training step), over --steps steps after --warmup
 steps, the device synchronised before and after each step. The batch is one fixed random batch in
 [-1, 1] on the device (data loading is not part of it: bench.decode measures the frame store), the
-noise is drawn per step by the backend, sigma = 1. The step is the seed recipe's (bench/layers.py,
-STEP_RECIPE: the one its published timings were measured with), its KL weight resolved for the preset.
+noise is drawn per step by the backend, sigma = 1. The step is the default recipe's, the one `python
+cli.py train` runs (bench/layers.py, STEP_RECIPE; --recipe seed times the step the timings before
+2026-12-05 were measured with), its KL weight resolved for the preset.
 
 Breakdown: then --breakdown-steps more steps run with every contract op timed on its own (through the
 OpProxy of bench/instrument.py, the device synchronised before and after each op, so these steps run slower than
@@ -49,6 +50,7 @@ from kernels import get_backend
 from vaegan.config import PRESETS
 from vaegan.model import VAEGAN
 from vaegan.optim import Adam
+from vaegan.recipes import RECIPES
 from vaegan.step import forward_and_gradients, training_step
 from vaegan.train import settings
 
@@ -194,14 +196,14 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
 
 
 def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_steps=3, variant=None,
-        seed=0, peer=True, emit=None, rounds=3):
+        seed=0, peer=True, emit=None, rounds=3, recipe=STEP_RECIPE):
     """Measure; returns the report (a dict; print it with format_report). `emit(report, part)`, where
     given, is called as each part is measured: "header", "throughput", "peer", "breakdown", "memory"."""
     emit = emit or (lambda report, part: None)
     K = get_backend(backend)
     gpu = backend != "numpy"
     sync = _syncer(backend)
-    chosen = settings(STEP_RECIPE, preset=preset)
+    chosen = settings(recipe, preset=preset)
     cfg, tc = chosen.model, chosen.train
     if gpu:
         import cupy
@@ -219,7 +221,7 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
                     K.normal((batch, cfg.z_dim), (seed, s, 1), "float32"))
 
         report = {"env": environment(gpu=gpu), "backend": backend, "variant": variant, "preset": preset,
-                  "recipe": STEP_RECIPE,
+                  "recipe": recipe,
                   "batch": batch, "steps": steps, "warmup": warmup}
         emit(report, "header")
         losses = []
@@ -375,6 +377,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3,
                     help="ours and the peer timed alternately this many times; ours / peer is the median "
                          "of the rounds' ratios (default 3)")
+    ap.add_argument("--recipe", default=STEP_RECIPE, choices=sorted(RECIPES),
+                    help=f"whose training step to time (default {STEP_RECIPE}, what cli.py train runs)")
     ap.add_argument("--json", help="also write the report to this file")
     a = ap.parse_args(argv)
 
@@ -386,7 +390,7 @@ def main(argv=None):
     if a.rounds < 1:
         ap.error(f"--rounds must be at least 1, got {a.rounds}")
     run(a.backend, a.preset, a.batch, a.steps, a.warmup, a.breakdown_steps, a.variant, a.seed, not a.no_peer, emit,
-        a.rounds)
+        a.rounds, a.recipe)
 
 
 if __name__ == "__main__":
