@@ -111,15 +111,15 @@ def test_convolution_on_host(host, case, dtype, variant, rng, monkeypatch):
 # float64 instantiations are the same template code, and the awkward cases run them).
 # The implicit GEMM (conv_implicit.cu, and conv_implicit_tf32.cu's WMMA twin: both 64 x 64 tiles, depth
 # steps of 16, plan.GEMM_TILES) on each conv case, rows x columns x depth of its one product:
-#   conv2d_forward 4->130          forward      130 x 162 x 36     3 x 3 tiles, both ragged, 3 steps
-#   conv2d_backward_data 130->4    data grad    130 x 162 x 36     3 x 3 tiles
-#   conv2d_backward_weight 15->130 weight grad  130 x 135 x 36     3 x 3 tiles
-#   conv2d_backward_weight 4->70   weight grad   70 x  36 x 1089   2 x 1 tiles, depth split 5 ways on
-#                                                                  the H100 plan (4 x 224 + 193)
-#   conv_transpose2d_forward       data grad    130 x 324 x 270    3 x 6 tiles, split 2 ways on the H100
-#                                                                  plan (144 + 126)
-#   conv_transpose2d_backward_data forward      130 x 162 x 36     3 x 3 tiles
-#   conv_transpose2d_backward_weight weight grad 130 x 135 x 36    3 x 3 tiles
+#   conv2d_forward 4->130            forward          130 x 162 x 36     3 x 3 tiles, both ragged, 3 steps
+#   conv2d_backward_data 130->4      backward_data    130 x 162 x 36     3 x 3 tiles
+#   conv2d_backward_weight 15->130   backward_weight  130 x 135 x 36     3 x 3 tiles
+#   conv2d_backward_weight 4->70     backward_weight   70 x  36 x 1089   2 x 1 tiles, depth split 5 ways
+#                                                                        on the H100 plan (4 x 224 + 193)
+#   conv_transpose2d_forward         backward_data    130 x 324 x 270    3 x 6 tiles, split 2 ways on the
+#                                                                        H100 plan (144 + 126)
+#   conv_transpose2d_backward_data   forward          130 x 162 x 36     3 x 3 tiles
+#   conv_transpose2d_backward_weight backward_weight  130 x 135 x 36     3 x 3 tiles
 # On the tight plan every one of them splits its depth 3 to 23 ways, the last slice short. The im2col
 # variant runs the same shapes through im2col / col2im / swap_axes (grid-stride loops) and NumPy's matmul.
 # Each GEMM launch is checked against this: more than one tile along the rows with the last one ragged,
@@ -130,14 +130,13 @@ def test_convolution_on_host(host, case, dtype, variant, rng, monkeypatch):
 # plan's 32 threads, 260 features 2 blocks of the H100 plan's 256 (checked on every launch of them by
 # the batch-norm and linear cases); 2x40x6x6 is also 2 chunks of level 1 on the tight plan.
 MULTI_TILE = op_cases.MULTI_TILE_CASES
-GEMM_PRODUCTS = {"conv2d_forward_implicit": "forward", "conv2d_data_grad_implicit": "data_grad",
-                 "conv2d_weight_grad_implicit": "weight_grad", "conv2d_forward_tf32": "forward",
-                 "conv2d_data_grad_tf32": "data_grad", "conv2d_weight_grad_tf32": "weight_grad"}
+GEMM_PRODUCTS = {f"conv2d_{product}_{variant}": product for product in ("forward", "backward_data", "backward_weight")
+                 for variant in ("implicit", "implicit_tf32")}
 SPLIT_ON_H100 = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]": 5,
                  "conv_transpose2d_forward[n1 30->130 9x9 k3x3 s2 p1 op1]": 2}
 ONE_COLUMN_TILE = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]"}
 PER_CHANNEL_KERNELS = {"bn_stats_columns", "bn_stats_combine", "bn_backward_columns", "bn_backward_combine",
-                       "bn_running_invstd", "channel_sum_combine", "column_sum"}
+                       "bn_running_invstd", "bias_backward_finish", "bias_backward_columns"}
 
 
 class RecordingRunner:

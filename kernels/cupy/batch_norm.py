@@ -36,7 +36,7 @@ def _level1(kernels, x, *arrays, extra=()):
         return partial, 1
     red = plan.channel_reduction(n, c, s)
     partial = empty((c * red.chunks * 2,), "float64")
-    launch(filename, chunked, x.dtype, red.level1, *arrays, partial, i32(n), i32(c), i64(s),
+    launch(filename, chunked, x.dtype, red.partial, *arrays, partial, i32(n), i32(c), i64(s),
            i64(red.chunk_len), i32(red.chunks), *extra)
     return partial, red.chunks
 
