@@ -24,7 +24,7 @@ How the work is split: every pass is over the (N*S, C) view of x (reduce.channel
      and writes one row of a (splits, 2, C) scratch: forward (sum d, sum d^2), backward (sum g,
      sum g*xhat). The splits exist because C programs alone (80 channels) would leave most of a GPU idle.
   2. finish: one program per BLOCK_C channels adds the splits' rows: mean and invstd (forward,
-     `finish_stats_kernel`), dbeta and dgamma (backward, reduce.sum_rows).
+     `finish_stats_kernel`), dbeta and dgamma (backward, reduce.finish).
   3. apply: a flat element-wise pass, BLOCK elements per program, channel = (i // S) % C: y from
      x (forward and inference), dx from dy, y, x (backward).
 x is read twice in the forward (sums, apply) and the backward (sums, apply), never more.
@@ -190,7 +190,7 @@ def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
     grid, rows_per_split, partial, tile = _partial_grid(x)
     runtime.launch(grads_partial_kernel, grid, dy, x, y, mean, invstd, partial, c, s, r, rows_per_split,
                    float(slope or 0.0), ACTIVATION=activation, **tile)
-    sums = reduce.sum_rows(partial, grid[1], 2 * c, runtime.empty((2, c), x.dtype))
+    sums = reduce.finish(partial, grid[1], 2 * c, runtime.empty((2, c), x.dtype))
     dbeta, dgamma = sums[0], sums[1]
     dx = runtime.empty(x.shape, x.dtype)
     runtime.launch(backward_apply_kernel, (runtime.cdiv(x.size, BLOCK),), dy, x, y, mean, invstd, gamma, dbeta,
