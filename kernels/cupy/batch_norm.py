@@ -15,8 +15,10 @@ each channel's statistics run over its M = N*S values. Kernels, in the order a c
 The per-chunk sums are double; mean, invstd, dgamma, dbeta come back in the input's dtype. The
 derivations are at the top of each .cu file and in kernels/numpy_ref/batch_norm.py.
 """
+from kernels.shapes import channel_layout
+
 from . import plan
-from .arrays import contiguous, layout
+from .arrays import contiguous
 from .runtime import empty, f64, i32, i64, launch
 
 
@@ -29,7 +31,7 @@ def _level1(kernels, x, *arrays, extra=()):
     """Run level 1 of a per-channel reduction; returns (partial sums buffer, chunks). `kernels` is the
     (4-D chunked kernel, 2-D column kernel) pair of one .cu file; both write 2 doubles per chunk."""
     filename, chunked, columns = kernels
-    n, c, s = layout(x)
+    n, c, s = channel_layout(x)
     if x.ndim == 2:
         partial = empty((c * 2,), "float64")
         launch(filename, columns, x.dtype, plan.per_channel(c), *arrays, partial, i32(n), i32(c), *extra)
@@ -43,7 +45,7 @@ def _level1(kernels, x, *arrays, extra=()):
 
 def _statistics(x, eps):
     """Batch mean and invstd of every channel."""
-    n, c, s = layout(x)
+    n, c, s = channel_layout(x)
     partial, chunks = _level1(("batch_norm_stats.cu", "bn_stats_partial", "bn_stats_columns"), x, x)
     mean = empty((c,), x.dtype)
     invstd = empty((c,), x.dtype)
@@ -53,7 +55,7 @@ def _statistics(x, eps):
 
 
 def _apply(x, mean, invstd, gamma, beta, slope):
-    n, c, s = layout(x)
+    n, c, s = channel_layout(x)
     y = empty(x.shape, x.dtype)
     launch("batch_norm_apply.cu", "bn_apply", x.dtype, plan.elementwise(x.size), x, mean, invstd, gamma, beta, y,
            i64(x.size), i32(c), i64(s), *_activation(slope))
@@ -70,7 +72,7 @@ def batch_norm_act_forward(x, gamma, beta, eps, slope):
 
 def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
     x, gamma, dy, y, mean, invstd = contiguous(x, gamma, dy, y, mean, invstd)
-    n, c, s = layout(x)
+    n, c, s = channel_layout(x)
     has_act, slope_arg = _activation(slope)
     partial, chunks = _level1(("batch_norm_backward.cu", "bn_backward_partial", "bn_backward_columns"), x,
                               dy, x, y, mean, invstd, extra=(has_act, slope_arg))

@@ -2,20 +2,21 @@
 
 Shared by the convolutions (4-D, channel axis 1) and linear (2-D, one "channel" per output feature).
 """
+from kernels.shapes import channel_layout
+
 from . import plan
-from .arrays import layout
 from .runtime import empty, i32, i64, launch
 
 
 def bias_forward(y, b):
     """y[n, c, ...] += b[c], in place (y contiguous, b of y's dtype: the callers made both)."""
-    n, c, s = layout(y)
+    n, c, s = channel_layout(y)
     launch("bias.cu", "bias_forward", y.dtype, plan.elementwise(y.size), y, b, i64(y.size), i32(c), i64(s))
 
 
 def bias_backward(dy):
     """db[c] = sum of dy over every axis but 1."""
-    n, c, s = layout(dy)
+    n, c, s = channel_layout(dy)
     db = empty((c,), dy.dtype)
     if dy.ndim == 2:
         launch("bias.cu", "bias_backward_columns", dy.dtype, plan.per_channel(c), dy, db, i32(n), i32(c))

@@ -52,7 +52,7 @@ def bce_with_logits(logits, target):
         logits, target = contiguous(logits, target)
         target_array, target_value, is_array = target, 0.0, 1
     else:  # one label for every logit (the GAN's 1.0 for real, 0.0 for fake)
-        (logits,) = contiguous(logits)
+        logits = contiguous(logits)
         target_array, target_value, is_array = logits, target, 0   # the kernel never reads target_array
     dlogits = empty(logits.shape, logits.dtype)
     grid, partial = loss_partial(logits.size)

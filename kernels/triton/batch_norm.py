@@ -32,6 +32,8 @@ x is read twice in the forward (sums, apply) and the backward (sums, apply), nev
 import triton
 import triton.language as tl
 
+from kernels.shapes import channel_layout
+
 from . import reduce, runtime
 from .arrays import contiguous
 from .activations import activate, activation_grad, activation_name
@@ -146,10 +148,9 @@ def backward_apply_kernel(dy_ptr, x_ptr, y_ptr, mean_ptr, invstd_ptr, gamma_ptr,
 # --- launchers -------------------------------------------------------------------------------------
 
 def _layout(x):
-    """(C, S, R): channels, values per channel and image, reduced rows N*S."""
-    c = x.shape[1]
-    s = x.shape[2] * x.shape[3] if x.ndim == 4 else 1
-    return c, s, x.shape[0] * s
+    """(C, S, R): channels, values per channel and image, reduced rows N*S (shapes.channel_layout)."""
+    n, c, s = channel_layout(x)
+    return c, s, n * s
 
 
 def _partial_grid(x):

@@ -25,6 +25,8 @@ How the work is split:
 import triton
 import triton.language as tl
 
+from kernels.shapes import channel_layout
+
 from . import runtime
 
 
@@ -101,8 +103,7 @@ def split_rows(reduced, column_blocks, block_r):
 
 def bias_backward(x):
     """The bias gradient: per-channel sums of x (N, C, ...) over every axis but the second."""
-    n, c = x.shape[0], x.shape[1]
-    s = x.size // (n * c) if n * c else 0
+    n, c, s = channel_layout(x)
     reduced = n * s
     block_r, block_c = channel_tile(s)
     column_blocks = runtime.cdiv(c, block_c)
