@@ -125,18 +125,19 @@ def test_convolution_on_host(host, case, dtype, variant, rng, monkeypatch):
 # Each GEMM launch is checked against this: more than one tile along the rows with the last one ragged,
 # likewise along the columns (but for the split weight gradient, whose 36 columns are one tile), a
 # depth past one step and not a multiple of it, and the splits above.
-# Per-channel kernels (one thread per channel: batch-norm level 2, 2-D level 1 and running invstd,
-# bias-gradient level 2 and column sums): 40, 70 and 130 channels are 2, 3 and 5 blocks of the tight
+# Per-channel kernels (one thread per channel: the finish stage of batch-norm and of the bias gradient,
+# the 2-D partial stages by columns): 40, 70 and 130 channels are 2, 3 and 5 blocks of the tight
 # plan's 32 threads, 260 features 2 blocks of the H100 plan's 256 (checked on every launch of them by
-# the batch-norm and linear cases); 2x40x6x6 is also 2 chunks of level 1 on the tight plan.
+# the batch-norm and linear cases); 2x40x6x6 is also 2 chunks of the partial stage on the tight plan.
 MULTI_TILE = op_cases.MULTI_TILE_CASES
 GEMM_PRODUCTS = {f"conv2d_{product}_{variant}": product for product in ("forward", "backward_data", "backward_weight")
                  for variant in ("implicit", "implicit_tf32")}
 SPLIT_ON_H100 = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]": 5,
                  "conv_transpose2d_forward[n1 30->130 9x9 k3x3 s2 p1 op1]": 2}
 ONE_COLUMN_TILE = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]"}
-PER_CHANNEL_KERNELS = {"bn_stats_columns", "bn_stats_combine", "bn_backward_columns", "bn_backward_combine",
-                       "bn_running_invstd", "bias_backward_finish", "bias_backward_columns"}
+PER_CHANNEL_KERNELS = {"batch_norm_forward_partial_columns", "batch_norm_forward_finish",
+                       "batch_norm_backward_partial_columns", "batch_norm_backward_finish", "bias_backward_finish",
+                       "bias_backward_columns"}
 
 
 class RecordingRunner:
@@ -193,9 +194,11 @@ def test_multi_tile_op_on_host(host, host_kernels, case, rng, request):
     recorder = RecordingRunner(host_kernels)
     runtime.use_host(np, recorder)
     _check(host, case, "float32", rng)
-    if case.op == "adam_step":      # one element-wise kernel: several blocks, the last ragged
-        grids = [grid for name, grid, _ in recorder.launches if name == "adam_step"]
-        assert grids and all(grid[0] > 1 for grid in grids), f"{case.name}: adam_step ran in one block: {grids}"
+    elementwise_only = {"adam_step": "adam_step", "batch_norm_act_inference": "batch_norm_inference"}
+    if case.op in elementwise_only:     # one element-wise kernel: several blocks, the last ragged
+        kernel = elementwise_only[case.op]
+        grids = [grid for name, grid, _ in recorder.launches if name == kernel]
+        assert grids and all(grid[0] > 1 for grid in grids), f"{case.name}: {kernel} ran in one block: {grids}"
         return
     per_channel = [(name, grid) for name, grid, _ in recorder.launches if name in PER_CHANNEL_KERNELS]
     if request.node.callspec.params["host"] == "tight" or "3x260" in case.name:
@@ -225,6 +228,12 @@ def test_training_steps_on_host_match_numpy(host_kernels, dtype, variant, monkey
         for name in w:
             diff = abs(g[name] - w[name]) / max(abs(w[name]), 1e-6)
             assert diff < E2E_BOUNDS[dtype, variant], f"step {step} loss {name}: {g[name]!r} vs {w[name]!r}"
+
+
+@pytest.mark.parametrize("name", list(op_cases.BN_HARD))
+def test_batch_norm_statistics_hold_on_hard_inputs_on_host(host, name, rng):
+    """A large mean against a small spread, images far apart, the shift an outlier: op_cases.BN_HARD."""
+    op_cases.check_bn_hard(host, name, rng)
 
 
 def test_arguments_are_checked_on_host(host):

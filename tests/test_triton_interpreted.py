@@ -83,6 +83,12 @@ def test_split_reductions_match_reference(T, case, rng):
     run_against_reference(T, case, rng, np.float32)
 
 
+@pytest.mark.parametrize("name", list(op_cases.BN_HARD))
+def test_batch_norm_statistics_hold_on_hard_inputs(T, name, rng):
+    """A large mean against a small spread, images far apart, the shift an outlier: op_cases.BN_HARD."""
+    op_cases.check_bn_hard(T, name, rng)
+
+
 # --- multi-tile shapes, and every autotune config ----------------------------------------------------
 # op_cases.MULTI_TILE_CASES run 70-260 channels, up to 324 pixels and reductions a little past one step
 # through the kernels, so that a program other than the first along each tiled axis has to find its
@@ -122,8 +128,10 @@ def _config_count(case):
     return len(GEMM_CONFIGS if case.op.startswith("linear") else CONV_CONFIGS)
 
 
-_BN_FORWARD = {"stats_partial_kernel": (0, 1), "finish_stats_kernel": (0,), "apply_kernel": (0,)}
-_BN_BACKWARD = {"grads_partial_kernel": (0, 1), "finish_kernel": (0,), "backward_apply_kernel": (0,)}
+_BN_FORWARD = {"batch_norm_forward_partial_kernel": (0, 1), "batch_norm_forward_finish_kernel": (0,),
+               "batch_norm_inference_kernel": (0,)}
+_BN_BACKWARD = {"batch_norm_backward_partial_kernel": (0, 1), "finish_kernel": (0,),
+                "batch_norm_backward_kernel": (0,)}
 # case name -> (every config, or config 0 only; {kernel: the grid axes that must hold more than one program})
 MULTI_TILE_CLAIMS = {
     "conv2d_forward[n2 4->130 9x9 k3x3 s1 p1]": (True, {"conv2d_forward_kernel": (0, 1)}),
@@ -142,15 +150,15 @@ MULTI_TILE_CLAIMS = {
     "linear_forward[n2 600->130]": (True, {"linear_kernel": (1, 2), "finish_kernel": (0,)}),
     "batch_norm_act_forward[2x70x5x5 slope=0.2]": (False, _BN_FORWARD),
     "batch_norm_act_backward[2x70x5x5 slope=0.2]": (False, _BN_BACKWARD),
-    "batch_norm_act_inference[2x70x5x5 slope=0.2]": (False, {"apply_kernel": (0,)}),
+    "batch_norm_act_inference[2x70x5x5 slope=0.2]": (False, {"batch_norm_inference_kernel": (0,)}),
     "batch_norm_act_forward[40x70 slope=0.2]": (False, _BN_FORWARD),
     "batch_norm_act_backward[40x70 slope=0.2]": (False, _BN_BACKWARD),
-    "batch_norm_act_inference[40x70 slope=0.2]": (False, {"apply_kernel": (0,)}),
-    "batch_norm_act_forward[2x40x6x6 slope=0.0]": (False, {"stats_partial_kernel": (1,), "apply_kernel": (0,)}),
-    "batch_norm_act_backward[2x40x6x6 slope=0.0]": (False, {"grads_partial_kernel": (1,), "finish_kernel": (0,)}),
-    "batch_norm_act_inference[2x40x6x6 slope=0.0]": (False, {"apply_kernel": (0,)}),
-    "batch_norm_act_forward[3x260 slope=0.2]": (False, {"stats_partial_kernel": (0,), "finish_stats_kernel": (0,)}),
-    "batch_norm_act_backward[3x260 slope=0.2]": (False, {"grads_partial_kernel": (0,), "finish_kernel": (0,)}),
+    "batch_norm_act_inference[40x70 slope=0.2]": (False, {"batch_norm_inference_kernel": (0,)}),
+    "batch_norm_act_forward[2x40x6x6 slope=0.0]": (False, {"batch_norm_forward_partial_kernel": (1,), "batch_norm_inference_kernel": (0,)}),
+    "batch_norm_act_backward[2x40x6x6 slope=0.0]": (False, {"batch_norm_backward_partial_kernel": (1,), "finish_kernel": (0,)}),
+    "batch_norm_act_inference[2x40x6x6 slope=0.0]": (False, {"batch_norm_inference_kernel": (0,)}),
+    "batch_norm_act_forward[3x260 slope=0.2]": (False, {"batch_norm_forward_partial_kernel": (0,), "batch_norm_forward_finish_kernel": (0,)}),
+    "batch_norm_act_backward[3x260 slope=0.2]": (False, {"batch_norm_backward_partial_kernel": (0,), "finish_kernel": (0,)}),
     "adam_step[70x70 step=5 lr=0.001 b1=0.9 b2=0.999 eps=1e-08 wd=0.01]": (False, {"adam_step_kernel": (0,)}),
 }
 _MULTI_TILE = {c.name: c for c in op_cases.MULTI_TILE_CASES}

@@ -97,6 +97,12 @@ def channel_reduction(batch, channels, spatial):
     return ChannelReduction(count, chunks, chunk_len, Launch(grid, (THREADS,)), per_channel(channels))
 
 
+def column_reduction(rows, cols):
+    """A 2-D (rows, cols) tensor reduced per column: the partial stage is one thread per column walking
+    down it (its single chunk), the finish one thread per column."""
+    return ChannelReduction(rows, 1, rows, per_channel(cols), per_channel(cols))
+
+
 @dataclass(frozen=True)
 class GemmTiles:
     """out (rows x cols) = A (rows x depth) @ B (depth x cols) in tiles; block z sums depth slice z."""
