@@ -12,7 +12,7 @@ kernel's C signature (count, and for each one pointer/int/float and its size, th
 pointer): a launcher passing an int where the kernel takes a long long, or a float32 buffer where it
 takes double, fails here instead of corrupting memory silently on the GPU.
 
-What this checks: the index arithmetic, bounds, padding, output_padding, the split-K and the two-level
+What this checks: the index arithmetic, bounds, padding, output_padding, the split-K and the two-stage
 reductions, the typed arguments, on every awkward case of tests/op_cases.py in float32 and float64,
 with every buffer poisoned with NaN; once with the H100 launch plan and once with a "tight" plan
 (tiny blocks, grids and chunks) that makes every grid-stride loop turn, every reduction run several

@@ -1,7 +1,7 @@
 """The Triton backend's kernels, run on the CPU by Triton's interpreter, against the NumPy reference.
 
 Every op goes through the backend's own launchers (argument checks, block sizes, grids, split-K and
-two-level reductions included) on a private copy of kernels.triton whose kernels were decorated with
+two-stage reductions included) on a private copy of kernels.triton whose kernels were decorated with
 TRITON_INTERPRET=1 and whose arrays are NumPy arrays (tests/triton_shim.py); the package itself, and
 with it the compile test and the GPU tests in the same process, is untouched.
 
