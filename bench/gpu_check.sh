@@ -13,10 +13,10 @@
 # skipped and says so). Nothing compiles after step 0: every later step counts the Triton compiles it
 # caused (VAEGAN_TRITON_COMPILE_LOG) and the summary shows them; CuPy's kernels are all compiled in step 1.
 #   step 0  warm     cap 150 s  bench.warm_caches: records every Triton specialization that steps 1-4
-#                               launch (broad256x144, batch 64 and 2, config 0: 682 kernels, 369 with
+#                               launch (broad256x144, batch 64 and 2, config 0: 684 kernels, 369 with
 #                               tl.dot; 24 CPU-s, one process per workload, no compiling), files the
 #                               binaries carried in bench/triton_sm90_cache.tar.gz under this machine's
-#                               Triton keys (7.5 s here), compiles what is missing on 16 processes (all 682
+#                               Triton keys (7.5 s here), compiles what is missing on 16 processes (all 684
 #                               took ~290 CPU-s here, ptxas included: ~20 s on 16 cores). Expected 20-30 s
 #                               with the archive current, ~45 s with nothing carried.
 #   step 1  env      cap  45 s  versions, driver; CuPy and PyTorch matmuls in one process; every .cu

@@ -33,12 +33,15 @@ Precision policy (one for all three backends; docs/ops/ sets each backend's choi
 * An op computes in its input's dtype and returns it: float32 in, float32 out. Products are never
   rounded below the input's precision, except where a caller asks: CuPy's `implicit_tf32` variant
   and Triton's set_precision("tf32") (TF32 products, float32 sums; ~4e-4 relative).
-* A sum may be accumulated in a wider type where its error would otherwise show: a batch-norm's or a
-  loss's sum over every value of a channel or of the batch (float64 on CuPy and in the NumPy losses),
-  a batch-norm backward over fewer than 64 values per channel in NumPy (mostly cancellation there).
-  GEMMs accumulate in the input's dtype (as the BLAS, cuBLAS and cuDNN do).
+* A loss's sum over every value of the batch (and the bias gradient's over a channel) may be
+  accumulated in a wider type, where its error would otherwise show (float64 on CuPy and in the NumPy
+  losses). Batch-norm accumulates in the input's dtype on every backend, with one algorithm: values
+  shifted by the channel's first one, the moments of pieces of them, merged with Chan's formula
+  (docs/ops/batch_norm.md; ~1e-7 on invstd with the mean 1e4 standard deviations from 0). GEMMs
+  accumulate in the input's dtype (as the BLAS, cuBLAS and cuDNN do).
 * So the GPU backends agree with the float64 reference to what float32 summation order allows:
-  the op tests bound the relative L2 error at 1e-5 (float32), 1e-12 (float64) and 3e-3 (TF32).
+  the op tests bound the relative L2 error at 1e-5 (float32), 1e-12 (float64) and 3e-3 (TF32), a
+  batch-norm backward's outputs measured against the size of the terms that cancel in them.
 
 Every backend module also exposes:
     name        "numpy" | "cupy" | "triton"

@@ -48,6 +48,14 @@ class Arrays:
     def is_array(self, name, a):
         return isinstance(a, self.module().ndarray)
 
+    def contiguous(self, *arrays):
+        """The arrays in C order (no copy for those that already are; None stays None): the GPU kernels
+        index them as flat memory. One array in, that array out; several in, a tuple of them.
+        (ascontiguousarray alone would also turn a 0-d array into a 1-d one.)"""
+        module = self.module()
+        out = tuple(a if a is None or a.flags.c_contiguous else module.ascontiguousarray(a) for a in arrays)
+        return out if len(out) != 1 else out[0]
+
     def check(self, name, a, first_name=None, first=None):
         """`a` is a float32/float64 array of this backend, of the dtype of `first` (the op's first array,
         named first_name) when given: every array of an op shares one dtype."""

@@ -54,6 +54,16 @@ def like(shape, dtype):
     return np.broadcast_to(np.zeros((), dtype), shape)
 
 
+def channel_layout(x):
+    """(N, C, S) of a 2-D (N, F) or 4-D (N, C, H, W) array: the view every per-channel kernel takes
+    (S = H*W, or 1), channel c holding the N*S values at offsets (n*C + c)*S + s."""
+    if x.ndim == 4:
+        return x.shape[0], x.shape[1], x.shape[2] * x.shape[3]
+    if x.ndim == 2:
+        return x.shape[0], x.shape[1], 1
+    raise ValueError(f"x must have rank 2 or 4, got shape {tuple(x.shape)}")
+
+
 def check_in_place(name, a):
     """An argument an op writes into (adam_step's param, m, v) must be C-contiguous itself: the kernels
     index flat memory, and a contiguous copy would take the update away from the caller's array."""

@@ -66,7 +66,7 @@ def cupy(k):
 # written shows as NaN in the recording run's results (-k reference). Before this build, the plain host
 # build's tests (-k "conv2d_forward and not tf32", "conv2d_forward and tf32", "batch_norm" of
 # tests/test_cupy_host.py, shared memory `static`) missed three of these seven: the barrier before reusing
-# warp_sums, the row past its bound, the tile padding never written.
+# warp_sums (now warp_values), the row past its bound, the tile padding never written.
 SANITIZERS = ("tests/test_cupy_sanitised.py", "-k", "sanitizer")
 SANITISED_RESULTS = ("tests/test_cupy_sanitised.py", "-k", "reference")
 
@@ -162,7 +162,7 @@ MUTANTS = [
       "at_offset = xpad[:, :, v:v + stride * h_out:stride, u:u + stride * w_out:stride]", NUMPY,
       "the definition itself wrong: PyTorch's convolution and the finite differences see it"),
     M("numpy-batchnorm-eps-tenfold", "kernels/numpy_ref/batch_norm.py",
-      "sq.sum(axis=_axes(x)) / t(m) + t(eps))", "sq.sum(axis=_axes(x)) / t(m) + t(10 * eps))", NUMPY,
+      "m2 / t(count * pieces) + t(eps))", "m2 / t(count * pieces) + t(10 * eps))", NUMPY,
       "forward and backward still agree to first order: the PyTorch step catches it"),
     M("numpy-linear-bias-gradient-doubled", "kernels/numpy_ref/linear.py",
       "return dy @ w, dy.T @ x, dy.sum(axis=0)", "return dy @ w, dy.T @ x, 2 * dy.sum(axis=0)", NUMPY),
@@ -200,8 +200,8 @@ MUTANTS = [
     M("cupy-tanh-backward", "kernels/cupy/activations.cu",
       "dx[i] = dy[i] * (T(1) - t * t);", "dx[i] = dy[i] * (T(1) - t);", cupy("tanh")),
     M("cupy-batchnorm-backward-xhat-sum", "kernels/cupy/batch_norm_backward.cu",
-      "s_dpre_xhat += dpre * ((double)x[at] - m) * is;\n    });",
-      "s_dpre_xhat += dpre * ((double)x[at] - m);\n    });", cupy("batch_norm")),
+      "s_g_xhat += g * ((x[at] - m) * is);\n    });",
+      "s_g_xhat += g * (x[at] - m);\n    });", cupy("batch_norm")),
     M("cupy-col2im-transposed-conv-stride-check", "kernels/cupy/col2im.cu",
       "if (th < 0 || th % stride != 0 || th / stride >= out_h) {", "if (th < 0 || th / stride >= out_h) {",
       cupy("conv_transpose2d_forward and not multi_tile")),
@@ -231,7 +231,8 @@ MUTANTS = [
     M("triton-leaky-relu-backward-slope-lost", "kernels/triton/activations.py",
       "return tl.where(saved > 0, dy, dy * slope)", "return tl.where(saved > 0, dy, dy)", triton("relu")),
     M("triton-batchnorm-variance-sum", "kernels/triton/batch_norm.py",
-      "sum_d2 += d * d", "sum_d2 += d * tl.abs(d)", triton("batch_norm")),
+      "m2_tile = tl.sum(deviation * deviation, axis=0)", "m2_tile = tl.sum(deviation * tl.abs(deviation), axis=0)",
+      triton("batch_norm")),
     M("triton-linear-column-tile", "kernels/triton/linear.py",
       "cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)",
       "cols = tl.program_id(1) * (BLOCK_N + 1) + tl.arange(0, BLOCK_N)", triton("multi_tile and linear")),
@@ -249,11 +250,11 @@ MUTANTS = [
     M("cupy-conv-tf32-row-tile-offset", "kernels/cupy/conv_implicit_tf32.cu",
       "const long long m0 = (long long)blockIdx.y * TC_TILE_M;",
       "const long long m0 = (long long)blockIdx.y * (TC_TILE_M + 3);", cupy("multi_tile and conv2d and implicit_tf32")),
-    M("cupy-batchnorm-stats-combine-block-offset", "kernels/cupy/batch_norm_stats.cu",
-      "long long count, double eps) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
-      "long long count, double eps) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
+    M("cupy-batchnorm-forward-finish-block-offset", "kernels/cupy/batch_norm_forward.cu",
+      "long long chunk_len, T eps) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
+      "long long chunk_len, T eps) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
       cupy("multi_tile and batch_norm")),
-    M("cupy-channel-sum-combine-block-offset", "kernels/cupy/bias.cu",
+    M("cupy-bias-backward-finish-block-offset", "kernels/cupy/bias.cu",
       "int chunks) {\n    const int c = blockIdx.x * blockDim.x + threadIdx.x;",
       "int chunks) {\n    const int c = blockIdx.x * (blockDim.x + 1) + threadIdx.x;",
       cupy("multi_tile and conv2d_backward_weight")),
@@ -263,10 +264,10 @@ MUTANTS = [
       "", SANITIZERS),
     M("cupy-conv-tf32-double-buffer-no-barrier", "kernels/cupy/conv_implicit_tf32.cu",
       "        __syncthreads();\n        copy ^= 1;", "        copy ^= 1;", SANITIZERS),
-    M("cupy-reduce-no-barrier-before-reusing-warp-sums", "kernels/cupy/reduce.cuh",
-      "    __syncthreads();                 // a previous call's readers are done with warp_sums\n",
+    M("cupy-reduce-no-barrier-before-reusing-warp-values", "kernels/cupy/reduce.cuh",
+      "    __syncthreads();                 // a previous call's readers are done with warp_values\n",
       "", SANITIZERS),
-    M("cupy-reduce-no-barrier-before-reading-warp-sums", "kernels/cupy/reduce.cuh",
+    M("cupy-reduce-no-barrier-before-reading-warp-values", "kernels/cupy/reduce.cuh",
       "    }\n    __syncthreads();\n    if (warp == 0) {", "    }\n    if (warp == 0) {", SANITIZERS),
     M("cupy-conv-implicit-tile-load-one-row-past-bound", "kernels/cupy/conv_implicit.cu",
       "a_tile[a_kk][r] = (k_ok && row < M) ? view.a(row, ak) : T(0);",
@@ -274,8 +275,8 @@ MUTANTS = [
     M("cupy-conv-implicit-tile-padding-never-written", "kernels/cupy/conv_implicit.cu",
       "a_tile[a_kk][r] = (k_ok && row < M) ? view.a(row, ak) : T(0);",
       "if (k_ok && row < M) a_tile[a_kk][r] = view.a(row, ak);", SANITISED_RESULTS),
-    M("cupy-reduce-reads-warp-sums-never-written", "kernels/cupy/reduce.cuh",
-      "v = (lane < n_warps) ? warp_sums[lane] : A(0);", "v = warp_sums[lane];", SANITISED_RESULTS),
+    M("cupy-reduce-reads-warp-values-never-written", "kernels/cupy/reduce.cuh",
+      "v = (lane < n_warps) ? warp_values[lane] : zero;", "v = warp_values[lane];", SANITISED_RESULTS),
     # the 64-bit index branches, which only tensors past 2^32 elements reach (tests/test_cupy_index64.py
     # lowers the threshold; the other tests never run these lines)
     M("cupy-channel-index-64-bit-element-loop-channel", "kernels/cupy/channel_index.cuh",

@@ -132,7 +132,7 @@ def _real_geometries(batch):
 @pytest.mark.parametrize("batch", [1, 2, 64])
 def test_gemm_tiles_cover_every_product_of_the_real_layers(batch):
     for g in _real_geometries(batch):
-        for product in ("forward", "data_grad", "weight_grad"):
+        for product in ("forward", "backward_data", "backward_weight"):
             rows, cols, depth = g.gemm(product)
             for variant, (tile_m, tile_n, tile_k, threads) in plan.GEMM_TILES.items():
                 t = plan.gemm_tiles(variant, rows, cols, depth)
@@ -149,9 +149,9 @@ def test_channel_reductions_cover_every_value_once(batch):
     shapes += [(batch, 1, 1, 3), (batch, 3, 144, 256)]
     for n, c, h, w in shapes:
         red = plan.channel_reduction(n, c, h * w)
-        assert red.count == n * h * w and red.level1.grid == (red.chunks, c)
+        assert red.count == n * h * w and red.partial.grid == (red.chunks, c)
         assert (red.chunks - 1) * red.chunk_len < red.count <= red.chunks * red.chunk_len
-        assert red.level2.grid[0] * red.level2.block[0] >= c
+        assert red.finish.grid[0] * red.finish.block[0] >= c
 
 
 def test_elementwise_and_loss_grids():
@@ -159,4 +159,4 @@ def test_elementwise_and_loss_grids():
         e = plan.elementwise(n)
         assert 1 <= e.grid[0] <= plan.MAX_ELEMENTWISE_BLOCKS and (e.grid[0] * plan.THREADS >= n
                                                                  or e.grid[0] == plan.MAX_ELEMENTWISE_BLOCKS)
-        assert 1 <= plan.loss(n).grid[0] <= plan.MAX_LOSS_PARTIALS
+        assert 1 <= plan.loss_partial(n).grid[0] <= plan.MAX_LOSS_PARTIALS

@@ -12,7 +12,7 @@ kernel's C signature (count, and for each one pointer/int/float and its size, th
 pointer): a launcher passing an int where the kernel takes a long long, or a float32 buffer where it
 takes double, fails here instead of corrupting memory silently on the GPU.
 
-What this checks: the index arithmetic, bounds, padding, output_padding, the split-K and the two-level
+What this checks: the index arithmetic, bounds, padding, output_padding, the split-K and the two-stage
 reductions, the typed arguments, on every awkward case of tests/op_cases.py in float32 and float64,
 with every buffer poisoned with NaN; once with the H100 launch plan and once with a "tight" plan
 (tiny blocks, grids and chunks) that makes every grid-stride loop turn, every reduction run several
@@ -111,33 +111,33 @@ def test_convolution_on_host(host, case, dtype, variant, rng, monkeypatch):
 # float64 instantiations are the same template code, and the awkward cases run them).
 # The implicit GEMM (conv_implicit.cu, and conv_implicit_tf32.cu's WMMA twin: both 64 x 64 tiles, depth
 # steps of 16, plan.GEMM_TILES) on each conv case, rows x columns x depth of its one product:
-#   conv2d_forward 4->130          forward      130 x 162 x 36     3 x 3 tiles, both ragged, 3 steps
-#   conv2d_backward_data 130->4    data grad    130 x 162 x 36     3 x 3 tiles
-#   conv2d_backward_weight 15->130 weight grad  130 x 135 x 36     3 x 3 tiles
-#   conv2d_backward_weight 4->70   weight grad   70 x  36 x 1089   2 x 1 tiles, depth split 5 ways on
-#                                                                  the H100 plan (4 x 224 + 193)
-#   conv_transpose2d_forward       data grad    130 x 324 x 270    3 x 6 tiles, split 2 ways on the H100
-#                                                                  plan (144 + 126)
-#   conv_transpose2d_backward_data forward      130 x 162 x 36     3 x 3 tiles
-#   conv_transpose2d_backward_weight weight grad 130 x 135 x 36    3 x 3 tiles
+#   conv2d_forward 4->130            forward          130 x 162 x 36     3 x 3 tiles, both ragged, 3 steps
+#   conv2d_backward_data 130->4      backward_data    130 x 162 x 36     3 x 3 tiles
+#   conv2d_backward_weight 15->130   backward_weight  130 x 135 x 36     3 x 3 tiles
+#   conv2d_backward_weight 4->70     backward_weight   70 x  36 x 1089   2 x 1 tiles, depth split 5 ways
+#                                                                        on the H100 plan (4 x 224 + 193)
+#   conv_transpose2d_forward         backward_data    130 x 324 x 270    3 x 6 tiles, split 2 ways on the
+#                                                                        H100 plan (144 + 126)
+#   conv_transpose2d_backward_data   forward          130 x 162 x 36     3 x 3 tiles
+#   conv_transpose2d_backward_weight backward_weight  130 x 135 x 36     3 x 3 tiles
 # On the tight plan every one of them splits its depth 3 to 23 ways, the last slice short. The im2col
 # variant runs the same shapes through im2col / col2im / swap_axes (grid-stride loops) and NumPy's matmul.
 # Each GEMM launch is checked against this: more than one tile along the rows with the last one ragged,
 # likewise along the columns (but for the split weight gradient, whose 36 columns are one tile), a
 # depth past one step and not a multiple of it, and the splits above.
-# Per-channel kernels (one thread per channel: batch-norm level 2, 2-D level 1 and running invstd,
-# bias-gradient level 2 and column sums): 40, 70 and 130 channels are 2, 3 and 5 blocks of the tight
+# Per-channel kernels (one thread per channel: the finish stage of batch-norm and of the bias gradient,
+# the 2-D partial stages by columns): 40, 70 and 130 channels are 2, 3 and 5 blocks of the tight
 # plan's 32 threads, 260 features 2 blocks of the H100 plan's 256 (checked on every launch of them by
-# the batch-norm and linear cases); 2x40x6x6 is also 2 chunks of level 1 on the tight plan.
+# the batch-norm and linear cases); 2x40x6x6 is also 2 chunks of the partial stage on the tight plan.
 MULTI_TILE = op_cases.MULTI_TILE_CASES
-GEMM_PRODUCTS = {"conv2d_forward_implicit": "forward", "conv2d_data_grad_implicit": "data_grad",
-                 "conv2d_weight_grad_implicit": "weight_grad", "conv2d_forward_tf32": "forward",
-                 "conv2d_data_grad_tf32": "data_grad", "conv2d_weight_grad_tf32": "weight_grad"}
+GEMM_PRODUCTS = {f"conv2d_{product}_{variant}": product for product in ("forward", "backward_data", "backward_weight")
+                 for variant in ("implicit", "implicit_tf32")}
 SPLIT_ON_H100 = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]": 5,
                  "conv_transpose2d_forward[n1 30->130 9x9 k3x3 s2 p1 op1]": 2}
 ONE_COLUMN_TILE = {"conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]"}
-PER_CHANNEL_KERNELS = {"bn_stats_columns", "bn_stats_combine", "bn_backward_columns", "bn_backward_combine",
-                       "bn_running_invstd", "channel_sum_combine", "column_sum"}
+PER_CHANNEL_KERNELS = {"batch_norm_forward_partial_columns", "batch_norm_forward_finish",
+                       "batch_norm_backward_partial_columns", "batch_norm_backward_finish", "bias_backward_finish",
+                       "bias_backward_columns"}
 
 
 class RecordingRunner:
@@ -194,9 +194,11 @@ def test_multi_tile_op_on_host(host, host_kernels, case, rng, request):
     recorder = RecordingRunner(host_kernels)
     runtime.use_host(np, recorder)
     _check(host, case, "float32", rng)
-    if case.op == "adam_step":      # one element-wise kernel: several blocks, the last ragged
-        grids = [grid for name, grid, _ in recorder.launches if name == "adam_step"]
-        assert grids and all(grid[0] > 1 for grid in grids), f"{case.name}: adam_step ran in one block: {grids}"
+    elementwise_only = {"adam_step": "adam_step", "batch_norm_act_inference": "batch_norm_inference"}
+    if case.op in elementwise_only:     # one element-wise kernel: several blocks, the last ragged
+        kernel = elementwise_only[case.op]
+        grids = [grid for name, grid, _ in recorder.launches if name == kernel]
+        assert grids and all(grid[0] > 1 for grid in grids), f"{case.name}: {kernel} ran in one block: {grids}"
         return
     per_channel = [(name, grid) for name, grid, _ in recorder.launches if name in PER_CHANNEL_KERNELS]
     if request.node.callspec.params["host"] == "tight" or "3x260" in case.name:
@@ -226,6 +228,12 @@ def test_training_steps_on_host_match_numpy(host_kernels, dtype, variant, monkey
         for name in w:
             diff = abs(g[name] - w[name]) / max(abs(w[name]), 1e-6)
             assert diff < E2E_BOUNDS[dtype, variant], f"step {step} loss {name}: {g[name]!r} vs {w[name]!r}"
+
+
+@pytest.mark.parametrize("name", list(op_cases.BN_HARD))
+def test_batch_norm_statistics_hold_on_hard_inputs_on_host(host, name, rng):
+    """A large mean against a small spread, images far apart, the shift an outlier: op_cases.BN_HARD."""
+    op_cases.check_bn_hard(host, name, rng)
 
 
 def test_arguments_are_checked_on_host(host):

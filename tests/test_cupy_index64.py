@@ -24,7 +24,7 @@ from tests.host_cuda import HostKernels
 from tests.test_cupy_host import TIGHT, _host_backend
 
 # the ops whose kernels loop with channel_index.cuh: batch-norm (stats, apply, backward), the channel bias
-# of a convolution (add_channel_bias) and its gradient (channel_sum_partial)
+# of a convolution (bias_forward) and its gradient (bias_backward_partial)
 PER_CHANNEL_OPS = ("batch_norm", "conv2d_forward", "conv2d_backward_weight", "conv_transpose2d_forward",
                    "conv_transpose2d_backward_weight")
 CASES = [c for c in op_cases.AWKWARD_CASES + op_cases.MULTI_TILE_CASES

@@ -40,8 +40,9 @@ Which cases (CI): in float32, on both launch plans of test_cupy_host.py
 (the H100 one: 256-thread blocks, 8 warps per block sum; the tight one: one-warp blocks, many chunks,
 every GEMM split), every awkward case that is not a convolution (every element-wise, reduction,
 batch-norm, sampler, loss, linear and Adam kernel), one awkward case of each of the six convolution ops
-with each conv variant (im2col, col2im, swap_axes, split_sum, both implicit GEMMs), and the multi-tile
-cases that cross the GEMM tiles, split the depth, and spread channels over several blocks (CI_MULTI_TILE).
+with each conv variant (im2col, col2im, swap_axes, split_k_finish, both implicit GEMMs), and the
+multi-tile cases that cross the GEMM tiles, split the depth, and spread channels over several blocks
+(CI_MULTI_TILE).
 VAEGAN_SANITIZE_ALL=1 runs every awkward case in float32 and float64 and every multi-tile case with
 every variant, on both plans.
 Measured on the two-core machine at load average 5-6 (2026-12-05): CI's selection is 730 launches,

@@ -8,7 +8,7 @@ pointers divisible by 16 marked, every autotuning config), and each record is co
 JITFunction.preload(), the JIT's own path, in worker processes. Each must give a cubin, fit sm_90's
 shared memory and need no global scratch (bench.warm_caches.unrunnable says why each matters).
 
-That workload is 2069 compiles (352 distinct specializations of tl.dot kernels, each in up to five
+That workload is 2071 compiles (352 distinct specializations of tl.dot kernels, each in up to five
 autotuning configs), about 1.5 hours on two cores. CI compiles a set that covers every way the kernels'
 code can differ (~170 compiles, ~2-3 minutes on two cores):
   * every tile config of every kernel (all the autotuning configs of a tuned one), in every flavour

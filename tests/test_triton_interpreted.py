@@ -1,7 +1,7 @@
 """The Triton backend's kernels, run on the CPU by Triton's interpreter, against the NumPy reference.
 
 Every op goes through the backend's own launchers (argument checks, block sizes, grids, split-K and
-two-level reductions included) on a private copy of kernels.triton whose kernels were decorated with
+two-stage reductions included) on a private copy of kernels.triton whose kernels were decorated with
 TRITON_INTERPRET=1 and whose arrays are NumPy arrays (tests/triton_shim.py); the package itself, and
 with it the compile test and the GPU tests in the same process, is untouched.
 
@@ -62,8 +62,8 @@ def _only(cases, *ops):
 
 
 SPLIT_CASES = (
-    # weight gradient split-K: N*H_out*W_out = 2048 output pixels in 4 slabs of 512, then reduce.sum_rows;
-    # the bias gradient in two partial rows per channel (channel_sums)
+    # weight gradient split-K: N*H_out*W_out = 2048 output pixels in 4 slabs of 512, then reduce.finish;
+    # the bias gradient in two partial rows per channel (bias_backward)
     _only(op_cases.conv_cases(conv(2, 2, 3, 32, 32, k=3, stride=1, padding=1)), "conv2d_backward_weight")
     + _only(op_cases.conv_cases(conv_t(2, 3, 2, 16, 32, k=3, stride=2, padding=1, output_padding=1)),
             "conv_transpose2d_backward_weight")
@@ -83,6 +83,12 @@ def test_split_reductions_match_reference(T, case, rng):
     run_against_reference(T, case, rng, np.float32)
 
 
+@pytest.mark.parametrize("name", list(op_cases.BN_HARD))
+def test_batch_norm_statistics_hold_on_hard_inputs(T, name, rng):
+    """A large mean against a small spread, images far apart, the shift an outlier: op_cases.BN_HARD."""
+    op_cases.check_bn_hard(T, name, rng)
+
+
 # --- multi-tile shapes, and every autotune config ----------------------------------------------------
 # op_cases.MULTI_TILE_CASES run 70-260 channels, up to 324 pixels and reductions a little past one step
 # through the kernels, so that a program other than the first along each tiled axis has to find its
@@ -98,7 +104,7 @@ def test_split_reductions_match_reference(T, case, rng):
 #   conv2d_backward_weight 15->130  weight kernel: channels 130 (rows), columns 135 (3/2/9), 36 pixels
 #                                   in 2 steps; bias gradient: 3 channel programs x 2 row splits
 #   conv2d_backward_weight 4->70, 33x33   the reduction over 1089 pixels split in 2 (1024 + 65),
-#                                   channels in 2 tiles; the splits added by sum_rows over 2520 columns
+#                                   channels in 2 tiles; the splits added by finish over 2520 columns
 #   conv_transpose2d_forward 30->130 data kernel at stride 2: 4 phases of 81 pixels (2 tiles),
 #                                   130 channels, reduction 120 per phase (4 steps, ragged)
 #   conv_transpose2d_backward_data  forward kernel on dy: 162 pixels, 130 channels
@@ -107,7 +113,7 @@ def test_split_reductions_match_reference(T, case, rng):
 #                                   forward and both gradient products; bias gradient 3 x 2 programs
 #   linear 2x600->130               split-K: 2 splits (512 + 88), 3/2 column tiles
 #   batch norm 2x70x5x5, 40x70      partial sums: 2 channel programs x 2 row splits; finish: 2
-#                                   programs; apply: 4 / 3 blocks; backward sum_rows: 3 programs
+#                                   programs; apply: 4 / 3 blocks; backward finish: 3 programs
 #   batch norm 2x40x6x6             partial sums in 3 row splits (one channel program); apply: 3 blocks
 #   batch norm 3x260                partial sums: 5 channel programs; finish: 5
 #   adam 70x70                      5 programs of 1024 elements, the last ragged
@@ -122,36 +128,38 @@ def _config_count(case):
     return len(GEMM_CONFIGS if case.op.startswith("linear") else CONV_CONFIGS)
 
 
-_BN_FORWARD = {"stats_partial_kernel": (0, 1), "finish_stats_kernel": (0,), "apply_kernel": (0,)}
-_BN_BACKWARD = {"grads_partial_kernel": (0, 1), "sum_rows_kernel": (0,), "backward_apply_kernel": (0,)}
+_BN_FORWARD = {"batch_norm_forward_partial_kernel": (0, 1), "batch_norm_forward_finish_kernel": (0,),
+               "batch_norm_inference_kernel": (0,)}
+_BN_BACKWARD = {"batch_norm_backward_partial_kernel": (0, 1), "finish_kernel": (0,),
+                "batch_norm_backward_kernel": (0,)}
 # case name -> (every config, or config 0 only; {kernel: the grid axes that must hold more than one program})
 MULTI_TILE_CLAIMS = {
     "conv2d_forward[n2 4->130 9x9 k3x3 s1 p1]": (True, {"conv2d_forward_kernel": (0, 1)}),
     "conv2d_backward_data[n2 130->4 9x9 k3x3 s1 p1]": (True, {"conv2d_backward_data_kernel": (0, 1)}),
     "conv2d_backward_weight[n1 15->130 6x6 k3x3 s1 p1]": (True, {
-        "conv2d_backward_weight_kernel": (0, 1), "channel_sums_kernel": (0, 1), "sum_rows_kernel": (0,)}),
+        "conv2d_backward_weight_kernel": (0, 1), "bias_backward_partial_kernel": (0, 1), "finish_kernel": (0,)}),
     "conv2d_backward_weight[n1 4->70 33x33 k3x3 s1 p1]": (False, {
-        "conv2d_backward_weight_kernel": (0, 2), "sum_rows_kernel": (0,)}),
+        "conv2d_backward_weight_kernel": (0, 2), "finish_kernel": (0,)}),
     "conv_transpose2d_forward[n1 30->130 9x9 k3x3 s2 p1 op1]": (False, {
         "conv2d_backward_data_kernel": (0, 1, 2)}),
     "conv_transpose2d_backward_data[n2 130->4 9x9 k3x3 s2 p1 op1]": (False, {"conv2d_forward_kernel": (0, 1)}),
     "conv_transpose2d_backward_weight[n1 130->15 6x6 k3x3 s2 p1 op1]": (False, {
         "conv2d_backward_weight_kernel": (0, 1)}),
-    "linear_forward[n130 130->130]": (True, {"matmul_kernel": (0, 1)}),
-    "linear_backward[n130 130->130]": (True, {"matmul_kernel": (0, 1), "channel_sums_kernel": (0, 1)}),
-    "linear_forward[n2 600->130]": (True, {"matmul_kernel": (1, 2), "sum_rows_kernel": (0,)}),
+    "linear_forward[n130 130->130]": (True, {"linear_kernel": (0, 1)}),
+    "linear_backward[n130 130->130]": (True, {"linear_kernel": (0, 1), "bias_backward_partial_kernel": (0, 1)}),
+    "linear_forward[n2 600->130]": (True, {"linear_kernel": (1, 2), "finish_kernel": (0,)}),
     "batch_norm_act_forward[2x70x5x5 slope=0.2]": (False, _BN_FORWARD),
     "batch_norm_act_backward[2x70x5x5 slope=0.2]": (False, _BN_BACKWARD),
-    "batch_norm_act_inference[2x70x5x5 slope=0.2]": (False, {"apply_kernel": (0,)}),
+    "batch_norm_act_inference[2x70x5x5 slope=0.2]": (False, {"batch_norm_inference_kernel": (0,)}),
     "batch_norm_act_forward[40x70 slope=0.2]": (False, _BN_FORWARD),
     "batch_norm_act_backward[40x70 slope=0.2]": (False, _BN_BACKWARD),
-    "batch_norm_act_inference[40x70 slope=0.2]": (False, {"apply_kernel": (0,)}),
-    "batch_norm_act_forward[2x40x6x6 slope=0.0]": (False, {"stats_partial_kernel": (1,), "apply_kernel": (0,)}),
-    "batch_norm_act_backward[2x40x6x6 slope=0.0]": (False, {"grads_partial_kernel": (1,), "sum_rows_kernel": (0,)}),
-    "batch_norm_act_inference[2x40x6x6 slope=0.0]": (False, {"apply_kernel": (0,)}),
-    "batch_norm_act_forward[3x260 slope=0.2]": (False, {"stats_partial_kernel": (0,), "finish_stats_kernel": (0,)}),
-    "batch_norm_act_backward[3x260 slope=0.2]": (False, {"grads_partial_kernel": (0,), "sum_rows_kernel": (0,)}),
-    "adam_step[70x70 step=5 lr=0.001 b1=0.9 b2=0.999 eps=1e-08 wd=0.01]": (False, {"adam_kernel": (0,)}),
+    "batch_norm_act_inference[40x70 slope=0.2]": (False, {"batch_norm_inference_kernel": (0,)}),
+    "batch_norm_act_forward[2x40x6x6 slope=0.0]": (False, {"batch_norm_forward_partial_kernel": (1,), "batch_norm_inference_kernel": (0,)}),
+    "batch_norm_act_backward[2x40x6x6 slope=0.0]": (False, {"batch_norm_backward_partial_kernel": (1,), "finish_kernel": (0,)}),
+    "batch_norm_act_inference[2x40x6x6 slope=0.0]": (False, {"batch_norm_inference_kernel": (0,)}),
+    "batch_norm_act_forward[3x260 slope=0.2]": (False, {"batch_norm_forward_partial_kernel": (0,), "batch_norm_forward_finish_kernel": (0,)}),
+    "batch_norm_act_backward[3x260 slope=0.2]": (False, {"batch_norm_backward_partial_kernel": (0,), "finish_kernel": (0,)}),
+    "adam_step[70x70 step=5 lr=0.001 b1=0.9 b2=0.999 eps=1e-08 wd=0.01]": (False, {"adam_step_kernel": (0,)}),
 }
 _MULTI_TILE = {c.name: c for c in op_cases.MULTI_TILE_CASES}
 MULTI_TILE_RUNS = [pytest.param(_MULTI_TILE[name], config, claims, id=f"{name}-config{config}")

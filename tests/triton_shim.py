@@ -44,6 +44,8 @@ import sys
 import numpy as np
 import triton
 
+from tests.op_cases import cancellation_floor
+
 TRITON_VERSION = "3.6.0"
 PRIVATE_NAME = "_kernels_triton_interpreted"
 
@@ -238,21 +240,6 @@ def relative_l2(got, want, floor=0.0):
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     scale = max(np.linalg.norm(want), floor)
     return np.linalg.norm(got - want) / (scale if scale > 0 else 1.0)
-
-
-def cancellation_floor(case, inputs, index):
-    """The size of the terms an output is a difference of, where that difference may cancel.
-
-    Batch-norm's dx = gamma*invstd * (g - mean(g) - xhat*mean(g*xhat)) subtracts terms of the size of
-    gamma*invstd*g; with few values per channel they cancel (with 2, xhat = +-1 and dx = 0 exactly), and
-    the reference's dx is then rounding noise. Its error is measured against that size instead."""
-    if not (case.op.startswith("batch_norm") and case.op.endswith("backward") and index == 0):
-        return 0.0
-    dy, x = (inputs[k].astype(np.float64) for k in ("dy", "x"))
-    slope = case.params.get("slope")
-    g = dy if slope is None else np.where(inputs["y"] > 0, dy, slope * dy)
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    return np.linalg.norm(g * (inputs["gamma"] * inputs["invstd"]).reshape(shape))
 
 
 def check_outputs(case, inputs, got, want, bound, to_numpy):

@@ -2,7 +2,7 @@
 per-channel sums the framework computes and all-reduces, and ops every backend already has: no
 backend's kernels change.
 
-Forward (two passes, as the NumPy reference's variance is):
+Forward (two passes over this rank's share, each followed by an all-reduce):
     mean   = all-reduce(sum x) / M                       M: values per channel over all ranks
     var    = all-reduce(sum (x - mean)^2) / M            (the biased variance, as the kernels use)
     y      = batch_norm_act_inference(x, gamma, beta, mean, var, eps, slope)
@@ -17,13 +17,13 @@ each rank's losses are means over its share (b = B / N frames), so its upstream 
 the global loss's; dx above is linear in g, so that factor N rides along to every weight gradient, and
 the mean over N ranks takes it off again.
 
-Sums are accumulated in float64 (the precision policy, kernels/api.py, allows a wider type for a
-batch-norm's sum over a channel). As the reference does, dx is worked in float64 where a channel has
-fewer than SMALL_M values: there it is mostly cancellation.
+Sums are accumulated in float64 and dx is worked in float64 where a channel has fewer than SMALL_M
+values (there it is mostly cancellation): this layer's own rule, outside the backends' kernels, which
+work in the data's dtype (docs/ops/batch_norm.md).
 """
 import numpy as np
 
-SMALL_M = 64    # as kernels/numpy_ref/batch_norm.py
+SMALL_M = 64    # below this many values per channel (over all ranks), dx in float64
 
 
 def _axes(x):

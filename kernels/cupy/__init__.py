@@ -10,7 +10,7 @@ back as 0-d device arrays.
     file                       ops
     conv.py                    conv2d_*                        three variants, see set_conv_variant
     conv_transpose.py          conv_transpose2d_*              the adjoint, on conv.py's three products
-    batch_norm.py              batch_norm_*, batch_norm_act_*  (two-level per-channel reductions)
+    batch_norm.py              batch_norm_*, batch_norm_act_*  (per-channel partial and finish stages)
     linear.py                  linear_*                        (cuBLAS GEMM through cupy.matmul, our bias)
     activations.py             relu, leaky_relu, tanh, sigmoid, forward and backward
     sampler.py                 reparam_*, reparam_kl_*         (sampler and KL fused)

@@ -8,8 +8,9 @@ from .arrays import contiguous
 from .runtime import empty, i64, launch, real
 
 
-def _map(kernel, arrays, slope=None):
+def _map(kernel, *arrays, slope=None):
     """out = kernel(arrays..., out, n[, slope]), one thread per element; out has the shape of arrays[-1]."""
+    arrays = [contiguous(a) for a in arrays]
     like = arrays[-1]
     out = empty(like.shape, like.dtype)
     scalars = () if slope is None else (real(out.dtype, slope),)
@@ -18,11 +19,11 @@ def _map(kernel, arrays, slope=None):
 
 
 def leaky_relu_forward(x, slope):
-    return _map("leaky_relu_forward", contiguous(x), slope)
+    return _map("leaky_relu_forward", x, slope=slope)
 
 
 def leaky_relu_backward(dy, x, slope):
-    return _map("leaky_relu_backward", contiguous(dy, x), slope)
+    return _map("leaky_relu_backward", dy, x, slope=slope)
 
 
 def relu_forward(x):
@@ -34,16 +35,16 @@ def relu_backward(dy, x):
 
 
 def tanh_forward(x):
-    return _map("tanh_forward", contiguous(x))
+    return _map("tanh_forward", x)
 
 
 def tanh_backward(dy, y):
-    return _map("tanh_backward", contiguous(dy, y))
+    return _map("tanh_backward", dy, y)
 
 
 def sigmoid_forward(x):
-    return _map("sigmoid_forward", contiguous(x))
+    return _map("sigmoid_forward", x)
 
 
 def sigmoid_backward(dy, y):
-    return _map("sigmoid_backward", contiguous(dy, y))
+    return _map("sigmoid_backward", dy, y)

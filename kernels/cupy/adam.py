@@ -15,7 +15,7 @@ from .runtime import i64, launch, real
 
 def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
     """param, m, v are C-contiguous (the contract refuses them otherwise: they are updated in place)."""
-    (grad,) = contiguous(grad)          # grad alone may be a contiguous copy
+    grad = contiguous(grad)             # grad alone may be a contiguous copy
 
     t = param.dtype
     launch("adam.cu", "adam_step", t, plan.elementwise(param.size), param, grad, m, v, i64(param.size),

@@ -1,10 +1,9 @@
-"""What an array is on the CuPy backend (the contract's hook, kernels/contract.py), and the layout
-helpers of the launchers.
+"""What an array is on the CuPy backend (the contract's hook, kernels/contract.py), and contiguous().
 
 Every argument of an op is checked before the launcher runs (kernels/contract.py): an array must be a
 CuPy device array, of the one float dtype the op works in. The kernels index raw memory, so the
-launchers then take C-contiguous versions of their inputs (contiguous(): a no-op for arrays that already
-are); an op that writes into its arguments (adam_step) must not get a copy, so for this backend the
+launchers then take C-contiguous versions of their inputs (contiguous(), the contract's Arrays.contiguous:
+a no-op for arrays that already are); an op that writes into its arguments (adam_step) must not get a copy, so for this backend the
 contract refuses a param, m or v that is not C-contiguous (shapes.check_in_place) instead.
 """
 import numpy
@@ -34,16 +33,4 @@ class CupyArrays(Arrays):
         return isinstance(a, xp().ndarray)
 
 
-def contiguous(*arrays):
-    """The arrays in C order (no copy for those that already are; None stays None): kernels index them
-    as flat memory."""
-    return [None if a is None else xp().ascontiguousarray(a) for a in arrays]
-
-
-def layout(x):
-    """(N, C, S) of a 2-D (N, F) or 4-D (N, C, H, W) tensor: the view every per-channel kernel takes."""
-    if x.ndim == 4:
-        return x.shape[0], x.shape[1], x.shape[2] * x.shape[3]
-    if x.ndim == 2:
-        return x.shape[0], x.shape[1], 1
-    raise ValueError(f"x must have rank 2 or 4, got shape {tuple(x.shape)}")
+contiguous = CupyArrays().contiguous

@@ -2,9 +2,9 @@
 adjoint, reuses the same three products: conv_transpose.py).
 
 Every product of a convolution is a GEMM (see conv_gemm_views.cuh for the three of them):
-    forward       y  = w  (*) x
-    data grad     dx = w^T (*) dy      (the transposed-convolution relation)
-    weight grad   dw = dy (*) x^T      (a reduction over every output pixel of the batch)
+    forward           y  = w  (*) x
+    backward_data     dx = w^T (*) dy      (the transposed-convolution relation)
+    backward_weight   dw = dy (*) x^T      (a reduction over every output pixel of the batch)
 and a transposed convolution is the adjoint of a convolution, so it reuses the same three products
 with roles exchanged (y = conv_transpose2d(x, w) is conv2d's data gradient of "dy" = x, etc.; see
 conv_transpose.py).
@@ -26,7 +26,7 @@ from kernels import shapes
 
 from . import plan
 from .arrays import contiguous
-from .bias import add_bias, bias_grad
+from .bias import bias_forward, bias_backward
 from .runtime import empty, i32, i64, launch, xp
 
 CONV_VARIANTS = ("im2col", "implicit", "implicit_tf32")
@@ -71,7 +71,7 @@ def _geometry_args_no_cout(g):
 
 
 # --- the three products, per variant ---------------------------------------------------------------
-# forward(x, w, g) -> y;  data_grad(dy, w, g) -> dx;  weight_grad(dy, x, g) -> dw   (no bias anywhere)
+# forward(x, w, g) -> y;  backward_data(dy, w, g) -> dx;  backward_weight(dy, x, g) -> dw   (no bias anywhere)
 
 def _im2col(x, g):
     k = g.c_in * g.taps
@@ -96,7 +96,7 @@ def _forward_im2col(x, w, g):
     return _swap_leading(y_cm, g.c_out, g.batch, pixels).reshape(g.y_shape)
 
 
-def _data_grad_im2col(dy, w, g):
+def _backward_data_im2col(dy, w, g):
     pixels = g.out_h * g.out_w
     dy_cm = _swap_leading(dy, g.batch, g.c_out, pixels).reshape(g.c_out, g.batch * pixels)
     dcols = empty((g.c_in * g.taps, g.batch * pixels), dy.dtype)
@@ -106,7 +106,7 @@ def _data_grad_im2col(dy, w, g):
     return dx
 
 
-def _weight_grad_im2col(dy, x, g):
+def _backward_weight_im2col(dy, x, g):
     pixels = g.out_h * g.out_w
     dy_cm = _swap_leading(dy, g.batch, g.c_out, pixels).reshape(g.c_out, g.batch * pixels)
     cols = _im2col(x, g)
@@ -115,22 +115,16 @@ def _weight_grad_im2col(dy, x, g):
     return dw.reshape(g.w_shape)
 
 
-_IMPLICIT_KERNELS = {
-    ("implicit", "forward"): ("conv_implicit.cu", "conv2d_forward_implicit"),
-    ("implicit", "data_grad"): ("conv_implicit.cu", "conv2d_data_grad_implicit"),
-    ("implicit", "weight_grad"): ("conv_implicit.cu", "conv2d_weight_grad_implicit"),
-    ("implicit_tf32", "forward"): ("conv_implicit_tf32.cu", "conv2d_forward_tf32"),
-    ("implicit_tf32", "data_grad"): ("conv_implicit_tf32.cu", "conv2d_data_grad_tf32"),
-    ("implicit_tf32", "weight_grad"): ("conv_implicit_tf32.cu", "conv2d_weight_grad_tf32"),
-}
-_OUT_SHAPE = {"forward": "y_shape", "data_grad": "x_shape", "weight_grad": "w_shape"}
+# the tiled kernel of each product is conv2d_<product>_<variant>, in the variant's own file
+_IMPLICIT_FILES = {"implicit": "conv_implicit.cu", "implicit_tf32": "conv_implicit_tf32.cu"}
+_OUT_SHAPE = {"forward": "y_shape", "backward_data": "x_shape", "backward_weight": "w_shape"}
 
 
 def _implicit(variant, product, a, b, g):
     """One product through the tiled kernel; a, b are the kernel's two inputs in its order."""
     if variant == "implicit_tf32" and a.dtype != "float32":
         variant = "implicit"                                      # TF32 is for float32 data only
-    filename, name = _IMPLICIT_KERNELS[variant, product]
+    filename, name = _IMPLICIT_FILES[variant], f"conv2d_{product}_{variant}"
     tiles = plan.gemm_tiles(variant, *g.gemm(product))
     out = empty(getattr(g, _OUT_SHAPE[product]), a.dtype)
     n_out = out.size
@@ -138,8 +132,8 @@ def _implicit(variant, product, a, b, g):
     launch(filename, name, a.dtype, tiles.launch, a, b, target, *_geometry_args(g),
            i64(tiles.split_len), i64(n_out))
     if tiles.splits > 1:
-        launch("split_sum.cu", "split_sum", a.dtype, plan.elementwise(n_out), target, out, i32(tiles.splits),
-               i64(n_out))
+        launch("split_k_finish.cu", "split_k_finish", a.dtype, plan.elementwise(n_out), target, out,
+               i32(tiles.splits), i64(n_out))
     return out
 
 
@@ -149,16 +143,16 @@ def _forward(x, w, g):
     return _implicit(_variant, "forward", x, w, g)
 
 
-def _data_grad(dy, w, g):
+def _backward_data(dy, w, g):
     if _variant == "im2col":
-        return _data_grad_im2col(dy, w, g)
-    return _implicit(_variant, "data_grad", dy, w, g)
+        return _backward_data_im2col(dy, w, g)
+    return _implicit(_variant, "backward_data", dy, w, g)
 
 
-def _weight_grad(dy, x, g):
+def _backward_weight(dy, x, g):
     if _variant == "im2col":
-        return _weight_grad_im2col(dy, x, g)
-    return _implicit(_variant, "weight_grad", dy, x, g)
+        return _backward_weight_im2col(dy, x, g)
+    return _implicit(_variant, "backward_weight", dy, x, g)
 
 
 # --- conv2d ----------------------------------------------------------------------------------------
@@ -168,23 +162,23 @@ def conv2d_forward(x, w, b, stride, padding):
     g = _geometry(x.shape, w.shape, stride, padding)
     y = _forward(x, w, g)
     if b is not None:
-        add_bias(y, b)
+        bias_forward(y, b)
     return y
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
     dy, w = contiguous(dy, w)
     g = _geometry(shapes.as_shape(x_shape), w.shape, stride, padding)
-    return _data_grad(dy, w, g)
+    return _backward_data(dy, w, g)
 
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
     dy, x = contiguous(dy, x)
     g = _geometry(x.shape, shapes.as_shape(w_shape), stride, padding)
-    return _weight_grad(dy, x, g), bias_grad(dy)
+    return _backward_weight(dy, x, g), bias_backward(dy)
 
 
 def conv2d_backward(dy, x, w, stride, padding):
     dy, x, w = contiguous(dy, x, w)
     g = _geometry(x.shape, w.shape, stride, padding)
-    return _data_grad(dy, w, g), _weight_grad(dy, x, g), bias_grad(dy)
+    return _backward_data(dy, w, g), _backward_weight(dy, x, g), bias_backward(dy)

@@ -7,16 +7,16 @@
 // stride s, padding p; a tap t = kh*KW + kw of TAPS = KH*KW; an input pixel (hi, wi) is read by output
 // pixel (ho, wo) through tap (kh, kw) when hi = ho*s - p + kh and wi = wo*s - p + kw.
 //
-//   view            rows (M)   columns                    depth (summed over)     A[row, k]               B[k, col]
-//   ConvForward     co         q = (n, ho, wo)            k = (c, kh, kw)         w[co, c, kh, kw]        x[n, c, ho*s-p+kh, wo*s-p+kw]
-//   ConvDataGrad    c          q = (n, hi, wi)            r = (co, kh, kw)        w[co, c, kh, kw]        dy[n, co, (hi+p-kh)/s, (wi+p-kw)/s]
-//   ConvWeightGrad  co         j = (c, kh, kw)            q = (n, ho, wo)         dy[n, co, ho, wo]       x[n, c, ho*s-p+kh, wo*s-p+kw]
+//   view                rows (M)   columns         depth (summed over)   A[row, k]           B[k, col]
+//   ConvForward         co         q = (n, ho, wo)  k = (c, kh, kw)       w[co, c, kh, kw]    x[n, c, ho*s-p+kh, wo*s-p+kw]
+//   ConvBackwardData    c          q = (n, hi, wi)  r = (co, kh, kw)      w[co, c, kh, kw]    dy[n, co, (hi+p-kh)/s, (wi+p-kw)/s]
+//   ConvBackwardWeight  co         j = (c, kh, kw)  q = (n, ho, wo)       dy[n, co, ho, wo]   x[n, c, ho*s-p+kh, wo*s-p+kw]
 //
 // Where a gathered index falls in the padding (or, for the data gradient, where (hi+p-kh) is not a
 // multiple of s, so that no output pixel reaches hi through that tap) the entry is 0.
-// ConvDataGrad is the transposed-convolution relation: dx = conv_transpose2d(dy, w), written directly.
-// ConvWeightGrad reduces over all N*H_out*W_out output pixels; the tiled kernels split that long sum
-// over blockIdx.z (split-K) and kernels/cupy/split_sum.cu adds the slices.
+// ConvBackwardData is the transposed-convolution relation: dx = conv_transpose2d(dy, w), written
+// directly. ConvBackwardWeight reduces over all N*H_out*W_out output pixels; the tiled kernels split
+// that long sum over blockIdx.z (split-K) and kernels/cupy/split_k_finish.cu adds the slices.
 //
 // Interface the tiled kernels rely on (every index passed in is in range; the kernels check bounds):
 //   rows(), cols(), depth()
@@ -104,7 +104,7 @@ struct ConvForward {
 // dx[n, c, hi, wi] = sum over (co, kh, kw) of w[co, c, kh, kw] * dy[n, co, ho, wo]
 //                    over the taps with ho*s = hi + p - kh and wo*s = wi + p - kw (exactly, in range)
 template <typename T>
-struct ConvDataGrad {
+struct ConvBackwardData {
     const T* dy;
     const T* w;
     ConvGeometry g;
@@ -151,7 +151,7 @@ struct ConvDataGrad {
 // ------------------------------------------------------------------------------------------------
 // dw[co, c, kh, kw] = sum over (n, ho, wo) of dy[n, co, ho, wo] * x[n, c, ho*s-p+kh, wo*s-p+kw]
 template <typename T>
-struct ConvWeightGrad {
+struct ConvBackwardWeight {
     const T* dy;
     const T* x;
     ConvGeometry g;

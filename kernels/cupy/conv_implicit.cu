@@ -7,7 +7,7 @@
 //   * block (bx, by, bz) owns the 64 x 64 output tile rows [64*by, 64*by + 64) x columns
 //     [64*bx, 64*bx + 64) of  out = A @ B, and the slice [bz*split_len, (bz+1)*split_len) of the depth
 //     (bz > 0 only when the launcher splits a long reduction, "split-K": each slice writes its own
-//     copy of the output, out + bz*out_split_stride, and split_sum.cu adds the copies);
+//     copy of the output, out + bz*out_split_stride, and split_k_finish.cu adds the copies);
 //   * 256 threads; per step of 16 along the depth, they stage A's 64 x 16 tile and B's 16 x 64 tile in
 //     shared memory (4 loads each per thread), synchronise, and each thread accumulates a 4 x 4
 //     micro-tile of outputs: rows 4*ty .. 4*ty+3, columns 4*tx .. 4*tx+3 with ty = tid/16, tx = tid%16;
@@ -143,17 +143,17 @@ conv2d_forward_implicit(const T* __restrict__ x, const T* __restrict__ w, T* __r
 // dx (N, C, H, W) from dy (N, C_out, H_out, W_out) and w
 template <typename T>
 __global__ void __launch_bounds__(THREADS)
-conv2d_data_grad_implicit(const T* __restrict__ dy, const T* __restrict__ w, T* __restrict__ out,
+conv2d_backward_data_implicit(const T* __restrict__ dy, const T* __restrict__ w, T* __restrict__ out,
                           CONV_GEOMETRY_PARAMS, long long split_len, long long out_split_stride) {
-    const ConvDataGrad<T> view{dy, w, CONV_GEOMETRY};
+    const ConvBackwardData<T> view{dy, w, CONV_GEOMETRY};
     gemm_tiles_fma<T>(view, out, split_len, out_split_stride);
 }
 
 // dw (C_out, C, KH, KW) from dy and x
 template <typename T>
 __global__ void __launch_bounds__(THREADS)
-conv2d_weight_grad_implicit(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ out,
+conv2d_backward_weight_implicit(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ out,
                             CONV_GEOMETRY_PARAMS, long long split_len, long long out_split_stride) {
-    const ConvWeightGrad<T> view{dy, x, CONV_GEOMETRY};
+    const ConvBackwardWeight<T> view{dy, x, CONV_GEOMETRY};
     gemm_tiles_fma<T>(view, out, split_len, out_split_stride);
 }

@@ -191,7 +191,7 @@ __device__ void gemm_tiles_tf32(const View& view, float* out, long long split_le
 // is named the same way (kernel<float>); T must be float.
 template <typename T>
 __global__ void __launch_bounds__(TC_THREADS)
-conv2d_forward_tf32(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out,
+conv2d_forward_implicit_tf32(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out,
                     CONV_GEOMETRY_PARAMS, long long split_len, long long out_split_stride) {
     static_assert(sizeof(T) == sizeof(float), "TF32 kernels take float32 data");
     const ConvForward<T> view{x, w, CONV_GEOMETRY};
@@ -200,18 +200,18 @@ conv2d_forward_tf32(const T* __restrict__ x, const T* __restrict__ w, T* __restr
 
 template <typename T>
 __global__ void __launch_bounds__(TC_THREADS)
-conv2d_data_grad_tf32(const T* __restrict__ dy, const T* __restrict__ w, T* __restrict__ out,
+conv2d_backward_data_implicit_tf32(const T* __restrict__ dy, const T* __restrict__ w, T* __restrict__ out,
                       CONV_GEOMETRY_PARAMS, long long split_len, long long out_split_stride) {
     static_assert(sizeof(T) == sizeof(float), "TF32 kernels take float32 data");
-    const ConvDataGrad<T> view{dy, w, CONV_GEOMETRY};
+    const ConvBackwardData<T> view{dy, w, CONV_GEOMETRY};
     gemm_tiles_tf32(view, out, split_len, out_split_stride);
 }
 
 template <typename T>
 __global__ void __launch_bounds__(TC_THREADS)
-conv2d_weight_grad_tf32(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ out,
+conv2d_backward_weight_implicit_tf32(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ out,
                         CONV_GEOMETRY_PARAMS, long long split_len, long long out_split_stride) {
     static_assert(sizeof(T) == sizeof(float), "TF32 kernels take float32 data");
-    const ConvWeightGrad<T> view{dy, x, CONV_GEOMETRY};
+    const ConvBackwardWeight<T> view{dy, x, CONV_GEOMETRY};
     gemm_tiles_tf32(view, out, split_len, out_split_stride);
 }

@@ -5,14 +5,14 @@ from kernels import shapes
 
 from . import plan
 from .arrays import contiguous
-from .bias import add_bias, bias_grad
-from .conv import _data_grad, _forward, _geometry, _weight_grad
+from .bias import bias_forward, bias_backward
+from .conv import _backward_data, _forward, _geometry, _backward_weight
 
 # y = conv_transpose2d(x, w) is the data gradient of the conv2d that maps y's shape back to x's, its
 # weight w read as (C_out', C_in') = (C_in, C_out). With g the geometry of that conv2d:
-#     conv_transpose2d forward     = conv2d data grad   (its "dy" is x)
-#     conv_transpose2d data grad   = conv2d forward     (of dy, with the same w)
-#     conv_transpose2d weight grad = conv2d weight grad (its "dy" is x, its "x" is dy)
+#     conv_transpose2d forward          = conv2d backward_data    (its "dy" is x)
+#     conv_transpose2d backward_data    = conv2d forward          (of dy, with the same w)
+#     conv_transpose2d backward_weight  = conv2d backward_weight  (its "dy" is x, its "x" is dy)
 # (why: docs/derivations/conv_transpose_adjoint.md, with a check you can run).
 
 def _adjoint_geometry(y_shape, x_shape, w_shape, stride, padding):
@@ -30,9 +30,9 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
     x, w, b = contiguous(x, w, b)
     y_shape = shapes.conv_transpose2d_shape(x.shape, w.shape, stride, padding, output_padding)
     g = _adjoint_geometry(y_shape, x.shape, w.shape, stride, padding)
-    y = _data_grad(x, w, g)
+    y = _backward_data(x, w, g)
     if b is not None:
-        add_bias(y, b)
+        bias_forward(y, b)
     return y
 
 
@@ -45,10 +45,10 @@ def conv_transpose2d_backward_data(dy, w, stride, padding):
 def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
     dy, x = contiguous(dy, x)
     g = _adjoint_geometry(dy.shape, x.shape, shapes.as_shape(w_shape), stride, padding)
-    return _weight_grad(x, dy, g), bias_grad(dy)
+    return _backward_weight(x, dy, g), bias_backward(dy)
 
 
 def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
     dy, x, w = contiguous(dy, x, w)
     g = _adjoint_geometry(dy.shape, x.shape, w.shape, stride, padding)
-    return _forward(dy, w, g), _weight_grad(x, dy, g), bias_grad(dy)
+    return _forward(dy, w, g), _backward_weight(x, dy, g), bias_backward(dy)

@@ -8,7 +8,7 @@ Every product is one GEMM in the input's dtype (float32 stays full float32 unles
 in the environment, which lets cuBLAS round to TF32).
 """
 from .arrays import contiguous
-from .bias import add_bias, bias_grad
+from .bias import bias_forward, bias_backward
 from .runtime import empty, xp
 
 
@@ -17,7 +17,7 @@ def linear_forward(x, w, b):
     y = empty((x.shape[0], w.shape[0]), x.dtype)
     xp().matmul(x, w.T, out=y)
     if b is not None:
-        add_bias(y, b)
+        bias_forward(y, b)
     return y
 
 
@@ -27,4 +27,4 @@ def linear_backward(dy, x, w):
     dw = empty(w.shape, x.dtype)
     xp().matmul(dy, w, out=dx)
     xp().matmul(dy.T, x, out=dw)
-    return dx, dw, bias_grad(dy)
+    return dx, dw, bias_backward(dy)

@@ -9,11 +9,12 @@ Kinds of launch:
   * element-wise (grid-stride loop): any grid covers any n; we cap the grid at a few waves of blocks
     so that each thread handles several elements on large tensors.
   * per channel (one thread per channel or column): ceil(C / 256) blocks.
-  * per-channel two-level reduction (batch norm statistics and backward, bias gradients): level 1 is
-    a (chunks, C) grid of blocks, block (j, c) summing chunk j of channel c's N*S values; level 2 is
-    one thread per channel. The chunk count is chosen to give the GPU ~REDUCTION_BLOCKS blocks.
+  * per-channel reduction in two stages (batch norm statistics and backward, bias gradients): the
+    partial stage is a (chunks, C) grid of blocks, block (j, c) reducing chunk j of channel c's N*S
+    values; the finish stage is one thread per channel. The chunk count is chosen to give the GPU
+    ~REDUCTION_BLOCKS blocks.
   * loss reductions: one partial sum per block (so the grid size is the number of partials), then one
-    block adds the partials (mean_finish).
+    block adds the partials (loss_finish).
   * tiled implicit GEMM (convolutions): 64 x 64 output tiles on (x: columns, y: rows), and the depth
     split over z when there are too few tiles to fill the GPU (split-K).
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 THREADS = 256                  # block size of every element-wise and reduction kernel
 SM_COUNT = 132                 # streaming multiprocessors of an H100 SXM: grids are sized in waves of it
 MAX_ELEMENTWISE_BLOCKS = SM_COUNT * 16
-REDUCTION_BLOCKS = SM_COUNT * 8     # level-1 blocks a per-channel reduction aims at
+REDUCTION_BLOCKS = SM_COUNT * 8     # partial-stage blocks a per-channel reduction aims at
 MIN_CHUNK = 2048                    # ...but no chunk shorter than this (8 values per thread)
 MAX_LOSS_PARTIALS = 1024            # blocks (= partial sums) of a loss kernel at most
 GEMM_BLOCKS = SM_COUNT * 2          # tiles wanted before the depth of a GEMM is split
@@ -66,24 +67,25 @@ def per_channel(channels):
     return Launch((cdiv(channels, THREADS),), (THREADS,))
 
 
-def loss(n):
+def loss_partial(n):
     """A loss kernel over n elements: one partial sum per block."""
     return Launch((max(1, min(cdiv(n, THREADS), MAX_LOSS_PARTIALS)),), (THREADS,))
 
 
-def finish():
-    """mean_finish: one block adds all partial sums."""
+def loss_finish():
+    """loss_finish.cu: one block adds all partial sums."""
     return Launch((1,), (THREADS,))
 
 
 @dataclass(frozen=True)
 class ChannelReduction:
-    """Level 1 sums chunk j (values j*chunk_len ... (j+1)*chunk_len - 1) of channel c in block (j, c)."""
+    """The partial stage reduces chunk j (values j*chunk_len ... (j+1)*chunk_len - 1) of channel c in block
+    (j, c); the finish stage combines the chunks of channel c in thread c."""
     count: int          # values per channel, N*S
     chunks: int
     chunk_len: int
-    level1: Launch      # grid (chunks, channels)
-    level2: Launch      # one thread per channel
+    partial: Launch     # grid (chunks, channels)
+    finish: Launch      # one thread per channel
 
 
 def channel_reduction(batch, channels, spatial):
@@ -93,6 +95,12 @@ def channel_reduction(batch, channels, spatial):
     chunks = cdiv(count, chunk_len)          # no empty chunk at the end
     grid = _check_grid((chunks, channels), f"a reduction over {channels} channels")
     return ChannelReduction(count, chunks, chunk_len, Launch(grid, (THREADS,)), per_channel(channels))
+
+
+def column_reduction(rows, cols):
+    """A 2-D (rows, cols) tensor reduced per column: the partial stage is one thread per column walking
+    down it (its single chunk), the finish one thread per column."""
+    return ChannelReduction(rows, 1, rows, per_channel(cols), per_channel(cols))
 
 
 @dataclass(frozen=True)
@@ -152,8 +160,8 @@ class ConvGeometry:
         """(rows, cols, depth) of one product as a GEMM; see conv_gemm_views.cuh."""
         if product == "forward":
             return self.c_out, self.batch * self.out_h * self.out_w, self.c_in * self.taps
-        if product == "data_grad":
+        if product == "backward_data":
             return self.c_in, self.batch * self.height * self.width, self.c_out * self.taps
-        if product == "weight_grad":
+        if product == "backward_weight":
             return self.c_out, self.c_in * self.taps, self.batch * self.out_h * self.out_w
-        raise ValueError(f"product must be forward, data_grad or weight_grad, got {product!r}")
+        raise ValueError(f"product must be forward, backward_data or backward_weight, got {product!r}")

@@ -15,15 +15,12 @@
 //   reparam_kl_backward  the sampler's gradient plus kl_weight times KL's, in one pass:
 //                        dmu = dz + kl_scale * mu,  dlogvar = ... + kl_scale * (exp(logvar) - 1) / 2,
 //                        with kl_scale = kl_weight / count computed by the launcher
-//   kl_normal            dmu, dlogvar of KL alone, and the per-block sums of its terms
-// The per-block sums (double, one per block: the grid size IS the number of partials) become the
-// 0-d mean in mean_finish.cu, so the loss never leaves the device.
+// KL alone is the loss kl_normal (losses.cu); both sum kl_term.cuh's terms. The per-block sums (double,
+// one per block: the grid size IS the number of partials) become the 0-d mean in loss_finish.cu, so the
+// loss never leaves the device.
 
+#include "kl_term.cuh"
 #include "reduce.cuh"
-
-__device__ double kl_term(double mu, double logvar) {
-    return -0.5 * (1.0 + logvar - mu * mu - exp(logvar));
-}
 
 template <typename T>
 __global__ void reparam_forward(const T* __restrict__ mu, const T* __restrict__ logvar, const T* __restrict__ eps,
@@ -72,23 +69,5 @@ __global__ void reparam_kl_backward(const T* __restrict__ dz, const T* __restric
         const T lv = logvar[i];
         dmu[i] = g + kl_scale * mu[i];
         dlogvar[i] = g * sigma * eps[i] * exp(lv * T(0.5)) * T(0.5) + kl_scale * (exp(lv) - T(1)) * T(0.5);
-    }
-}
-
-template <typename T>
-__global__ void kl_normal(const T* __restrict__ mu, const T* __restrict__ logvar, T* __restrict__ dmu,
-                          T* __restrict__ dlogvar, double* __restrict__ partial, long long n, T inv_count) {
-    double acc = 0.0;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-         i += (long long)gridDim.x * blockDim.x) {
-        const T m = mu[i];
-        const T lv = logvar[i];
-        dmu[i] = m * inv_count;
-        dlogvar[i] = (exp(lv) - T(1)) * T(0.5) * inv_count;
-        acc += kl_term((double)m, (double)lv);
-    }
-    acc = block_sum(acc);
-    if (threadIdx.x == 0) {
-        partial[blockIdx.x] = acc;
     }
 }

@@ -12,31 +12,25 @@ Training mode returns (y, mean, invstd): the statistics it used, which the backw
 which the layer (vaegan/nn.py) updates its running statistics. Inference mode uses running_mean and
 running_var in their place. No op here touches running statistics.
 
-How it is computed. Everything runs in the input's dtype (float32 in, float32 arithmetic, float32
-out); the arrays the formulas name are built in place where NumPy allows (out=), so a forward is a
-few passes over x and no float64 copy of it is made. The numbers agree with the formulas above (and
-with a float64 evaluation of them) to a few float32 roundings, because of how the sums are taken:
-  * Two passes for the variance, never E[x^2] - mean^2 (which cancels catastrophically when
-    |mean| >> std): first mean, then var = sum(d^2)/M with d = x - mean. An error delta in the mean
-    changes sum(d^2) only by M*delta^2 (sum((x - m - delta)^2) = sum((x - m)^2) + M delta^2: the
-    cross term vanishes), a relative error (delta/std)^2, second order. sum(d^2) adds non-negative
-    terms, so its relative error is at most (about) the summation's: NumPy sums each contiguous
-    (H*W) row pairwise, error ~ log2(H*W) u, then the N rows in sequence, N u; u = 6e-8 in float32,
-    so var and invstd are good to ~(log2(HW) + N) * 6e-8 relative: 1e-6 at N = 16 (float32 GEMMs
-    of the convolutions around it err more than that).
-  * The backward's sums (dbeta = sum g, dgamma = sum g * xhat) are likewise pairwise per row, and
-    dx = gamma*invstd * (g - dbeta/M - xhat * dgamma/M) is the formula divided through by M. A
-    channel of fewer than SMALL_M values is the exception: there dx can be mostly cancellation, so the
-    backward works in float64 (those arrays are tiny).
-tests/test_numpy_ref_fast_forms.py holds this against the float64 evaluation.
+How it is computed: the algorithm every backend runs (docs/ops/batch_norm.md argues the choice and
+sets the three side by side), in the input's dtype throughout (float32 in, float32 arithmetic, float32
+sums, float32 out), in place where NumPy allows (out=), so that no float64 copy of x is ever made:
+  * shift: every value is taken as d = x - K_c, K_c the channel's first value, so that the numbers
+    below are of the size of the data's spread, not of its offset (|mean| >> std is the hard case);
+  * partial: the moments of each piece of d, two passes over it (its mean, then the sum of squared
+    deviations from that mean, m2: non-negative terms, nothing cancels). A piece here is one image's
+    plane of a channel (H*W values, contiguous; the GPU backends take a thread's or a tile's values);
+    a 2-D input's piece is the whole column;
+  * finish: the pieces merged with Chan's formula (for pieces that all lie in memory, the k-way form
+    of the GPUs' pairwise merge): mean = sum(n_p mean_p) / M, m2 = sum(m2_p + n_p (mean_p - mean)^2),
+    the pieces' means taken relative to the first piece's (small numbers even where K_c is far from
+    the rest). mean = K_c + mean of d, var = m2 / M.
+The backward's sums (dbeta = sum g, dgamma = sum g * xhat) are taken per piece and the pieces added;
+dx = gamma*invstd * (g - dbeta/M - xhat * dgamma/M) is the formula divided through by M.
+tests/test_numpy_ref_fast_forms.py holds this against the formulas evaluated in float64, on a large
+offset included; tests/test_numpy_ref_gradients.py against finite differences in float64.
 """
 import numpy as np
-
-SMALL_M = 64   # below this many values per channel, the backward works in float64 (see there)
-
-
-def _axes(x):
-    return (0, 2, 3) if x.ndim == 4 else (0,)
 
 
 def _per_channel(v, x):
@@ -44,15 +38,41 @@ def _per_channel(v, x):
     return v.reshape((1, -1, 1, 1) if x.ndim == 4 else (1, -1))
 
 
-def _activate(pre, slope, scratch=None):
+def _rows(a):
+    """The (N, C, H*W) view of a 4-D array: row (n, c) is one piece."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _piece_sums(a, b=None):
+    """The partial stage of a sum: per piece, sum(a) (or sum(a * b)), shaped (pieces, C). A row's sums
+    are BLAS dot products (several lanes, then a tree), a column's NumPy's sum over the rows."""
+    if a.ndim == 2:                                               # (N, F): a column is one piece
+        return (a.sum(axis=0) if b is None else np.einsum("nf,nf->f", a, b))[None]
+    rows = _rows(a)
+    if b is None:
+        return np.matmul(rows, np.ones(rows.shape[2], a.dtype))
+    return np.matmul(rows[..., None, :], _rows(b)[..., :, None])[..., 0, 0]
+
+
+def _moments(d):
+    """The partial stage of the statistics: (values per piece, piece means, piece m2s), the means and
+    m2s shaped to broadcast against d (an image's plane: (N, C, 1, 1); a column: (1, F)). d becomes d
+    minus its piece's mean, in place: the second of the two passes reads it."""
+    count = d.shape[0] if d.ndim == 2 else d.shape[2] * d.shape[3]
+    shape = (-1, d.shape[1]) + (1,) * (d.ndim - 2)
+    mean = (_piece_sums(d) / d.dtype.type(count)).reshape(shape)
+    d -= mean
+    return count, mean, _piece_sums(d, d).reshape(shape)
+
+
+def _activate(pre, slope):
     """act(pre), in place in pre. Leaky ReLU as max(pre, slope*pre): for 0 <= slope < 1 that is pre
-    where pre > 0 and slope*pre elsewhere (equal at 0). scratch: a free array of pre's shape."""
+    where pre > 0 and slope*pre elsewhere (equal at 0)."""
     if slope is None:
         return pre
     if slope == 0:
         return np.maximum(pre, 0, out=pre)
-    scaled = np.multiply(pre, pre.dtype.type(slope), out=scratch)
-    return np.maximum(pre, scaled, out=pre)
+    return np.maximum(pre, np.multiply(pre, pre.dtype.type(slope)), out=pre)
 
 
 def _activation_grad(dy, y, slope):
@@ -74,30 +94,31 @@ def _activation_grad(dy, y, slope):
 
 def batch_norm_act_forward(x, gamma, beta, eps, slope):
     t = x.dtype.type
-    m = x.size // x.shape[1]                                      # values per channel
-    mean = x.sum(axis=_axes(x)) / t(m)
-    pre = x - _per_channel(mean, x)                               # d = x - mean; becomes the output
-    sq = np.square(pre)
-    invstd = 1 / np.sqrt(sq.sum(axis=_axes(x)) / t(m) + t(eps))  # two-pass variance (see header)
-    pre *= _per_channel(gamma * invstd, x)                        # gamma * xhat ...
-    pre += _per_channel(beta, x)                                  # ... + beta
-    return _activate(pre, slope, sq), mean, invstd
+    shift = x[0].reshape(x.shape[1], -1)[:, 0]                    # K_c = x[0, c, 0]
+    d = x - _per_channel(shift, x)                                # a new array: becomes the output
+    count, mean_p, m2_p = _moments(d)                             # partial: the pieces' moments
+    pieces = mean_p.shape[0]
+    deviation = mean_p - mean_p[:1]                               # finish: Chan's formula (equal counts),
+    mean_d = deviation.sum(axis=0) / t(pieces)                    # the means relative to the first piece's
+    deviation -= mean_d                                           # each piece's mean from the channel's
+    mean_d += mean_p[0]
+    m2 = m2_p.sum(axis=0) + t(count) * np.square(deviation).sum(axis=0)
+    invstd = (1 / np.sqrt(m2 / t(count * pieces) + t(eps))).reshape(-1)
+    # d holds x - K_c - mean_p, and x - mean = d + deviation: y = d * scale + (deviation * scale + beta)
+    scale = _per_channel(gamma * invstd, x)
+    d *= scale
+    d += deviation * scale + _per_channel(beta, x)
+    return _activate(d, slope), shift + mean_d.reshape(-1), invstd
 
 
 def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
+    t = x.dtype.type
     m = x.size // x.shape[1]                                      # values per channel
-    # Few values per channel: dx below can be mostly cancellation (at M = 2 it is identically 0: two
-    # values normalise to +-1 and g - mean(g) - xhat*mean(g*xhat) leaves nothing), and float32 would
-    # return its rounding noise. Such channels are small, so they are worked in float64 and rounded once.
-    # From M = SMALL_M on, removing g's two components along 1 and xhat keeps ~sqrt(1 - 2/M) >= 98% of
-    # it (for g not aligned with them), and the input dtype loses nothing to cancellation.
-    work = np.float64 if m < SMALL_M else x.dtype
-    t = np.dtype(work).type
-    g = _activation_grad(dy, y, slope).astype(work, copy=False)  # gradient w.r.t. gamma*xhat + beta
-    xhat = np.subtract(x, _per_channel(mean, x), dtype=work)      # a new array, in the work dtype
+    g = _activation_grad(dy, y, slope)                            # gradient w.r.t. gamma*xhat + beta
+    xhat = x - _per_channel(mean, x)                              # a new array: becomes dx
     xhat *= _per_channel(invstd, x)
-    dbeta = g.sum(axis=_axes(x))
-    dgamma = np.multiply(g, xhat).sum(axis=_axes(x))
+    dbeta = _piece_sums(g).sum(axis=0)                            # partial per piece, finish over pieces
+    dgamma = _piece_sums(g, xhat).sum(axis=0)
     # dx = gamma * invstd * (g - dbeta/M - xhat * dgamma/M): x moves xhat directly and through mean and
     # invstd (derived in full, with a check you can run: docs/derivations/batch_norm_backward.md)
     dx = xhat
@@ -105,8 +126,7 @@ def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
     dx += g
     dx -= _per_channel(dbeta / t(m), x)
     dx *= _per_channel(gamma * invstd, x)
-    return (dx.astype(x.dtype, copy=False), dgamma.astype(x.dtype, copy=False),
-            dbeta.astype(x.dtype, copy=False))
+    return dx, dgamma, dbeta
 
 
 def batch_norm_forward(x, gamma, beta, eps):

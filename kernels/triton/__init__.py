@@ -12,11 +12,11 @@ One idea per file:
     conv.py            conv2d as implicit GEMM (forward, data and weight gradients) with tl.dot
     conv_transpose.py  the transposed convolution: the adjoint, run on conv.py's kernels
     linear.py          the dense layer: one strided GEMM kernel, split-K for long reductions
-    batch_norm.py      batch-norm fused with its activation: two-level per-channel sums, then apply
+    batch_norm.py      batch-norm fused with its activation: per-channel partial and finish stages, then y
     activations.py     relu, leaky_relu, tanh, sigmoid
     sampler.py         the reparameterised sampler, alone and fused with the KL term
     losses.py          mse, bce_with_logits, kl_normal: value and gradient in one pass
-    reduce.py          two-level sums: partial rows, then one small kernel that adds them
+    reduce.py          sums in two stages: partial rows, then one small kernel that finishes them
     adam.py            the fused Adam step over a flat parameter buffer
 
 Settings: set_precision("ieee" | "tf32") for float32 tl.dot (default "ieee"), set_poison(True) to fill

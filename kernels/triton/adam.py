@@ -28,10 +28,10 @@ BLOCK = 1024
 
 
 @triton.jit
-def adam_kernel(param_ptr, grad_ptr, m_ptr, v_ptr, n, lr: tl.float64, beta1: tl.float64, beta2: tl.float64,
-                one_minus_beta1: tl.float64, one_minus_beta2: tl.float64, eps: tl.float64,
-                weight_decay: tl.float64, bias_correction1: tl.float64, bias_correction2: tl.float64,
-                BLOCK: tl.constexpr):
+def adam_step_kernel(param_ptr, grad_ptr, m_ptr, v_ptr, n, lr: tl.float64, beta1: tl.float64,
+                     beta2: tl.float64, one_minus_beta1: tl.float64, one_minus_beta2: tl.float64,
+                     eps: tl.float64, weight_decay: tl.float64, bias_correction1: tl.float64,
+                     bias_correction2: tl.float64, BLOCK: tl.constexpr):
     offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offsets < n
     p = tl.load(param_ptr + offsets, mask=mask)
@@ -56,6 +56,6 @@ def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay):
     grad = contiguous(grad)
     step = int(step)
     n = param.size
-    runtime.launch(adam_kernel, (runtime.cdiv(n, BLOCK),), param, grad, m, v, n, float(lr), float(beta1),
+    runtime.launch(adam_step_kernel, (runtime.cdiv(n, BLOCK),), param, grad, m, v, n, float(lr), float(beta1),
                    float(beta2), 1.0 - beta1, 1.0 - beta2, float(eps), float(weight_decay),
                    1.0 - beta1 ** step, 1.0 - beta2 ** step, BLOCK=BLOCK)

@@ -23,8 +23,4 @@ class TritonArrays(Arrays):
                 f"asarray), got {type(a).__name__}")
 
 
-def contiguous(*arrays):
-    """The arrays in C order (no copy for those that already are): kernels index them as flat memory."""
-    module = runtime.xp()   # (ascontiguousarray would also turn a 0-d array into a 1-d one)
-    out = tuple(a if a is None or a.flags.c_contiguous else module.ascontiguousarray(a) for a in arrays)
-    return out if len(out) > 1 else out[0]
+contiguous = TritonArrays().contiguous

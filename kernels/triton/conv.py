@@ -26,7 +26,7 @@ tuned for exact float32 need not suit TF32's tensor cores, and the array dtypes 
   * weight gradient: tiles of (output channels) x (C_in*KH*KW). Its shared dimension, N*H_out*W_out,
     is long (589,824 for the first layer of broad256x144 at batch 64) while the tiles are few (80 x 75
     is four 64 x 64 tiles), so the shared dimension is split over a third grid axis (split-K) and the
-    partial slabs are added by `reduce.sum_rows`.
+    partial slabs are added by `reduce.finish`.
   * data gradient: with stride s, an input pixel ih is reached only by the taps kh = ih + p (mod s); the
     others fall between output pixels. So the input pixels are split into s*s phases (ih mod s, iw mod s),
     one phase per index of the third grid axis; inside a phase the taps that contribute are the same for
@@ -235,7 +235,7 @@ def backward_weight(dy, x, w_shape, stride, padding):
     runtime.launch(conv2d_backward_weight_kernel, grid, dy, x, target, c_in, h, wd, c_out, h_out, w_out, r, k,
                    stride, padding, r_per_split, KH=kh, KW=kw, PRECISION=runtime.dot_precision(dy.dtype))
     if splits > 1:
-        reduce.sum_rows(target, splits, c_out * k, dw)
+        reduce.finish(target, splits, c_out * k, dw)
     return dw
 
 
@@ -252,7 +252,7 @@ def conv2d_backward_data(dy, w, x_shape, stride, padding):
 
 def conv2d_backward_weight(dy, x, w_shape, stride, padding):
     dy, x = contiguous(dy, x)
-    return backward_weight(dy, x, shapes.as_shape(w_shape), stride, padding), reduce.channel_sums(dy)
+    return backward_weight(dy, x, shapes.as_shape(w_shape), stride, padding), reduce.bias_backward(dy)
 
 
 def conv2d_backward(dy, x, w, stride, padding):

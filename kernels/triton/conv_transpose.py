@@ -39,7 +39,7 @@ def conv_transpose2d_backward_data(dy, w, stride, padding):
 def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
     dy, x = contiguous(dy, x)
     # the convolution's weight gradient with the roles of x and dy exchanged
-    return conv.backward_weight(x, dy, as_shape(w_shape), stride, padding), reduce.channel_sums(dy)
+    return conv.backward_weight(x, dy, as_shape(w_shape), stride, padding), reduce.bias_backward(dy)
 
 
 def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):

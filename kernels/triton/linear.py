@@ -4,7 +4,7 @@ What it computes (x: (B, I), w: (O, I), b: (O,), dy: (B, O)):
     forward         y  = x @ w.T + b
     data gradient   dx = dy @ w          (y_bo = sum_i x_bi w_oi  ->  dy_bo reaches x_bi through w_oi)
     weight gradient dw = dy.T @ x        (and reaches w_oi through x_bi, summed over the batch)
-    bias gradient   db = sum_b dy_bo     (reduce.channel_sums)
+    bias gradient   db = sum_b dy_bo     (reduce.bias_backward)
 All three are one kernel, C = A @ B (+ bias), which reads A and B through strides: w.T and dy.T are the
 same memory as w and dy, walked the other way, so no transpose is ever copied.
 
@@ -17,7 +17,7 @@ exact float32's).
 Split-K: the encoder's heads multiply a batch of 64 by a (92160 -> 200) matrix: C has only a handful of
 tiles and each would walk 92160 values of K alone, leaving most of the GPU idle. When C has too few
 tiles, K is cut into SPLITS ranges (a third grid axis); each program writes its partial C to a scratch
-slab, and `reduce.sum_rows` adds the slabs and the bias.
+slab, and `reduce.finish` adds the slabs and the bias.
 """
 import triton
 import triton.language as tl
@@ -42,7 +42,7 @@ SPLIT_MIN_K = 256   # the least K worth giving a split of its own
 
 @runtime.autotune(GEMM_CONFIGS, key=["M", "N", "K", "HAS_BIAS", "PRECISION"])
 @triton.jit
-def matmul_kernel(a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K, k_per_split,
+def linear_kernel(a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K, k_per_split,
                   stride_am, stride_ak, stride_bk, stride_bn,
                   HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr,
                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -83,10 +83,10 @@ def matmul(a, a_strides, b, b_strides, m, n, k, bias=None):
     def grid(meta):
         return runtime.cdiv(m, meta["BLOCK_M"]), runtime.cdiv(n, meta["BLOCK_N"]), splits
 
-    runtime.launch(matmul_kernel, grid, a, b, bias if fuse_bias else target, target, m, n, k, k_per_split,
+    runtime.launch(linear_kernel, grid, a, b, bias if fuse_bias else target, target, m, n, k, k_per_split,
                    *a_strides, *b_strides, HAS_BIAS=fuse_bias, PRECISION=runtime.dot_precision(dtype))
     if splits > 1:
-        reduce.sum_rows(target, splits, m * n, out, bias=bias)
+        reduce.finish(target, splits, m * n, out, bias=bias)
     return out
 
 
@@ -104,4 +104,4 @@ def linear_backward(dy, x, w):
     (batch, n_in), n_out = x.shape, w.shape[0]
     dx = matmul(dy, (n_out, 1), w, (n_in, 1), batch, n_in, n_out)     # dy (B, O) @ w (O, I)
     dw = matmul(dy, (1, n_out), x, (n_in, 1), n_out, n_in, batch)     # dy.T (O, B) @ x (B, I)
-    return dx, dw, reduce.channel_sums(dy)
+    return dx, dw, reduce.bias_backward(dy)

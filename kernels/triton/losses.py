@@ -11,8 +11,8 @@ term is divided by n because the loss is a mean.
 
 How the work is split: one pass, P programs (enough to fill the GPU). Program p walks the flat arrays
 with stride P * BLOCK, writes the gradient of every element it visits, and keeps a running per-lane
-sum of the loss terms; at the end it writes one partial sum. `reduce.sum_rows` then adds the P partials
-and scales by 1/n into the 0-d loss. The loss never leaves the device: reading it (float(loss)) is the
+sum of the loss terms; at the end it writes one partial sum (loss_partial: the programs and their
+buffer). loss_finish (reduce.finish) then adds the P partials and scales by 1/n into the 0-d loss. The loss never leaves the device: reading it (float(loss)) is the
 caller's choice.
 
 Derived in full, with a check you can run: docs/derivations/bce_with_logits.md (BCE with logits) and
@@ -96,24 +96,24 @@ def kl_normal_kernel(mu_ptr, logvar_ptr, dmu_ptr, dlogvar_ptr, partial_ptr, n, g
 
 # --- launchers -------------------------------------------------------------------------------------
 
-def programs_for(n):
-    """How many programs share a flat pass over n elements."""
-    return max(1, min(runtime.cdiv(n, BLOCK), runtime.parallelism()))
+def loss_partial(n, dtype):
+    """How many programs share a flat pass over n elements, and their buffer of partial sums."""
+    programs = max(1, min(runtime.cdiv(n, BLOCK), runtime.parallelism()))
+    return programs, runtime.empty((programs,), dtype)
 
 
-def finish_mean(partial, programs, n, dtype):
+def loss_finish(partial, n, dtype):
     """The 0-d mean from the programs' partial sums."""
-    return reduce.sum_rows(partial, programs, 1, runtime.empty((), dtype), scale=1.0 / n)
+    return reduce.finish(partial, partial.size, 1, runtime.empty((), dtype), scale=1.0 / n)
 
 
 def mse(a, b):
     a, b = contiguous(a, b)
     n = a.size
     da = runtime.empty(a.shape, a.dtype)
-    programs = programs_for(n)
-    partial = runtime.empty((programs,), a.dtype)
+    programs, partial = loss_partial(n, a.dtype)
     runtime.launch(mse_kernel, (programs,), a, b, da, partial, n, 2.0 / n, BLOCK=BLOCK)
-    return finish_mean(partial, programs, n, a.dtype), da
+    return loss_finish(partial, n, a.dtype), da
 
 
 def bce_with_logits(logits, target):
@@ -122,18 +122,16 @@ def bce_with_logits(logits, target):
     t = contiguous(target) if target_is_array else x       # x: a placeholder pointer, never read
     n = x.size
     dx = runtime.empty(x.shape, x.dtype)
-    programs = programs_for(n)
-    partial = runtime.empty((programs,), x.dtype)
+    programs, partial = loss_partial(n, x.dtype)
     runtime.launch(bce_with_logits_kernel, (programs,), x, t, dx, partial, n,
                    0.0 if target_is_array else float(target), 1.0 / n, TARGET_IS_ARRAY=target_is_array, BLOCK=BLOCK)
-    return finish_mean(partial, programs, n, x.dtype), dx
+    return loss_finish(partial, n, x.dtype), dx
 
 
 def kl_normal(mu, logvar):
     mu, logvar = contiguous(mu, logvar)
     n = mu.size
     dmu, dlogvar = runtime.empty(mu.shape, mu.dtype), runtime.empty(mu.shape, mu.dtype)
-    programs = programs_for(n)
-    partial = runtime.empty((programs,), mu.dtype)
+    programs, partial = loss_partial(n, mu.dtype)
     runtime.launch(kl_normal_kernel, (programs,), mu, logvar, dmu, dlogvar, partial, n, 1.0 / n, BLOCK=BLOCK)
-    return finish_mean(partial, programs, n, mu.dtype), dmu, dlogvar
+    return loss_finish(partial, n, mu.dtype), dmu, dlogvar

@@ -1,34 +1,37 @@
-"""Sums in two levels: partial sums computed in parallel, then added up by a second, small kernel.
+"""Sums in two stages: partial sums computed in parallel, then added up by a second, small kernel.
 
 A GPU sums a large array fast only if many programs share the work, and programs cannot add into one
 another's registers. So every reduction in this backend is split the same way:
-  1. many programs each reduce a slice of the input and write their partial result to a scratch row;
-  2. `sum_rows_kernel` adds those rows up (and scales them, or adds a bias).
+  1. partial: many programs each reduce a slice of the input and write their result to a scratch row;
+  2. finish: `finish_kernel` adds those rows up (and scales them, or adds a bias).
 No atomics: the order of the additions is fixed, so a result is the same on every run.
 
 What it computes:
-    sum_rows      out[c] = scale * sum_r src[r, c] (+ bias[c % len(bias)])   src: (ROWS, COLS), row-major
-                  used to finish the losses (COLS = 1), split-K GEMMs (COLS = the output's size) and
-                  batch-norm's backward sums.
-    channel_sums  out[c] = sum over n, s of x[n, c, s]                x: (N, C, S), S = H*W (1 for (N, F))
-                  the bias gradient of convolutions and linear layers.
+    finish         out[c] = scale * sum_r src[r, c] (+ bias[c % len(bias)])   src: (ROWS, COLS), row-major
+                   the finish stage of the losses (COLS = 1), of split-K GEMMs (COLS = the output's size)
+                   and of batch-norm's backward sums.
+    bias_backward  out[c] = sum over n, s of x[n, c, s]               x: (N, C, S), S = H*W (1 for (N, F))
+                   the bias gradient of convolutions and linear layers: its partial stage, then finish.
 
 How the work is split:
-    sum_rows_kernel      one program per BLOCK_C columns; it walks down the rows BLOCK_R at a time.
-    channel_sums_kernel  grid (column blocks, splits): program (j, s) sums rows [s*chunk, (s+1)*chunk) of
-                         the reduced index r = n*S + s' for BLOCK_C channels, as a [BLOCK_R, BLOCK_C]
-                         tile (TALL or WIDE below). When S is large the tile is tall and one channel
-                         wide (its rows are a run of contiguous pixels); when S is small (1 for a 2-D
-                         input) it is wide, so that loads run along the channels.
+    finish_kernel                 one program per BLOCK_C columns; it walks down the rows BLOCK_R at a time.
+    bias_backward_partial_kernel  grid (column blocks, splits): program (j, s) sums rows [s*chunk,
+                                  (s+1)*chunk) of the reduced index r = n*S + s' for BLOCK_C channels, as
+                                  a [BLOCK_R, BLOCK_C] tile (TALL or WIDE below). When S is large the tile
+                                  is tall and one channel wide (its rows are a run of contiguous pixels);
+                                  when S is small (1 for a 2-D input) it is wide, so that loads run along
+                                  the channels.
 """
 import triton
 import triton.language as tl
+
+from kernels.shapes import channel_layout
 
 from . import runtime
 
 
 @triton.jit
-def sum_rows_kernel(src_ptr, bias_ptr, out_ptr, ROWS, COLS, BIAS_LEN, scale: tl.float64, HAS_BIAS: tl.constexpr,
+def finish_kernel(src_ptr, bias_ptr, out_ptr, ROWS, COLS, BIAS_LEN, scale: tl.float64, HAS_BIAS: tl.constexpr,
                     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     cols = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     col_mask = cols < COLS
@@ -51,8 +54,8 @@ def channel_offsets(r, channels, C, S):
 
 
 @triton.jit
-def channel_sums_kernel(x_ptr, partial_ptr, C, S, R, rows_per_split, BLOCK_R: tl.constexpr,
-                        BLOCK_C: tl.constexpr):
+def bias_backward_partial_kernel(x_ptr, partial_ptr, C, S, R, rows_per_split, BLOCK_R: tl.constexpr,
+                                 BLOCK_C: tl.constexpr):
     channels = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     split = tl.program_id(1)
     r_start = split * rows_per_split
@@ -74,11 +77,11 @@ TALL = (1024, 1)
 WIDE = (16, 64)
 
 
-def sum_rows(src, rows, cols, out, scale=1.0, bias=None):
+def finish(src, rows, cols, out, scale=1.0, bias=None):
     """out (cols elements) = scale * src.reshape(rows, cols).sum(0) (+ bias, repeated along out as the
     last axis of a row-major matrix: a GEMM's bias per column). Returns out."""
     block_r, block_c = TALL if cols == 1 else WIDE
-    runtime.launch(sum_rows_kernel, (runtime.cdiv(cols, block_c),), src, out if bias is None else bias, out,
+    runtime.launch(finish_kernel, (runtime.cdiv(cols, block_c),), src, out if bias is None else bias, out,
                    rows, cols, 1 if bias is None else bias.size, float(scale), HAS_BIAS=bias is not None,
                    BLOCK_R=block_r, BLOCK_C=block_c)
     return out
@@ -98,15 +101,14 @@ def split_rows(reduced, column_blocks, block_r):
     return runtime.cdiv(reduced, rows_per_split), rows_per_split
 
 
-def channel_sums(x):
-    """Per-channel sums of x (N, C, ...) over every axis but the second: the bias gradient."""
-    n, c = x.shape[0], x.shape[1]
-    s = x.size // (n * c) if n * c else 0
+def bias_backward(x):
+    """The bias gradient: per-channel sums of x (N, C, ...) over every axis but the second."""
+    n, c, s = channel_layout(x)
     reduced = n * s
     block_r, block_c = channel_tile(s)
     column_blocks = runtime.cdiv(c, block_c)
     splits, rows_per_split = split_rows(reduced, column_blocks, block_r)
     partial = runtime.empty((splits, c), x.dtype)
-    runtime.launch(channel_sums_kernel, (column_blocks, splits), x, partial, c, s, reduced, rows_per_split,
+    runtime.launch(bias_backward_partial_kernel, (column_blocks, splits), x, partial, c, s, reduced, rows_per_split,
                    BLOCK_R=block_r, BLOCK_C=block_c)
-    return sum_rows(partial, splits, c, runtime.empty((c,), x.dtype))
+    return finish(partial, splits, c, runtime.empty((c,), x.dtype))

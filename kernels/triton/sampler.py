@@ -11,8 +11,8 @@ that the encoder's two terms reach mu and logvar in one kernel.
 
 How the work is split: the plain sampler is a flat element-wise pass (BLOCK elements per program).
 The fused forward also has to sum KL over all elements: like the losses, P programs walk the arrays
-with stride P * BLOCK, write z, and each leaves one partial sum that `reduce.sum_rows` turns into the
-0-d mean.
+with stride P * BLOCK, write z, and each leaves one partial sum that `losses.loss_finish` turns into
+the 0-d mean.
 
 Derived in full, with a check you can run: docs/derivations/sampler_kl.md (the sampler's gradient and the
 KL term's).
@@ -22,7 +22,7 @@ import triton.language as tl
 
 from . import runtime
 from .arrays import contiguous
-from .losses import finish_mean, kl_term, programs_for
+from .losses import kl_term, loss_finish, loss_partial
 
 BLOCK = 1024
 
@@ -108,11 +108,10 @@ def reparam_kl_forward(mu, logvar, eps, sigma):
     mu, logvar, eps = contiguous(mu, logvar, eps)
     z = runtime.empty(mu.shape, mu.dtype)
     n = mu.size
-    programs = programs_for(n)
-    partial = runtime.empty((programs,), mu.dtype)
+    programs, partial = loss_partial(n, mu.dtype)
     runtime.launch(reparam_kl_forward_kernel, (programs,), mu, logvar, eps, z, partial, n, float(sigma),
                    BLOCK=BLOCK)
-    return z, finish_mean(partial, programs, n, mu.dtype)
+    return z, loss_finish(partial, n, mu.dtype)
 
 
 def reparam_kl_backward(dz, mu, logvar, eps, sigma, kl_weight):

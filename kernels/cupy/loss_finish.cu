@@ -1,5 +1,5 @@
-#line 1 "mean_finish.cu"
-// mean_finish.cu -- the last step of every loss: out[0] = scale * (sum of the per-block partial sums).
+#line 1 "loss_finish.cu"
+// loss_finish.cu -- the last step of every loss: out[0] = scale * (sum of the per-block partial sums).
 //
 // The loss kernels leave one double per block in `partial`; one block of this kernel adds them
 // (each thread a strided share, then block_sum) and writes the 0-d result, scale = 1/count turning
@@ -9,7 +9,7 @@
 #include "reduce.cuh"
 
 template <typename T>
-__global__ void mean_finish(const double* __restrict__ partial, int n_partials, T* __restrict__ out, double scale) {
+__global__ void loss_finish(const double* __restrict__ partial, int n_partials, T* __restrict__ out, double scale) {
     double acc = 0.0;
     for (int i = threadIdx.x; i < n_partials; i += blockDim.x) {
         acc += partial[i];
