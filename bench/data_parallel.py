@@ -23,19 +23,27 @@ LINKS = {"NVLink (H100 SXM, 450 GB/s)": (450e9, 5e-6), "100 Gb/s network (12.5 G
 GPUS = (2, 4, 8, 16)
 
 
-def counts(cfg):
-    """(parameters per network, batch-norm collectives per step and their bytes), counted on the model."""
+def counts(cfg, tc=None):
+    """(parameters per network, batch-norm collectives per step and their bytes), counted on the model,
+    for the step of TrainConfig `tc` (default: the default recipe's)."""
     from kernels import get_backend
     from vaegan import nn
     from vaegan.model import VAEGAN, _layers
 
     model = VAEGAN(get_backend("numpy"), cfg)
     params = {name: flat.size for name, flat in model.flat.items()}
+    from vaegan.step import TrainConfig
+
+    tc = tc or TrainConfig()
     # forward passes and backward passes (every batch-norm is above the first layer, so each backward
-    # reaches its data path) per step, by network: vaegan/step.py, forward_and_gradients. One of the
-    # discriminator's six backwards (the encoder's, of L_sim alone) starts at the highest similarity tap:
-    # the layers above it are skipped (nn.Sequential.backward)
-    passes = {"encoder": (1, 1), "decoder": (2, 3), "discriminator": (3, 6)}
+    # reaches its data path) per step, by network: vaegan/step.py, forward_and_gradients. The
+    # discriminator's: one per fake and one on the reals for its own loss, one of L_sim for the encoder
+    # and decoder, and, unless the generator loss is minimax (whose gradients ride on the discriminator's
+    # passes), one per fake for the decoder. The L_sim pass starts at the highest similarity tap: the
+    # layers above it are skipped (nn.Sequential.backward)
+    fakes = 2 if tc.recon_as_fake else 1
+    dis_backwards = 1 + fakes + 1 + (0 if tc.gen_loss == "minimax" else 2)
+    passes = {"encoder": (1, 1), "decoder": (2, 3), "discriminator": (3, dis_backwards)}
     dis = model.discriminator
     above_taps = {id(layer) for i, layer in enumerate(dis.net.layers) if i > max(dis.sim_taps)}
     calls, nbytes = 0, 0

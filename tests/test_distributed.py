@@ -260,7 +260,7 @@ def test_bench_counts_the_collectives_a_step_makes():
     from bench.data_parallel import counts
     from step_setup import CFG, K, TC, VAEGAN, Adam, training_step
 
-    params, calls, _ = counts(CFG)
+    params, calls, _ = counts(CFG, TC)
 
     def one_step(rank, comm):
         model = VAEGAN(K, CFG, seed=1)
