@@ -32,10 +32,13 @@ order (and, with wide rows, a few more products by dY = 0). Everything runs in t
 GEMM accumulates in it too).
 """
 from collections import namedtuple
+from types import SimpleNamespace
 
 import numpy as np
 
-from kernels.shapes import conv2d_out_size, conv_transpose2d_shape
+from kernels.shapes import conv2d_out_size
+
+from .conv_transpose import AdjointOf
 
 
 WIDE_ROWS_BUDGET = 100  # wide rows when (Wp - W_out) / W_out * C_out <= this (see the header)
@@ -184,21 +187,11 @@ def conv2d_backward(dy, x, w, stride, padding):
 
 # --- the transposed convolution, conv_transpose.py's adjoint, on the same machinery -----------------
 
-def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
-    y = conv2d_backward_data(x, w, conv_transpose2d_shape(x.shape, w.shape, stride, padding, output_padding),
-                             stride, padding)
-    if b is not None:
-        y += b.reshape(1, -1, 1, 1)
-    return y
-
-
-def conv_transpose2d_backward_data(dy, w, stride, padding):
-    return conv2d_forward(dy, w, None, stride, padding)
-
-
-def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
-    dw, _ = conv2d_backward_weight(x, dy, w_shape, stride, padding)   # roles of x and dy swapped
-    return dw, dy.sum(axis=(0, 2, 3))
+_adjoint = AdjointOf(SimpleNamespace(conv2d_forward=conv2d_forward, conv2d_backward_data=conv2d_backward_data,
+                                     conv2d_backward_weight=conv2d_backward_weight))
+conv_transpose2d_forward = _adjoint.conv_transpose2d_forward
+conv_transpose2d_backward_data = _adjoint.conv_transpose2d_backward_data
+conv_transpose2d_backward_weight = _adjoint.conv_transpose2d_backward_weight
 
 
 def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):

@@ -15,31 +15,43 @@ The output size H_out = (H - 1)*s - 2p + kH + output_padding: several conv2d inp
 adjoint is taken for. The extra rows/cols are at the bottom/right; they receive contributions from
 the kernel only where the padding p overlaps them (with p = 0 they hold just the bias).
 
-This file, with conv.py, is the definition: conv_phases.py holds the backend's faster form of both.
+This file, with conv.py, is the definition. conv_phases.py takes the same adjoint of its own faster conv2d
+(AdjointOf below), and gathers dy's windows once for both gradients where both are asked for.
 """
 from kernels.shapes import conv_transpose2d_shape
 
-from .conv import conv2d_backward_data, conv2d_backward_weight, conv2d_forward
+from . import conv
 
 
-def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
-    y_shape = conv_transpose2d_shape(x.shape, w.shape, stride, padding, output_padding)
-    y = conv2d_backward_data(x, w, y_shape, stride, padding)
-    if b is not None:
-        y += b.reshape(1, -1, 1, 1)
-    return y
+class AdjointOf:
+    """conv_transpose2d's ops as the adjoint of a conv2d: `conv2d`, any namespace with conv2d_forward,
+    conv2d_backward_data and conv2d_backward_weight (the definition's below, conv_phases.py's too)."""
+
+    def __init__(self, conv2d):
+        self.conv2d = conv2d
+
+    def conv_transpose2d_forward(self, x, w, b, stride, padding, output_padding):
+        y_shape = conv_transpose2d_shape(x.shape, w.shape, stride, padding, output_padding)
+        y = self.conv2d.conv2d_backward_data(x, w, y_shape, stride, padding)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    def conv_transpose2d_backward_data(self, dy, w, stride, padding):
+        return self.conv2d.conv2d_forward(dy, w, None, stride, padding)
+
+    def conv_transpose2d_backward_weight(self, dy, x, w_shape, stride, padding):
+        dw, _ = self.conv2d.conv2d_backward_weight(x, dy, w_shape, stride, padding)   # roles of x and dy swapped
+        return dw, dy.sum(axis=(0, 2, 3))
+
+    def conv_transpose2d_backward(self, dy, x, w, stride, padding, output_padding):
+        """(dx, dw, db) of y = conv_transpose2d(x, w) + b for upstream gradient dy."""
+        dw, db = self.conv_transpose2d_backward_weight(dy, x, w.shape, stride, padding)
+        return self.conv_transpose2d_backward_data(dy, w, stride, padding), dw, db
 
 
-def conv_transpose2d_backward_data(dy, w, stride, padding):
-    return conv2d_forward(dy, w, None, stride, padding)
-
-
-def conv_transpose2d_backward_weight(dy, x, w_shape, stride, padding):
-    dw, _ = conv2d_backward_weight(x, dy, w_shape, stride, padding)   # roles of x and dy swapped
-    return dw, dy.sum(axis=(0, 2, 3))
-
-
-def conv_transpose2d_backward(dy, x, w, stride, padding, output_padding):
-    """(dx, dw, db) of y = conv_transpose2d(x, w) + b for upstream gradient dy."""
-    dw, db = conv_transpose2d_backward_weight(dy, x, w.shape, stride, padding)
-    return conv_transpose2d_backward_data(dy, w, stride, padding), dw, db
+_definition = AdjointOf(conv)
+conv_transpose2d_forward = _definition.conv_transpose2d_forward
+conv_transpose2d_backward_data = _definition.conv_transpose2d_backward_data
+conv_transpose2d_backward_weight = _definition.conv_transpose2d_backward_weight
+conv_transpose2d_backward = _definition.conv_transpose2d_backward
