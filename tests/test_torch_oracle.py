@@ -55,6 +55,8 @@ TRAIN_CONFIGS = {
     "nonsaturating": TrainConfig(gamma=2.5, kl_weight=0.7, lr=1e-2),
     "minimax-smoothed": TrainConfig(gamma=1.5, kl_weight=0.3, lr=1e-2, gen_loss="minimax", label_smoothing=0.1),
     "no-recon-as-fake": TrainConfig(gamma=2.0, kl_weight=1.0, lr=1e-2, beta1=0.9, recon_as_fake=False),
+    "prior-weight": TrainConfig(gamma=2.0, kl_weight=0.5, lr=1e-2, gen_loss="minimax", gen_weight=0.3,
+                                pixel_weight=2.0, prior_weight=3.0),
 }
 SIGMA = 0.7
 

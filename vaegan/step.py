@@ -20,7 +20,8 @@ Losses (all means, kernels/api.py):
 
 Each network follows the gradient of its own loss only:
     encoder       <- d(kl_weight * L_prior + L_rec)  [+ temporal_weight * L_temp, temporal.py: off by default]
-    decoder       <- d(gamma * L_rec + gen_weight * L_gen)
+    decoder       <- d(gamma * L_rec + gen_weight * (L_gen,rec + prior_weight * L_gen,p))
+                     L_gen's x_rec and x_p terms; prior_weight 1 (the default) is gen_weight * L_gen
     discriminator <- d(L_GAN)                         never of L_rec
 Every gradient is computed from the same forward pass before any weight moves, then the three Adam
 updates are applied (or skipped by the equilibrium rule). The same routing as a picture:
@@ -73,11 +74,14 @@ class TrainConfig:
     margin: float = 0.35
     temporal_weight: float = 0.0    # > 0: batches of adjacent-frame pairs, and the encoder's loss gains
                                     # this x L_temp, neighbours' latents held together (temporal.py)
+    prior_weight: float = 1.0       # the prior pass's share of L_gen: its x_p = Dec(z_p) term weighs
+                                    # gen_weight * prior_weight in the decoder's loss, the x_rec term
+                                    # gen_weight; the discriminator's loss L_GAN is not changed
 
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
             raise ValueError(f"gen_loss must be 'nonsaturating' or 'minimax', got {self.gen_loss!r}")
-        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight", "temporal_weight"):
+        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight", "temporal_weight", "prior_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
@@ -133,7 +137,7 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         if tc.recon_as_fake:
             gen_rec, g_rec = K.bce_with_logits(logit_rec, 1.0)
             gen = gen + gen_rec
-    g_p = g_p * tc.gen_weight          # the reported `gen` stays L_gen, unweighted
+    g_p = g_p * (tc.gen_weight * tc.prior_weight)    # the reported `gen` stays L_gen, unweighted
     if g_rec is not None:
         g_rec = g_rec * tc.gen_weight
     pixel, dpixel = K.mse(x_rec, x)   # always reported; a loss term when pixel_weight > 0
