@@ -40,6 +40,7 @@ ROWS = {                # name -> bench.quality row
     "kl300-warmup": "default kl_weight=auto*300 kl_warmup=0.3",
     "prior3": "default prior_weight=3.333",                 # the prior pass's L_gen at 0.333, the reconstructions' at 0.1
     "prior10": "default prior_weight=10",                   # the prior pass's L_gen at 1
+    "kl100-prior3": "default kl_weight=auto*100 prior_weight=3.333",
     "kl300-prior3": "default kl_weight=auto*300 prior_weight=3.333",
 }
 
