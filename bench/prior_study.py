@@ -42,6 +42,7 @@ ROWS = {                # name -> bench.quality row
     "prior10": "default prior_weight=10",                   # the prior pass's L_gen at 1
     "kl100-prior3": "default kl_weight=auto*100 prior_weight=3.333",
     "kl300-prior3": "default kl_weight=auto*300 prior_weight=3.333",
+    "kl300-ramp": "default kl_weight=auto*300 kl_warmup=1.0",   # the KL weight rising over the whole run
 }
 
 
