@@ -74,6 +74,32 @@ def table(runs, steps):
     return "\n".join(lines)
 
 
+def compact_table(runs, steps):
+    """Markdown: one line per row, both films side by side: PSNR, SSIM, SWD and the posterior's KL,
+    means (min..max) over seeds (the README's table)."""
+    groups, order = defaultdict(list), []
+    for r in runs:
+        if r["steps_asked"] == steps:
+            groups[(r["name"], r["film"])].append(r)
+            if r["name"] not in order:
+                order.append(r["name"])
+    head = " | ".join(f"{f.split('.')[0].split('_')[0]}: PSNR dB | SSIM | SWD | KL" for f in FILMS)
+    lines = [f"| row | {head} |", "| --- | " + " | ".join("--- | --- | --- | ---:" for _ in FILMS) + " |"]
+    for name in order:
+        cells = []
+        for film in FILMS:
+            got = sorted(groups.get((name, film), []), key=lambda r: r["seed"])
+            if not got:
+                cells.append(" | | | ")
+                continue
+            cells.append(f"{summary([r['psnr'] for r in got])} | {summary([r['ssim'] for r in got], 3)} | "
+                         f"{summary([r['swd'] for r in got], 3)} | {summary([r['kl'] for r in got])}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    floors = "; ".join(f"{f} {next(r['swd_floor'] for r in runs if r['film'] == f):.3f}"
+                       for f in FILMS if any(r["film"] == f for r in runs))
+    return "\n".join(lines + ["", f"SWD floors (the film's half against half): {floors}."])
+
+
 def paired_table(runs, steps, against="default"):
     """Markdown: each row minus `against` on the same film and seed (the same initial weights, data order
     and noise draws), mean (min..max) over the seeds both have: PSNR dB, SSIM, SWD."""
@@ -114,7 +140,7 @@ def main(argv=None):
     if args.table:
         runs = recorded(args.table)
         for steps in sorted({r["steps_asked"] for r in runs}):
-            print(f"\n{steps} steps\n\n{table(runs, steps)}\n\n{paired_table(runs, steps)}")
+            print(f"\n{steps} steps\n\n{compact_table(runs, steps)}\n\n{table(runs, steps)}\n\n{paired_table(runs, steps)}")
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = {}
