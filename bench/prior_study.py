@@ -94,7 +94,9 @@ def compact_table(runs, steps):
                 continue
             cells.append(f"{summary([r['psnr'] for r in got])} | {summary([r['ssim'] for r in got], 3)} | "
                          f"{summary([r['swd'] for r in got], 3)} | {summary([r['kl'] for r in got])}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        changes = next(r["row"] for r in runs if r["name"] == name).split()[1:]
+        label = f"{name} (`{' '.join(changes)}`)" if changes else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     floors = "; ".join(f"{f} {next(r['swd_floor'] for r in runs if r['film'] == f):.3f}"
                        for f in FILMS if any(r["film"] == f for r in runs))
     return "\n".join(lines + ["", f"SWD floors (the film's half against half): {floors}."])
