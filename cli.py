@@ -179,6 +179,9 @@ def _recipe_default(key):
 @click.option("--gen-loss", default=None, type=click.Choice(["nonsaturating", "minimax"]), help=_recipe_default("gen_loss"))
 @click.option("--gen-weight", type=Float(0), default=None,
               help="weight of the adversarial loss in the decoder's loss " + _recipe_default("gen_weight"))
+@click.option("--prior-weight", type=Float(0), default=None,
+              help="the prior samples' share of the adversarial loss: their term weighs gen-weight x this in the "
+                   "decoder's loss, the reconstructions' gen-weight " + _recipe_default("prior_weight"))
 @click.option("--pixel-weight", type=Float(0), default=None,
               help="weight of the pixel error beside the learned similarity in L_rec (0: the paper's) "
                    + _recipe_default("pixel_weight"))

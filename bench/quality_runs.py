@@ -23,6 +23,9 @@ statistics, uint8 frames; the averaged weights where the settings keep them, `em
                          vaegan.media.sample_clip's generated shapes), and that clip's own mean frame
     swd, swd_floor       the prior's samples against the film (vaegan/sliced_wasserstein.py), and the
                          film's own half-against-half distance
+    kl                   the posterior's KL to N(0, I) per latent number, the mean over the film's frames
+                         (encoder in eval mode, the scored weights): how far q(z|x) sits from the prior
+                         the samples are drawn from (ours only; the torch engine leaves it out)
     seconds, cpu_seconds training wall time and the process's CPU time (steps: how many ran)
 """
 import os
@@ -52,6 +55,8 @@ class Job:
     cache: str          # where the frame stores live, shared by every row
     engine: str = "ours"
     unseen: str = ""    # the film scored as "unseen" (its frame store in cache); "" = the generated shapes
+    pictures: str = ""  # a path prefix: PREFIX_samples.png (32 prior samples, the scored weights) and
+                        # PREFIX_strip.png (vaegan.evaluate.save_strip) are written there (ours only)
 
 
 def _parse_value(text):
@@ -96,6 +101,17 @@ def scores(reconstruct, sample, film_frames, unseen):
                 swd=swd["swd"], swd_floor=swd["floor"])
 
 
+def posterior_kl(model, frames_uint8, batch=64):
+    """KL(q(z|x) || N(0, I)) per latent number, the mean over the frames (batch-norm running statistics)."""
+    from vaegan.media.framestore import to_float_batch
+
+    K, total = model.K, 0.0
+    for i in range(0, len(frames_uint8), batch):
+        mu, logvar = (K.to_numpy(a).astype(np.float64) for a in model.encode(K.asarray(to_float_batch(frames_uint8[i:i + batch])), "eval"))
+        total += float((-0.5 * (1 + logvar - mu * mu - np.exp(logvar))).mean(axis=1).sum())
+    return total / len(frames_uint8)
+
+
 def unseen_frames(width, height):
     from vaegan.media.sample_clip import generated_frames
     return np.stack(list(generated_frames(size=(width, height))))
@@ -136,7 +152,10 @@ def train_one(job):
     opts.epochs = max(1, -(-job.steps // spe))
     run = Run(opts, probe.tc, probe.K, probe.store, probe.model, probe.optimizers, probe.state)
     unseen = unseen_of(job, probe.model.cfg, opts)
-    result = (_train_torch if job.engine == "torch" else _train_ours)(run, job.steps, unseen)
+    if job.engine == "torch":
+        result = _train_torch(run, job.steps, unseen)
+    else:
+        result = _train_ours(run, job.steps, unseen, job.pictures)
     shutil.rmtree(job.out, ignore_errors=True)
     print(f"  done: seed {job.seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB SSIM {result['ssim']:.3f} "
           f"(unseen {result['unseen']:.2f}), SWD {result['swd']:.3f} (floor {result['swd_floor']:.3f}), "
@@ -145,7 +164,7 @@ def train_one(job):
     return dict(seed=job.seed, load=os.getloadavg(), **result)
 
 
-def _train_ours(run, steps, unseen):
+def _train_ours(run, steps, unseen, pictures=""):
     t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
     for epoch in range(run.opts.epochs):
@@ -157,6 +176,14 @@ def _train_ours(run, steps, unseen):
     with run.averaged() as model:          # the averaged weights where the settings keep them (ema)
         got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
                      np.asarray(run.store.frames), unseen)
+        got["kl"] = posterior_kl(model, np.asarray(run.store.frames))
+        if pictures:
+            from vaegan.evaluate import save_strip
+            from vaegan.media.images import save_grid
+
+            os.makedirs(os.path.dirname(pictures) or ".", exist_ok=True)
+            save_grid(pictures + "_samples.png", prior_samples(model, 32), ncols=8)
+            save_strip(pictures + "_strip.png", model, np.asarray(run.store.frames))
     return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
 
 

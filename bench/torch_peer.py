@@ -130,11 +130,13 @@ def losses(torch, nets, cfg, tc, x, eps, z_p, sigma):
     rec_loss = bce(logit_rec, 0.0) if tc.recon_as_fake else 0.0
     disc = real_loss + prior_loss + rec_loss
     if tc.gen_loss == "minimax":
-        gen = -(prior_loss + rec_loss)
+        gen_p, gen_rec = -prior_loss, -rec_loss
     else:
-        gen = bce(logit_p, 1.0) + (bce(logit_rec, 1.0) if tc.recon_as_fake else 0.0)
+        gen_p, gen_rec = bce(logit_p, 1.0), (bce(logit_rec, 1.0) if tc.recon_as_fake else 0.0)
+    gen = gen_p + gen_rec
     rec = sim + tc.pixel_weight * pixel
-    targets = {"encoder": tc.kl_weight * kl + rec, "decoder": tc.gamma * rec + tc.gen_weight * gen,
+    targets = {"encoder": tc.kl_weight * kl + rec,
+               "decoder": tc.gamma * rec + tc.gen_weight * (gen_rec + tc.prior_weight * gen_p),
                "discriminator": disc}
     return {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}, targets
 

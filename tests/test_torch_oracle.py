@@ -64,6 +64,9 @@ TRAIN_CONFIGS = {
     # without the reconstruction among the fakes, at another generator weight
     "minimax-no-recon-as-fake": settings("default", kl_weight=1.0, lr=1e-2, gen_weight=0.3,
                                          recon_as_fake=False).train,
+    # the prior pass's share of L_gen (prior_weight), on the shared pass too
+    "prior-weight": settings("seed", gamma=2.0, kl_weight=0.5, lr=1e-2, gen_loss="minimax", gen_weight=0.3,
+                             pixel_weight=2.0, prior_weight=3.0).train,
 }
 SIGMA = 0.7
 

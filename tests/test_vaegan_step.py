@@ -5,6 +5,8 @@ Each network's gradient buffer must hold the gradient of exactly its own loss:
 checked against central finite differences of that loss on a tiny float64 model. The original code
 swapped parameter sets; the disjointness / completeness test guards against that too.
 """
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -63,6 +65,48 @@ def test_each_network_gets_the_gradient_of_its_own_loss(cfg, tc, rng):
         # everywhere losses; 1e-5 leaves room for a ReLU kink near a sample without hiding a wrong route.
         err = np.linalg.norm(numeric - got) / max(np.linalg.norm(numeric), 1e-12)
         assert err < 1e-5, f"{name}: gradient differs from finite differences of its loss (rel {err:.2e})"
+
+
+@pytest.mark.parametrize("gen_loss", ["minimax", "nonsaturating"])
+def test_prior_weight_scales_the_prior_pass_in_the_decoders_loss_only(gen_loss, rng):
+    """prior_weight w: the decoder's loss is gamma * L_rec + gen_weight * (L_gen,rec + w * L_gen,p), checked
+    against finite differences of that loss (L_gen,p: L_gen with reconstructions not shown as fakes); the
+    encoder's and the discriminator's gradients are those of w = 1, which is the default."""
+    assert TrainConfig().prior_weight == 1.0
+    cfg, gen_weight, w = MINI, 0.3, 4.0
+    tc = TrainConfig(gen_loss=gen_loss, gen_weight=gen_weight, pixel_weight=2.0, prior_weight=w, kl_weight=1.0)
+    only_p = TrainConfig(gen_loss=gen_loss, recon_as_fake=False, kl_weight=1.0)
+    model = VAEGAN(K, cfg, seed=5, dtype="float64")
+    x, eps, z_p = _inputs(cfg, rng)
+
+    def losses(t):
+        return {k: float(v) for k, v in forward_and_gradients(model, x, eps, z_p, 0.8, t)[0].items()}
+
+    def decoder_loss():
+        L, gen_p = losses(tc), losses(only_p)["gen"]
+        return tc.gamma * (L["sim"] + tc.pixel_weight * L["pixel"]) + gen_weight * (L["gen"] + (w - 1) * gen_p)
+
+    losses(replace(tc, prior_weight=1.0))
+    at_one = {name: flat.grad.copy() for name, flat in model.flat.items()}
+    losses(tc)
+    got = {name: flat.grad.copy() for name, flat in model.flat.items()}
+    for name in ("encoder", "discriminator"):
+        np.testing.assert_array_equal(got[name], at_one[name], err_msg=name)
+    assert not np.allclose(got["decoder"], at_one["decoder"])
+    flat, h = model.flat["decoder"], 1e-6
+    picks = rng.choice(flat.size, size=16, replace=False)
+    numeric = []
+    for i in picks:
+        keep = flat.data[i]
+        flat.data[i] = keep + h
+        up = decoder_loss()
+        flat.data[i] = keep - h
+        down = decoder_loss()
+        flat.data[i] = keep
+        numeric.append((up - down) / (2 * h))
+    numeric = np.array(numeric)
+    err = np.linalg.norm(numeric - got["decoder"][picks]) / np.linalg.norm(numeric)
+    assert err < 1e-5, f"decoder: gradient differs from finite differences of its loss (rel {err:.2e})"
 
 
 def test_parameter_sets_are_disjoint_and_complete():

@@ -22,7 +22,8 @@ Losses (all means, kernels/api.py):
 
 Each network follows the gradient of its own loss only:
     encoder       <- d(kl_weight * L_prior + L_rec)  [+ temporal_weight * L_temp, temporal.py: off by default]
-    decoder       <- d(gamma * L_rec + gen_weight * L_gen)
+    decoder       <- d(gamma * L_rec + gen_weight * (L_gen,rec + prior_weight * L_gen,p))
+                     L_gen's x_rec and x_p terms; prior_weight 1 (the default) is gen_weight * L_gen
     discriminator <- d(L_GAN)                         never of L_rec
 Every gradient is computed from the same forward pass before any weight moves, then the three Adam
 updates are applied (or skipped by the equilibrium rule). The same routing as a picture:
@@ -88,6 +89,9 @@ class TrainConfig:
     margin: float = 0.35
     temporal_weight: float = 0.0    # > 0: batches of adjacent-frame pairs, and the encoder's loss gains
                                     # this x L_temp, neighbours' latents held together (temporal.py)
+    prior_weight: float = _DEFAULT["prior_weight"]   # the prior pass's share of L_gen: its x_p = Dec(z_p) term weighs
+                                    # gen_weight * prior_weight in the decoder's loss, the x_rec term
+                                    # gen_weight; the discriminator's loss L_GAN is not changed
 
     def resolved(self, cfg):
         """This config with kl_weight a number for the model config `cfg`: "auto" -> larsen_kl_weight(cfg),
@@ -112,7 +116,7 @@ class TrainConfig:
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
             raise ValueError(f"gen_loss must be 'nonsaturating' or 'minimax', got {self.gen_loss!r}")
-        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight", "temporal_weight"):
+        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight", "temporal_weight", "prior_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
@@ -179,7 +183,7 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         if tc.recon_as_fake:
             gen_rec, dgen_rec = K.bce_with_logits(logit_rec, 1.0)
             gen = gen + gen_rec
-    dgen_p = dgen_p * tc.gen_weight          # the reported `gen` stays L_gen, unweighted
+    dgen_p = dgen_p * (tc.gen_weight * tc.prior_weight)   # the reported `gen` stays L_gen, unweighted
     if dgen_rec is not None:
         dgen_rec = dgen_rec * tc.gen_weight
     pixel, dpixel_xrec = K.mse(x_rec, x)     # always reported; a loss term when pixel_weight > 0
@@ -187,9 +191,10 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     # --- discriminator <- d(L_GAN); decoder <- d(gamma * L_rec + gen_weight * L_gen); encoder <- d(L_rec)
     # A network's backward is linear in the gradient fed into it (every layer's backward is, given the
     # forward's saved values). With the minimax L_gen = -(fake terms of L_GAN), dgen at a fake's logits
-    # is -gen_weight * dgan there, so the decoder's gradient at that fake frame is -gen_weight times the
-    # one the discriminator's own backward computes on the way to its weight gradients: one pass per
-    # fake serves both networks. B(g) is the discriminator's backward of g at x_rec:
+    # is -gen_weight * dgan there (times prior_weight at x_p's), so the decoder's gradient at that fake
+    # frame is the same multiple of the one the discriminator's own backward computes on the way to its
+    # weight gradients: one pass per fake serves both networks. B(g) is the discriminator's backward of
+    # g at x_rec:
     #   ddec_xrec = -gen_weight * B(dgan_rec) + gamma * B(dsim),  and  denc_xrec = B(dsim)  (+ pixel terms)
     shared = tc.gen_loss == "minimax"
     dis.backward(dgan_real, dis_real, need_dx=False)
@@ -197,7 +202,7 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     dgan_xrec = dis.backward(dgan_rec, dis_rec, need_dx=shared) if tc.recon_as_fake else None
     denc_xrec = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
     if shared:
-        ddec_xp = dgan_xp * (-tc.gen_weight)
+        ddec_xp = dgan_xp * (-tc.gen_weight * tc.prior_weight)
         ddec_xrec = denc_xrec * tc.gamma
         if dgan_xrec is not None:
             ddec_xrec = ddec_xrec + dgan_xrec * (-tc.gen_weight)
