@@ -144,7 +144,7 @@ MUTANTS = [
     M("step-gamma-ignored", "vaegan/step.py",
       "gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}", "gamma_dsim = dict(dsim)", STEP),
     M("step-shared-pass-gen-sign-kept", "vaegan/step.py",
-      "ddec_xp = dgan_xp * (-tc.gen_weight)", "ddec_xp = dgan_xp * tc.gen_weight", STEP,
+      "ddec_xp = dgan_xp * (-tc.gen_weight * tc.prior_weight)", "ddec_xp = dgan_xp * (tc.gen_weight * tc.prior_weight)", STEP,
       "the minimax step's shared discriminator pass: the generator's gradient is the negated one"),
     M("step-shared-pass-gamma-ignored", "vaegan/step.py",
       "ddec_xrec = denc_xrec * tc.gamma", "ddec_xrec = denc_xrec", STEP),
