@@ -8,8 +8,14 @@ On CI a run fails, with a line saying which, when
     reference, the CuPy kernels' host build, the Triton kernels under the interpreter (each is listed
     with the test files that exercise it, BACKEND_TESTS).
 A subset (`pytest tests/test_x.py`, `-k ...`) is never held to the second rule, and without CI to neither.
+
+The trainers the tests start get the signal dispositions a terminal gives: a suite started in the
+background (`cmd &`, where SIGINT arrives ignored) or under `nohup` (SIGHUP ignored) would otherwise
+hand those on to every child, and the trainer rightly leaves an ignored signal ignored
+(vaegan/stopping.py), which is not what the Ctrl-C and hang-up tests are about.
 """
 import os
+import signal
 import zlib
 
 import numpy as np
@@ -21,6 +27,12 @@ BACKEND_TESTS = {
     "cupy host build": ("test_cupy_host.py",),
     "triton interpreter": ("test_triton_interpreted.py",),
 }
+
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def on_ci():

@@ -38,21 +38,14 @@ def command(args, accident=None):
     return head + [str(a) for a in args]
 
 
-def _as_from_a_terminal():
-    """The run's signal dispositions as a terminal gives them: under `nohup pytest` SIGHUP arrives ignored,
-    and the trainer rightly leaves an ignored SIGHUP ignored (vaegan/stopping.py), which is not what these
-    tests are about."""
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-
 def run_cli(*args, accident=None, env=None):
     return subprocess.run(command(args, accident), cwd=ROOT, env=env or ENV, capture_output=True, text=True,
-                          timeout=300, preexec_fn=_as_from_a_terminal)
+                          timeout=300)
 
 
 def start_cli(*args, accident=None, env=None):
     return subprocess.Popen(command(args, accident), cwd=ROOT, env=env or ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_as_from_a_terminal)
+                            stderr=subprocess.PIPE, text=True)
 
 
 def steps_logged(run_dir):
