@@ -43,7 +43,7 @@ def _rows(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def _piece_sums(a, b=None):
+def _partial_sums(a, b=None):
     """The partial stage of a sum: per piece, sum(a) (or sum(a * b)), shaped (pieces, C). A row's sums
     are BLAS dot products (several lanes, then a tree), a column's NumPy's sum over the rows."""
     if a.ndim == 2:                                               # (N, F): a column is one piece
@@ -54,15 +54,15 @@ def _piece_sums(a, b=None):
     return np.matmul(rows[..., None, :], _rows(b)[..., :, None])[..., 0, 0]
 
 
-def _moments(d):
+def _partial_moments(d):
     """The partial stage of the statistics: (values per piece, piece means, piece m2s), the means and
     m2s shaped to broadcast against d (an image's plane: (N, C, 1, 1); a column: (1, F)). d becomes d
     minus its piece's mean, in place: the second of the two passes reads it."""
     count = d.shape[0] if d.ndim == 2 else d.shape[2] * d.shape[3]
     shape = (-1, d.shape[1]) + (1,) * (d.ndim - 2)
-    mean = (_piece_sums(d) / d.dtype.type(count)).reshape(shape)
+    mean = (_partial_sums(d) / d.dtype.type(count)).reshape(shape)
     d -= mean
-    return count, mean, _piece_sums(d, d).reshape(shape)
+    return count, mean, _partial_sums(d, d).reshape(shape)
 
 
 def _activate(pre, slope):
@@ -96,7 +96,7 @@ def batch_norm_act_forward(x, gamma, beta, eps, slope):
     t = x.dtype.type
     shift = x[0].reshape(x.shape[1], -1)[:, 0]                    # K_c = x[0, c, 0]
     d = x - _per_channel(shift, x)                                # a new array: becomes the output
-    count, mean_p, m2_p = _moments(d)                             # partial: the pieces' moments
+    count, mean_p, m2_p = _partial_moments(d)                     # partial: the pieces' moments
     pieces = mean_p.shape[0]
     deviation = mean_p - mean_p[:1]                               # finish: Chan's formula (equal counts),
     mean_d = deviation.sum(axis=0) / t(pieces)                    # the means relative to the first piece's
@@ -117,8 +117,8 @@ def batch_norm_act_backward(dy, x, y, mean, invstd, gamma, slope):
     g = _activation_grad(dy, y, slope)                            # gradient w.r.t. gamma*xhat + beta
     xhat = x - _per_channel(mean, x)                              # a new array: becomes dx
     xhat *= _per_channel(invstd, x)
-    dbeta = _piece_sums(g).sum(axis=0)                            # partial per piece, finish over pieces
-    dgamma = _piece_sums(g, xhat).sum(axis=0)
+    dbeta = _partial_sums(g).sum(axis=0)                          # partial per piece, finish over pieces
+    dgamma = _partial_sums(g, xhat).sum(axis=0)
     # dx = gamma * invstd * (g - dbeta/M - xhat * dgamma/M): x moves xhat directly and through mean and
     # invstd (derived in full, with a check you can run: docs/derivations/batch_norm_backward.md)
     dx = xhat
