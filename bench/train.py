@@ -220,7 +220,10 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
             return (K.normal((batch, cfg.z_dim), (seed, s, 0), "float32"),
                     K.normal((batch, cfg.z_dim), (seed, s, 1), "float32"))
 
-        report = {"env": environment(gpu=gpu), "backend": backend, "variant": variant, "preset": preset,
+        env = environment(gpu=gpu)
+        if not gpu:         # how the CPU path gets its memory changes its speed (kernels/numpy_ref/heap.py)
+            env["heap"] = "freed memory kept" if K.KEEPS_FREED_MEMORY else "the C library's defaults"
+        report = {"env": env, "backend": backend, "variant": variant, "preset": preset,
                   "recipe": recipe,
                   "batch": batch, "steps": steps, "warmup": warmup}
         emit(report, "header")

@@ -293,6 +293,11 @@ MUTANTS = [
     M("sync-bn-backward-sums-of-the-share", "vaegan/sync_batch_norm.py",
       "    comm.allreduce_sum(sums)\n", "    sums = sums * comm.size\n",
       ("tests/test_distributed.py", "-k", "ranks_compute")),
+
+    # --- the NumPy backend's allocation policy (kernels/numpy_ref/heap.py) ---------------------------------
+    M("heap-trim-threshold-alone", "kernels/numpy_ref/heap.py",
+      "return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(", "return mallopt(",
+      ("tests/test_numpy_ref_heap.py",)),
 ]
 
 

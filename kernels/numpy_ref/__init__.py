@@ -11,6 +11,8 @@ set_conv_variant, as the CuPy backend picks its kernels):
 Every op takes and returns NumPy arrays, works in float32 and float64, and returns its input's dtype.
 The ops this package exports check their arguments first (kernels/contract.py, with arrays.py's idea of
 an array); the functions in the files are the plain math, and call each other unchecked.
+Importing the backend sets the process's allocation policy (heap.py): freed arrays stay in the process
+for the next step instead of going back to the kernel. KEEPS_FREED_MEMORY says whether it could.
 """
 import functools
 
@@ -26,6 +28,7 @@ from .arrays import NumpyArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                          batch_norm_backward, batch_norm_forward, batch_norm_inference)
 from . import conv, conv_phases, conv_transpose
+from .heap import keep_freed_memory
 from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
 from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
@@ -66,6 +69,7 @@ globals().update(checked_ops(globals(), NumpyArrays()))
 
 name = "numpy"
 xp = np
+KEEPS_FREED_MEMORY = keep_freed_memory()
 
 
 def asarray(a, dtype=None):
