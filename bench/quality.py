@@ -14,6 +14,8 @@ other studies share; this file is the recipes' study: its rows, its table. Then:
     PSNR     the mean over the film's frames of 10 log10(255^2 / MSE) between each frame and its
              reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
     SSIM     the mean structural similarity of the same pairs (vaegan/ssim.py)
+    grain    the texture the reconstructions add where the film is flat (vaegan/grain.py): 1 is the
+             film's own, above 1 speckle, below 1 smoother than the film
     mean     the PSNR of the film's mean frame, the score of a model that learned nothing frame-specific
     unseen   the reconstruction's PSNR and SSIM on a clip the model never trained on
              (vaegan.media.sample_clip's generated shapes at the model's size), beside that clip's own
@@ -58,6 +60,8 @@ def main(argv=None):
                    help="ours: vaegan's step on the NumPy backend; torch: the same step in PyTorch, for ranking")
     p.add_argument("--jobs", type=int, default=1, help="rows trained at once (processes)")
     p.add_argument("--json", default=None, help="append each row as a JSON line here")
+    p.add_argument("--pictures", default=None, metavar="DIR",
+                   help="write each run's strip and 32 prior samples there (ROW-SEED_strip.png, ..._samples.png)")
     args = p.parse_args(argv)
     if args.steps < 1 or args.jobs < 1:
         raise SystemExit("--steps and --jobs must be positive")
@@ -73,19 +77,21 @@ def main(argv=None):
     prepare_stores([s for _, s in rows], film, CACHE)
     print(", ".join(f"{k} {v}" for k, v in environment().items()), flush=True)
     print(f"film {film}, engine {args.engine}, {args.steps} steps, seeds {seeds}, load average {os.getloadavg()}", flush=True)
-    jobs = [Job(s, seed, args.steps, film, os.path.join(CACHE, f"run-{os.getpid()}-{i}-{seed}"), CACHE, args.engine)
+    jobs = [Job(s, seed, args.steps, film, os.path.join(CACHE, f"run-{os.getpid()}-{i}-{seed}"), CACHE, args.engine,
+                pictures=os.path.join(args.pictures, f"{i}-{seed}") if args.pictures else "")
             for i, (_, s) in enumerate(rows) for seed in seeds]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             results = list(pool.map(train_one, jobs))
     else:
         results = [train_one(j) for j in jobs]
-    print(f"{'recipe':60s} {'steps':>5s} {'PSNR dB':>19s} {'SSIM':>19s} {'mean frame':>10s} {'unseen dB':>19s} "
+    print(f"{'recipe':60s} {'steps':>5s} {'PSNR dB':>19s} {'SSIM':>19s} {'grain':>19s} {'mean frame':>10s} {'unseen dB':>19s} "
           f"{'unseen SSIM':>19s} {'unseen mean':>11s} {'SWD':>19s} {'SWD floor':>9s} {'s/step':>6s} {'CPU s/step':>10s}")
     for i, (label, s) in enumerate(rows):
         got = results[i * len(seeds):(i + 1) * len(seeds)]
         line = (f"{label:60s} {got[0]['steps']:5d} {summary([g['psnr'] for g in got]):>19s} "
-                f"{summary([g['ssim'] for g in got], 3):>19s} {got[0]['mean_frame']:10.2f} "
+                f"{summary([g['ssim'] for g in got], 3):>19s} {summary([g['grain'] for g in got], 3):>19s} "
+                f"{got[0]['mean_frame']:10.2f} "
                 f"{summary([g['unseen'] for g in got]):>19s} {summary([g['unseen_ssim'] for g in got], 3):>19s} "
                 f"{got[0]['unseen_mean_frame']:11.2f} {summary([g['swd'] for g in got], 3):>19s} "
                 f"{got[0]['swd_floor']:9.3f} {np.mean([g['seconds'] / g['steps'] for g in got]):6.3f} "

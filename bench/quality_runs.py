@@ -17,6 +17,8 @@ A study (bench/quality.py, the recipes' study; others beside it) names rows of s
 The scores (SCORES), each as `reconstruct` and `train` measure it (z = mu, batch-norm running
 statistics, uint8 frames; the averaged weights where the settings keep them, `ema`):
     psnr, ssim           the film's frames against their reconstructions (vaegan/evaluate.py, vaegan/ssim.py)
+    grain                texture the reconstructions add where the film is flat (vaegan/grain.py: 1 = as
+                         much as the film's own, above 1 = speckle)
     mean_frame           the PSNR of the film's mean frame: what a model that learned nothing frame-specific scores
     unseen, unseen_ssim  the same two on a clip the model never trained on (Job.unseen: another real film,
     unseen_mean_frame    fitted to the model's size as the training film is; by default
@@ -43,7 +45,7 @@ from vaegan.recipes import RECIPES
 from vaegan.sliced_wasserstein import sample_count, sample_score
 from vaegan.train import Run, film_store, new_run, settings
 
-SCORES = ("psnr", "ssim", "mean_frame", "unseen", "unseen_ssim", "unseen_mean_frame", "swd", "swd_floor")
+SCORES = ("psnr", "ssim", "grain", "mean_frame", "unseen", "unseen_ssim", "unseen_mean_frame", "swd", "swd_floor")
 
 
 @dataclass
@@ -97,7 +99,7 @@ def scores(reconstruct, sample, film_frames, unseen):
     film = reconstruction_scores(film_frames, reconstruct(film_frames))
     new = reconstruction_scores(unseen, reconstruct(unseen))
     swd = sample_score(sample(max(1, sample_count(film_frames))), film_frames, seed=SAMPLE_SEED)
-    return dict(psnr=film["psnr"], ssim=film["ssim"], mean_frame=mean_frame_psnr(film_frames),
+    return dict(psnr=film["psnr"], ssim=film["ssim"], grain=film["grain"], mean_frame=mean_frame_psnr(film_frames),
                 unseen=new["psnr"], unseen_ssim=new["ssim"], unseen_mean_frame=mean_frame_psnr(unseen),
                 swd=swd["swd"], swd_floor=swd["floor"])
 

@@ -294,6 +294,10 @@ MUTANTS = [
       "    comm.allreduce_sum(sums)\n", "    sums = sums * comm.size\n",
       ("tests/test_distributed.py", "-k", "ranks_compute")),
 
+    # --- the grain score (vaegan/grain.py) -------------------------------------------------------------------
+    M("grain-mask-from-the-reconstruction", "vaegan/grain.py",
+      "    flat = flat_mask(lap_o)\n", "    flat = flat_mask(laplacian(reconstruction))\n", ("tests/test_grain.py",)),
+
     # --- the NumPy backend's allocation policy (kernels/numpy_ref/heap.py) ---------------------------------
     M("heap-trim-threshold-alone", "kernels/numpy_ref/heap.py",
       "return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(", "return mallopt(",

@@ -4,7 +4,8 @@
                           reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
     mean_frame_psnr       the same for the frames' mean frame: the score of a model that learned nothing
                           frame-specific (a constant picture cannot do better in MSE), the bar to beat
-    reconstruction_scores mean PSNR and SSIM (ssim.py) of frames against their reconstructions
+    reconstruction_scores mean PSNR and SSIM (ssim.py) of frames against their reconstructions, and their
+                          grain (grain.py: texture added where the film is flat, 1 = as much as the film's)
     prior_sample_score    the prior's samples against the frames: the sliced Wasserstein distance and the
                           frames' own half-against-half floor (sliced_wasserstein.py)
     write_sample_score    prior_sample_score into RUN/sample_score.json, for the report page
@@ -34,11 +35,14 @@ def reconstruction_psnr(model, frames_uint8):
 
 
 def reconstruction_scores(frames_uint8, rec_uint8):
-    """{"psnr", "ssim"}: means over the frames (SSIM NaN for frames smaller than its window)."""
+    """{"psnr", "ssim", "grain"}: means over the frames (SSIM NaN for frames smaller than its window), and
+    the grain ratio pooled over them."""
+    from .grain import grain
     from .ssim import ssim
 
     return {"psnr": float(frame_errors(frames_uint8, rec_uint8)[1].mean()),
-            "ssim": float(ssim(frames_uint8, rec_uint8).mean())}
+            "ssim": float(ssim(frames_uint8, rec_uint8).mean()),
+            "grain": grain(frames_uint8, rec_uint8)}
 
 
 SAMPLE_SEED = 2**31 - 2      # the prior draws of the sample score (a key no training step uses)
