@@ -306,7 +306,7 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
             out = os.path.join(run.opts.out, "reconstruction.mp4")
             summary = reconstruct_film(model, run.opts.film, out, fit=run.opts.fit)
             click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB, "
-                       f"SSIM {summary['ssim']:.3f}; per-frame error: {summary['plot']})")
+                       f"SSIM {summary['ssim']:.3f}, grain {summary['grain']:.2f}; per-frame error: {summary['plot']})")
             if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
                 _warn_lost(summary["lost"])
         from vaegan.evaluate import write_sample_score
@@ -357,7 +357,8 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
         return
     s = reconstruct_film(model, film, out, side_by_side, bn_stats, batch_size, fit, smooth=smooth)
     click.echo(f"{out}: {s['frames']} frames in {s['seconds']:.1f} s, mean PSNR {s['psnr']:.2f} dB, "
-               f"SSIM {s['ssim']:.3f}; per-frame error: {s['csv']}, {s['plot']}")
+               f"SSIM {s['ssim']:.3f}, grain {s['grain']:.2f} (texture added where the film is flat: 1 is the "
+               f"film's own); per-frame error: {s['csv']}, {s['plot']}")
     click.echo(f"flicker (mean |frame - previous frame|, 0..255, {s['cuts']} cuts left out): "
                f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}; its change from frame to "
                f"frame is {s['change_error']:.2f} off the source's")

@@ -76,3 +76,46 @@ def test_flat_originals_and_bad_shapes():
     assert grain(flat, bumpy) == float("inf")
     with pytest.raises(ValueError, match="one shape"):
         grain(flat, flat[:, :5])
+
+
+def test_a_film_seen_in_batches_scores_as_a_whole():
+    """reconstruct_film scores the film batch by batch (GrainMeter): the same number as all at once."""
+    from vaegan.grain import GrainMeter
+
+    f = _frames(n=7)
+    rec = f + np.random.default_rng(4).normal(0, 3, f.shape)
+    meter = GrainMeter()
+    for i in range(0, 7, 3):
+        meter.update(f[i:i + 3], rec[i:i + 3])
+    assert meter.value() == pytest.approx(grain(f, rec), rel=1e-12)
+    assert np.isnan(GrainMeter().value())
+
+
+def test_reconstruct_reports_the_grain_of_the_frames_it_wrote(tmp_path):
+    """reconstruct_film's grain is grain() of the film's decoded frames against the model's
+    reconstructions of them (the same frames and batches the film is made of), and the CLI line says it."""
+    from click.testing import CliRunner
+
+    import cli
+    from kernels import get_backend
+    from tests.films import write_film
+    from vaegan import checkpoint
+    from vaegan.config import make_config
+    from vaegan.media.decode import iter_frames
+    from vaegan.model import VAEGAN
+    from vaegan.optim import Adam
+    from vaegan.reconstruct import _run_batch, reconstruct_film
+
+    model = VAEGAN(get_backend("numpy"), make_config("tiny", width=32, height=24, z_dim=8, base_width=4), seed=0)
+    film = write_film(tmp_path / "film.mp4", n=10, size=(32, 24), fps=10)
+    frames = np.stack([frame for frame, _ in iter_frames(str(film), size=(32, 24), fit="crop")])
+    want = grain(frames, _run_batch(model, frames, "running"))
+    got = reconstruct_film(model, str(film), str(tmp_path / "out.mp4"), batch_size=4, progress=False)["grain"]
+    assert got == pytest.approx(want, rel=1e-9)
+    (tmp_path / "run").mkdir()
+    checkpoint.save(str(tmp_path / "run" / checkpoint.FILENAME), model,
+                    {n: Adam(model.K, f) for n, f in model.flat.items()},
+                    {"step": 0, "epoch": 0, "batch": 0, "sigma": None, "seed": 0})
+    result = CliRunner().invoke(cli.cli, ["reconstruct", str(tmp_path / "run"), str(film), "-o", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 0, result.output
+    assert f"grain {want:.2f}" in result.output

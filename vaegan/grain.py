@@ -39,19 +39,37 @@ def flat_mask(lap_original):
     return local <= np.median(local.reshape(len(local), -1), axis=1)[:, None, None]
 
 
+class GrainMeter:
+    """grain() of a film seen batch by batch: both sums pooled over every frame given (each frame's flat
+    half is its own, so the batches do not change the answer)."""
+
+    def __init__(self):
+        self.film = self.ours = 0.0
+        self.values = 0
+
+    def update(self, original, reconstruction):
+        original = np.asarray(original, dtype=np.float64)
+        reconstruction = np.asarray(reconstruction, dtype=np.float64)
+        if original.shape != reconstruction.shape or original.ndim != 4:
+            raise ValueError(f"grain needs two (N, H, W, C) stacks of one shape, got {original.shape} and "
+                             f"{reconstruction.shape}")
+        lap_o = laplacian(original)
+        flat = flat_mask(lap_o)
+        self.film += float(np.sum(lap_o[flat] ** 2))
+        self.ours += float(np.sum(laplacian(reconstruction)[flat] ** 2))
+        self.values += int(flat.sum()) * original.shape[-1]
+        return self
+
+    def value(self):
+        """The ratio; 1.0 where both are perfectly flat there, inf where only the reconstruction has
+        texture there, NaN before any frame."""
+        if not self.values:
+            return float("nan")
+        if self.film == 0:
+            return 1.0 if self.ours == 0 else float("inf")
+        return float(np.sqrt(self.ours / self.film))
+
+
 def grain(original, reconstruction):
-    """The grain ratio (above) of uint8 (or float) frames (N, H, W, C) against their reconstructions.
-    Returns a float: 1.0 where both are perfectly flat there, inf where only the reconstruction has
-    texture there."""
-    original = np.asarray(original, dtype=np.float64)
-    reconstruction = np.asarray(reconstruction, dtype=np.float64)
-    if original.shape != reconstruction.shape or original.ndim != 4:
-        raise ValueError(f"grain needs two (N, H, W, C) stacks of one shape, got {original.shape} and "
-                         f"{reconstruction.shape}")
-    lap_o = laplacian(original)
-    flat = flat_mask(lap_o)
-    film = float(np.mean(lap_o[flat] ** 2))
-    ours = float(np.mean(laplacian(reconstruction)[flat] ** 2))
-    if film == 0:
-        return 1.0 if ours == 0 else float("inf")
-    return float(np.sqrt(ours / film))
+    """The grain ratio (above) of uint8 (or float) frames (N, H, W, C) against their reconstructions."""
+    return GrainMeter().update(original, reconstruction).value()

@@ -57,7 +57,7 @@ def frame_errors(original, rec):
 def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", batch_size=32, fit="crop",
                      progress=True, smooth=0.0):
     """Write the re-imagined film to `out`, and `<out stem>_error.csv` / `_error.png` beside it.
-    Returns a summary dict: frames, mean PSNR and SSIM, seconds, the flicker numbers, the warping error with
+    Returns a summary dict: frames, mean PSNR and SSIM, grain (grain.py), seconds, the flicker numbers, the warping error with
     its source floor (None for both where OpenCV is missing), and lost: the line on frames lost from the
     film, or None."""
     from .media.film import FilmWriter, side_by_side as join
@@ -79,8 +79,10 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
     path = SmoothedPath(model, iter_frames(film, size=(cfg.width, cfg.height), fit=fit), fps, smooth, bn_stats,
                         batch_size) if smooth else None
     flicker = FlickerMeter(fps)
+    from .grain import GrainMeter
     from .ssim import ssim
     from .warping import WarpMeter, available, pair_stride
+    grain = GrainMeter()
     warping = WarpMeter(pair_stride(info.get("frames"))) if available() else None
     bar = tqdm(total=info.get("frames") or None, unit="frame", desc="reconstruct", disable=None if progress else True)
     with FilmWriter(out, fps, width, cfg.height, audio_from=film) as writer:
@@ -91,6 +93,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
                 warping.update(batch, rec)
             mse, psnr = frame_errors(batch, rec)
             ssims += ssim(batch, rec).tolist()
+            grain.update(batch, rec)
             writer.write(join(batch, rec) if side_by_side else rec)
             times += pts
             mses += mse.tolist()
@@ -109,7 +112,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
                      f"{os.path.basename(film)} through {cfg.name}: mean PSNR {np.mean(psnrs):.2f} dB")
     warp = warping.summary(flicker.cut_indices()) if warping is not None else \
         {"warping_error": None, "warping_error_source": None, "warping_pairs": 0}
-    return {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+    return {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "grain": grain.value(),
             "seconds": time.perf_counter() - t0, "csv": stem + "_error.csv", "plot": stem + "_error.png",
             "lost": frames.lost_message(), **flicker.summary(), **warp}
 
