@@ -353,7 +353,13 @@ def test_interpreted_launches_leave_triton_as_they_found_it(T, rng):
     x, gamma = rng.standard_normal((2, 3, 4, 5)).astype(np.float32), np.ones(3, np.float32)
     T.batch_norm_act_forward(x, gamma, gamma, 1e-5, 0.2)      # tl.zeros, tl.sum, @triton.jit helpers
     after = snapshot()
-    assert after.keys() == before.keys()
+    # Triton's own interpreter, the first time it runs in a process, leaves its module's names in
+    # triton.language.standard (it rewrites standard's @jit helpers and executes them in that module's
+    # namespace), and Python makes tl.tensor's __annotations__ when it is first asked for: neither is the
+    # adapter's doing (the same happens without it), and this test may be the process's first launch
+    import triton.runtime.interpreter as interpreter
+    theirs = {("triton.language.standard", name) for name in vars(interpreter)} | {("tensor", "__annotations__")}
+    assert after.keys() - theirs == before.keys() - theirs
     assert [key for key, value in before.items() if after[key] is not value] == []
 
 
