@@ -97,6 +97,20 @@ def _blas_threads():
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def cpu_probe_us():
+    """How fast the CPU is right now: the median time of a 256 x 256 float32 GEMM on the BLAS's threads,
+    in microseconds. Printed beside each round of a CPU run: on a machine whose second core comes and
+    goes (bench/README.md, "This machine has two speeds": 190 against 300 us), it tells which rounds ran
+    on both."""
+    a = np.random.default_rng(0).random((256, 256), dtype=np.float32)
+    times = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
 def _time_steps(step, count, sync):
     times = []
     for s in range(count):
@@ -184,9 +198,10 @@ def run_peer(torch, cfg, tc, model, K, x, eps_of, steps, warmup, precision, devi
         _time_steps(peer_step, warmup, sync)
         pairs = []
         for r in range(rounds):
+            probe = cpu_probe_us() if device == "cpu" else None
             ours = ours_ms if r == 0 else time_ours()
             theirs = statistics.median(_time_steps(lambda s: peer_step(warmup + s), steps, sync))
-            pairs.append({"ours_ms": ours, "peer_ms": theirs, "ratio": theirs / ours})
+            pairs.append({"ours_ms": ours, "peer_ms": theirs, "ratio": theirs / ours, "cpu_probe_us": probe})
     step_ms = statistics.median(p["peer_ms"] for p in pairs)
     return {"device": device, "precision": precision, "step_ms": step_ms, "threads": torch.get_num_threads(),
             "frames_per_s": x.shape[0] / step_ms * 1e3, "check": check,
@@ -332,7 +347,9 @@ def _peer_lines(r):
         lines.append(f"peer PyTorch ({p['device']}, {p['precision']}{threads}): {p['frames_per_s']:.1f} frames/s "
                      f"(median step {num(p['step_ms'])} ms); ours / peer = {p['ratio']:.2f}x")
         lines.append(f"  ours / peer by round, each {r['steps']} steps of ours then {r['steps']} of the peer: "
-                     + ", ".join(f"{q['ratio']:.2f}x ({num(q['ours_ms'])} / {num(q['peer_ms'])} ms)" for q in rounds)
+                     + ", ".join(f"{q['ratio']:.2f}x ({num(q['ours_ms'])} / {num(q['peer_ms'])} ms"
+                                 + (f"; CPU probe {q['cpu_probe_us']:.0f} us" if q.get("cpu_probe_us") else "") + ")"
+                                 for q in rounds)
                      + (f"; the median, {p['ratio']:.2f}x, is the answer" if len(rounds) > 1 else ""))
         truth = p.get("float64_truth")
         verdict = (f"over the bound {p['bound']:g}: see below" if truth else
