@@ -160,7 +160,7 @@ def train_one(job):
     else:
         result = _train_ours(run, job.steps, unseen, job.pictures)
     shutil.rmtree(job.out, ignore_errors=True)
-    print(f"  done: seed {job.seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB SSIM {result['ssim']:.3f} "
+    print(f"  done: seed {job.seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB SSIM {result['ssim']:.3f} grain {result['grain']:.3f} "
           f"(unseen {result['unseen']:.2f}), SWD {result['swd']:.3f} (floor {result['swd_floor']:.3f}), "
           f"{result['seconds']:.0f} s ({result['cpu_seconds']:.0f} s CPU), load {os.getloadavg()[0]:.1f}: "
           f"{job.settings}", file=sys.stderr, flush=True)
