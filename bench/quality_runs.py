@@ -45,6 +45,7 @@ from vaegan.recipes import RECIPES
 from vaegan.sliced_wasserstein import sample_count, sample_score
 from vaegan.train import Run, film_store, new_run, settings
 
+DENSITY_FITS = 4        # fits of each k's density (seeds 0..3), each scored on other draws (density_scores)
 SCORES = ("psnr", "ssim", "mean_frame", "unseen", "unseen_ssim", "unseen_mean_frame", "swd", "swd_floor")
 
 
@@ -117,26 +118,30 @@ def posterior_kl(model, frames_uint8, batch=64):
     return total / len(frames_uint8)
 
 
-def density_scores(model, frames_uint8, ks, seed=0):
+def density_scores(model, frames_uint8, ks, fits=DENSITY_FITS):
     """The film's density (vaegan/latent_density.py: a Gaussian mixture over the frames' latent means) at
-    each k, and its samples scored beside the prior's: -> ({"prior": {...}, k: {...}}, {k: mixture}), each
-    entry {"swd", "near"} (k's also "loglik", "iterations"); "adjacent" the film's reference for "near".
-        swd       the samples against the film (sample_score's draws and patches: SAMPLE_SEED), the floor
-                  computed once for all (the same as the prior's swd and swd_floor)
-        near      the mean over the samples of the PSNR to the nearest of the film's reconstructions: how
-                  close each comes to a frame of the film as the model draws it (99 for an exact copy)
-        adjacent  the median PSNR between the reconstructions of consecutive frames: a sample nearer a
-                  reconstruction than that is as near as the next frame of the shot is (a copy)
-        loglik    the mixture's mean log-likelihood per code, on the codes it was fitted to"""
+    each k, its samples scored beside the prior's: -> ({"prior": {...}, "k": {...}, ...}, {k: mixture}).
+    Each k is fitted `fits` times (fit seeds 0, 1, ...; the mixture returned is seed 0's, `train`'s), and
+    each fit's samples are other draws (seeds SAMPLE_SEED, SAMPLE_SEED - 1, ...): 125 samples of a
+    mixture are a noisy score, and where EM ends depends on its start. Per k, lists over the fits:
+        swds      the samples against the film, on sample_score's patches (SAMPLE_SEED) and its floor,
+                  computed once for all ("floor"; the prior's swd is bench.quality's)
+        nears     the mean over the samples of the PSNR to the nearest of the film's reconstructions: how
+                  close each comes to a frame of the film as the model draws it (99 for an exact copy);
+                  "adjacent": the median PSNR between the reconstructions of consecutive frames, a
+                  reference (a sample as near to a frame as its next frame is)
+        logliks   the mean log-likelihood per code, on the codes fitted (and "iterations" of EM)
+    and "swd", "near": the first fit's (seed 0, SAMPLE_SEED's draws: what train writes)."""
     from vaegan.evaluate import density_samples
     from vaegan.latent_density import GaussianMixture, latent_means
     from vaegan.reconstruct import frame_errors
     from vaegan.sliced_wasserstein import sample_scores
 
     codes = latent_means(model, frames_uint8)
-    mixtures = {k: GaussianMixture.fit(codes, k, seed) for k in ks}
     n = max(1, sample_count(frames_uint8))
-    sets = [prior_samples(model, n)] + [density_samples(model, mixtures[k], n) for k in ks]
+    fitted = {(k, f): GaussianMixture.fit(codes, k, f) for k in ks for f in range(fits)}
+    keys = list(fitted)
+    sets = [prior_samples(model, n)] + [density_samples(model, fitted[k, f], n, SAMPLE_SEED - f) for k, f in keys]
     swd = sample_scores(sets, frames_uint8, seed=SAMPLE_SEED)
     rec_frames = reconstruct_frames(model, frames_uint8)
     recs = rec_frames.reshape(len(rec_frames), -1).astype(np.float64)
@@ -148,10 +153,13 @@ def density_scores(model, frames_uint8, ks, seed=0):
 
     out = {"prior": {"swd": swd["swd"][0], "near": near(sets[0])}, "floor": swd["floor"],
            "adjacent": float(np.median(frame_errors(rec_frames[1:], rec_frames[:-1])[1]))}
-    for i, k in enumerate(ks, 1):
-        out[k] = {"swd": swd["swd"][i], "near": near(sets[i]), "loglik": mixtures[k].log_likelihood(codes),
-                  "iterations": mixtures[k].iterations, "k": mixtures[k].k}
-    return out, mixtures
+    for k in ks:
+        i = [j for j, key in enumerate(keys, 1) if key[0] == k]
+        gms = [fitted[keys[j - 1]] for j in i]
+        out[k] = {"k": gms[0].k, "swds": [swd["swd"][j] for j in i], "nears": [near(sets[j]) for j in i],
+                  "logliks": [gm.log_likelihood(codes) for gm in gms], "iterations": [gm.iterations for gm in gms]}
+        out[k].update(swd=out[k]["swds"][0], near=out[k]["nears"][0])
+    return out, {k: fitted[k, 0] for k in ks}
 
 
 def unseen_frames(width, height):

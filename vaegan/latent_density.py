@@ -37,6 +37,7 @@ FILENAME = "latent_density.safetensors"
 COMPONENTS = 10          # the default k: bench/README.md, "The prior's samples", the film's density
 RIDGE = 1e-4
 ITERATIONS, TOL = 300, 1e-6
+LLOYD = 100             # k-means iterations at most, before EM
 MAX_CODES = 10000        # frames of a long film (evenly spaced) the fit reads at most: EM's step is n k d^2
 
 
@@ -77,7 +78,7 @@ class GaussianMixture:
         k = max(1, min(int(k), n))
         ridge = RIDGE * max(float(z.var(axis=0).mean()), 1e-12)
         r = np.zeros((n, k))
-        r[np.arange(n), _nearest(z, _kmeans_pp(z, k, np.random.default_rng(seed)))] = 1.0
+        r[np.arange(n), _kmeans(z, _kmeans_pp(z, k, np.random.default_rng(seed)))] = 1.0
         gm, last = cls._m_step(z, r, ridge), -np.inf
         for step in range(1, iterations + 1):
             log_joint = gm._log_joint(z)
@@ -151,6 +152,21 @@ def _kmeans_pp(z, k, rng):
         centres.append(z[i])
         gap = np.minimum(gap, ((z - z[i]) ** 2).sum(axis=1))
     return np.array(centres)
+
+
+def _kmeans(z, centres, iterations=LLOYD):
+    """Lloyd's iterations from the given centres: each code to its nearest centre, each centre to its
+    codes' mean (a centre left without codes stays), until no code changes centre."""
+    assign = _nearest(z, centres)
+    for _ in range(iterations):
+        for j in range(len(centres)):
+            if (assign == j).any():
+                centres[j] = z[assign == j].mean(axis=0)
+        new = _nearest(z, centres)
+        if (new == assign).all():
+            break
+        assign = new
+    return assign
 
 
 def latent_means(model, frames_uint8, batch=64):
