@@ -21,7 +21,7 @@ from click.core import ParameterSource
 from vaegan import __version__
 from vaegan.errors import UserError
 from vaegan.media.paths import check_output
-from vaegan.recipes import RECIPES, SAMPLE_EPOCHS
+from vaegan.recipes import DENSITY_COMPONENTS, RECIPES, SAMPLE_EPOCHS
 
 
 class Number(click.ParamType):
@@ -263,6 +263,11 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
             film_out = os.path.join(run.opts.out, "reconstruction.mp4")
             if os.path.exists(film_out):
                 echo(f"its film: {film_out}")
+                from vaegan.latent_density import film_density
+
+                why_not = film_density(resume, run.state["step"], run.model.cfg.z_dim)[2]
+                if why_not:        # (a run trained before train fitted densities)
+                    echo(f"it has {why_not}; `python cli.py fit-density {resume}` fits one for `sample`")
                 return
             if not final_film:
                 return
@@ -437,7 +442,7 @@ def sample(run_or_ckpt, n, out, seed, source, backend):
 @click.argument("run_or_ckpt")
 @click.option("--film", default=None,
               help="the film whose latent codes to fit [default: the run's frame store, RUN/frames]")
-@click.option("--k", type=Int(1), default=None, help="Gaussians in the mixture [default: 10]")
+@click.option("--k", type=Int(1), default=DENSITY_COMPONENTS, show_default=True, help="Gaussians in the mixture")
 @click.option("--seed", type=Int(0), default=0, show_default=True, help="the k-means++ start's seed")
 @click.option("--fit", default=None, type=click.Choice(["crop", "pad", "stretch"]),
               help="how --film is fitted to the model's frame [default: the run's, else crop]")
@@ -448,7 +453,7 @@ def fit_density(run_or_ckpt, film, k, seed, fit, backend):
     this is for a run trained before that, another k, or a checkpoint outside its run folder (give --film)."""
     import numpy as np
     from vaegan.evaluate import write_sample_score, prior_sample_score
-    from vaegan.latent_density import COMPONENTS, density_path, fit_film_density
+    from vaegan.latent_density import density_path, fit_film_density
     from vaegan.reconstruct import load_model
 
     model, meta = load_model(run_or_ckpt, backend)
@@ -469,8 +474,7 @@ def fit_density(run_or_ckpt, film, k, seed, fit, backend):
 
         fit = fit or meta.get("run", {}).get("fit", "crop")
         frames = np.stack([f for f, _ in iter_frames(film, size=(model.cfg.width, model.cfg.height), fit=fit)])
-    density, about = fit_film_density(density_path(run_or_ckpt), model, frames, meta.get("step"),
-                                      k or COMPONENTS, seed)
+    density, about = fit_film_density(density_path(run_or_ckpt), model, frames, meta.get("step"), k, seed)
     click.echo(f"film density: {density_path(run_or_ckpt)} ({_density_about(about)})")
     if film is None:       # the run's own film: its sample score (and the report page, once rewritten) follow
         score = write_sample_score(folder, model, frames, density)

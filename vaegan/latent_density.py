@@ -16,15 +16,17 @@ The mixture p(z) = sum_j w_j N(z; m_j, S_j), fitted to codes z_1..z_n by EM (Dem
               in S_j^-1: sum_i r_ij (S_j - d_ij d_ij^T) / 2 = 0     ->  S_j = sum_i r_ij d_ij d_ij^T / N_j
                          (d_ij = z_i - m_j)
               in w_j, with a multiplier for sum_j w_j = 1:          ->  w_j = N_j / n
-    The bound rises and then touches again, so the log-likelihood never falls: stop when its mean per
-    code rises by less than TOL, or after ITERATIONS.
+    The bound rises and then touches again, so the log-likelihood never falls (the ridge below bends
+    this a little): stop when its mean per code rises by less than TOL (or falls), or after ITERATIONS.
 A component holding fewer codes than dimensions (30 components over a 120-frame film with z = 32) has a
 singular S_j, so RIDGE x the codes' mean variance is added to every S_j's diagonal (a floor on each
 component's width in every direction; it also keeps 1 component at the codes' covariance plus that floor).
 Densities in logs, through the Cholesky factor S = L L^T: log|S| = 2 sum log diag L, and the Mahalanobis
 term |L^-1 d|^2. Start: k-means++ seeding (Arthur & Vassilvitskii 2007: the first centre a random code,
 each next one a code drawn with probability proportional to its squared distance to the nearest centre
-so far), every code given to its nearest centre, then an M step. The seed fixes the fit.
+so far), Lloyd's k-means iterations from there, then an M step on that partition. The seed fixes the
+fit. With a few dozen codes per component in 32 dimensions the covariances are thin, the
+responsibilities come out 0 or 1, and EM mostly stops after one pass: a Gaussian per k-means cluster.
 Sampling: j ~ w, then z = m_j + L_j e with e ~ N(0, I), whose covariance is L_j L_j^T = S_j.
 """
 import json
@@ -33,11 +35,13 @@ import tempfile
 
 import numpy as np
 
+from .recipes import DENSITY_COMPONENTS
+
 FILENAME = "latent_density.safetensors"
-COMPONENTS = 10          # the default k: bench/README.md, "The prior's samples", the film's density
+COMPONENTS = DENSITY_COMPONENTS     # the default k (vaegan/recipes.py)
 RIDGE = 1e-4
 ITERATIONS, TOL = 300, 1e-6
-LLOYD = 100             # k-means iterations at most, before EM
+LLOYD = 100              # k-means iterations at most, before EM
 MAX_CODES = 10000        # frames of a long film (evenly spaced) the fit reads at most: EM's step is n k d^2
 
 
@@ -72,7 +76,7 @@ class GaussianMixture:
 
     @classmethod
     def fit(cls, z, k, seed=0, iterations=ITERATIONS, tol=TOL):
-        """EM from a k-means++ start (module docstring); k is cut to the number of codes."""
+        """EM from a k-means start (module docstring); k is cut to the number of codes."""
         z = np.asarray(z, np.float64)
         n, d = z.shape
         k = max(1, min(int(k), n))
