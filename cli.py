@@ -473,7 +473,9 @@ def fit_density(run_or_ckpt, film, k, seed, fit, backend):
         from vaegan.media.decode import iter_frames
 
         fit = fit or meta.get("run", {}).get("fit", "crop")
-        frames = np.stack([f for f, _ in iter_frames(film, size=(model.cfg.width, model.cfg.height), fit=fit)])
+        decoded = iter_frames(film, size=(model.cfg.width, model.cfg.height), fit=fit)
+        frames = np.stack([f for f, _ in decoded])
+        _warn_lost(decoded.lost_message())
     density, about = fit_film_density(density_path(run_or_ckpt), model, frames, meta.get("step"), k, seed)
     click.echo(f"film density: {density_path(run_or_ckpt)} ({_density_about(about)})")
     if film is None:       # the run's own film: its sample score (and the report page, once rewritten) follow

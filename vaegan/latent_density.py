@@ -209,16 +209,16 @@ def fit_film_density(path, model, frames_uint8, step, k=COMPONENTS, seed=0):
 
 def film_density(run_or_ckpt, step, z_dim):
     """(mixture, metadata, None) when the density beside run_or_ckpt was fitted to the checkpoint at
-    `step` (a model of latent size z_dim); else (None, None, why not, in words)."""
+    `step` (a model of latent size z_dim); else (None, None, why not: words that follow "RUN has")."""
     path = density_path(run_or_ckpt)
     if not os.path.exists(path):
         return None, None, f"no film density ({path})"
     try:
         gm, meta = GaussianMixture.load(path)
     except ValueError as e:
-        return None, None, str(e)
+        return None, None, f"an unreadable film density ({e})"
     if gm.means.shape[1] != z_dim:
-        return None, None, f"its film density ({path}) is of {gm.means.shape[1]} latent numbers, the model's of {z_dim}"
+        return None, None, f"a film density ({path}) of {gm.means.shape[1]} latent numbers, not the model's {z_dim}"
     if meta.get("step") != step:
-        return None, None, f"its film density ({path}) was fitted at step {meta.get('step')}, the checkpoint is at step {step}"
+        return None, None, f"a film density ({path}) fitted at step {meta.get('step')}, not at its checkpoint's step {step}"
     return gm, meta, None
