@@ -5,6 +5,8 @@
     python cli.py frames FILM -o STORE          decode a film into a frame store
     python cli.py train [FILM]                  learn a film (the sample clip when none is given)
     python cli.py reconstruct RUN FILM -o OUT   re-imagine any film with a trained model
+    python cli.py sample RUN                    new frames, drawn from the film's density or the prior
+    python cli.py fit-density RUN               the film's density in latent space, for sample
     python cli.py report RUN                    RUN/report.html: the films in sync, PSNR, losses, settings
 """
 import errno
@@ -19,7 +21,7 @@ from click.core import ParameterSource
 from vaegan import __version__
 from vaegan.errors import UserError
 from vaegan.media.paths import check_output
-from vaegan.recipes import RECIPES, SAMPLE_EPOCHS
+from vaegan.recipes import DENSITY_COMPONENTS, RECIPES, SAMPLE_EPOCHS
 
 
 class Number(click.ParamType):
@@ -261,6 +263,11 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
             film_out = os.path.join(run.opts.out, "reconstruction.mp4")
             if os.path.exists(film_out):
                 echo(f"its film: {film_out}")
+                from vaegan.latent_density import film_density
+
+                why_not = film_density(resume, run.state["step"], run.model.cfg.z_dim)[2]
+                if why_not:        # (a run trained before train fitted densities)
+                    echo(f"it has {why_not}; `python cli.py fit-density {resume}` fits one for `sample`")
                 return
             if not final_film:
                 return
@@ -310,11 +317,27 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
             if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
                 _warn_lost(summary["lost"])
         from vaegan.evaluate import write_sample_score
+        from vaegan.latent_density import FILENAME, fit_film_density
 
-        score = write_sample_score(run.opts.out, model, run.store.frames)
-    click.echo(f"prior samples against the film (sliced Wasserstein distance, lower is closer): "
-               f"{score['swd']:.3f}; the film against itself: {score['floor']:.3f}")
+        path = os.path.join(run.opts.out, FILENAME)     # after the last checkpoint, with the weights it holds
+        density, about = fit_film_density(path, model, run.store.frames, run.state["step"])
+        score = write_sample_score(run.opts.out, model, run.store.frames, density)
+    click.echo(f"film density: {path} ({_density_about(about)}; `python cli.py sample {run.opts.out}` draws from it)")
+    click.echo(_sample_score_line(score))
     click.echo(f"report: {_write_report(run.opts.out)}")
+
+
+def _density_about(meta):
+    k = meta["k"]
+    return (f"{k} Gaussian{'s' if k > 1 else ''} fitted to the latent means of {meta['frames']} frames "
+            f"at step {meta['step']}")
+
+
+def _sample_score_line(score):
+    density = score.get("density")
+    theirs = f", from the film's density {density['swd']:.3f}" if density else ""
+    return (f"samples against the film (sliced Wasserstein distance, lower is closer): from the prior "
+            f"{score['swd']:.3f}{theirs}; the film against itself: {score['floor']:.3f}")
 
 
 def _int_list(name, text):
@@ -389,15 +412,78 @@ def _warping_line(s):
 @click.option("--n", type=Int(1), default=64, show_default=True, help="how many samples")
 @click.option("-o", "--out", default="samples.png", show_default=True)
 @click.option("--seed", type=Int(0), default=0, show_default=True)
+@click.option("--from", "source", type=click.Choice(["film", "prior"]), default=None,
+              help="draw z from the film's density (RUN/latent_density.safetensors, which train writes) or from "
+                   "the prior N(0, I) [default: film where RUN has a density fitted to its checkpoint, else prior]")
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-def sample(run_or_ckpt, n, out, seed, backend):
-    """A grid of frames decoded from the prior, z ~ N(0, I)."""
+def sample(run_or_ckpt, n, out, seed, source, backend):
+    """A grid of frames decoded from z drawn from the film's density in latent space, or from the prior."""
+    from vaegan.latent_density import film_density
     from vaegan.reconstruct import load_model, sample_grid
 
     check_output(out)
-    model, _ = load_model(run_or_ckpt, backend)
-    sample_grid(model, n, out, seed)
-    click.echo(f"{out}: {n} samples")
+    model, meta = load_model(run_or_ckpt, backend)
+    density, about, why_not = (None, None, None) if source == "prior" else \
+        film_density(run_or_ckpt, meta.get("step"), model.cfg.z_dim)
+    if source == "film" and density is None:
+        error = click.ClickException(f"--from film: {run_or_ckpt} has {why_not}; fit one to its checkpoint with: "
+                                     f"python cli.py fit-density {run_or_ckpt}")
+        error.exit_code = 2
+        raise error
+    sample_grid(model, n, out, seed, density=density)
+    if density is not None:
+        click.echo(f"{out}: {n} samples from the film's density ({_density_about(about)})")
+    else:
+        click.echo(f"{out}: {n} samples from the prior N(0, I)"
+                   + (f" ({run_or_ckpt} has {why_not}; `python cli.py fit-density {run_or_ckpt}` fits one)"
+                      if why_not else ""))
+
+
+@cli.command("fit-density")
+@click.argument("run_or_ckpt")
+@click.option("--film", default=None,
+              help="the film whose latent codes to fit [default: the run's frame store, RUN/frames]")
+@click.option("--k", type=Int(1), default=DENSITY_COMPONENTS, show_default=True, help="Gaussians in the mixture")
+@click.option("--seed", type=Int(0), default=0, show_default=True, help="the k-means++ start's seed")
+@click.option("--fit", default=None, type=click.Choice(["crop", "pad", "stretch"]),
+              help="how --film is fitted to the model's frame [default: the run's, else crop]")
+@click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
+def fit_density(run_or_ckpt, film, k, seed, fit, backend):
+    """Fit the film's density in latent space (a Gaussian mixture over the latent means of its frames)
+    for the checkpoint in RUN_OR_CKPT, beside it: what `sample` draws from. `train` does this when it ends;
+    this is for a run trained before that, another k, or a checkpoint outside its run folder (give --film)."""
+    import numpy as np
+    from vaegan.evaluate import write_sample_score, prior_sample_score
+    from vaegan.latent_density import density_path, fit_film_density
+    from vaegan.reconstruct import load_model
+
+    model, meta = load_model(run_or_ckpt, backend)
+    folder = os.path.dirname(density_path(run_or_ckpt))
+    store_dir = os.path.join(folder, "frames")
+    if film is None and not os.path.exists(os.path.join(store_dir, "meta.json")):
+        raise UserError(f"{folder} holds no frame store (frames/); give --film FILM, the film the model learned")
+    if film is None:
+        from vaegan.media.framestore import FrameStore
+
+        store = FrameStore.open(store_dir)
+        if (store.width, store.height) != (model.cfg.width, model.cfg.height):
+            raise UserError(f"{store_dir}: frames of {store.width}x{store.height}, the model draws "
+                            f"{model.cfg.width}x{model.cfg.height}; give --film FILM")
+        frames = store.frames
+    else:
+        from vaegan.media.decode import iter_frames
+
+        fit = fit or meta.get("run", {}).get("fit", "crop")
+        decoded = iter_frames(film, size=(model.cfg.width, model.cfg.height), fit=fit)
+        frames = np.stack([f for f, _ in decoded])
+        _warn_lost(decoded.lost_message())
+    density, about = fit_film_density(density_path(run_or_ckpt), model, frames, meta.get("step"), k, seed)
+    click.echo(f"film density: {density_path(run_or_ckpt)} ({_density_about(about)})")
+    if film is None:       # the run's own film: its sample score (and the report page, once rewritten) follow
+        score = write_sample_score(folder, model, frames, density)
+        click.echo(_sample_score_line(score) + f" (`python cli.py report {folder}` shows it)")
+    else:
+        click.echo(_sample_score_line(prior_sample_score(model, frames, density)))
 
 
 @cli.command()

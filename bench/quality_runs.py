@@ -28,6 +28,8 @@ statistics, uint8 frames; the averaged weights where the settings keep them, `em
     kl                   the posterior's KL to N(0, I) per latent number, the mean over the film's frames
                          (encoder in eval mode, the scored weights): how far q(z|x) sits from the prior
                          the samples are drawn from (ours only; the torch engine leaves it out)
+    density              with Job.densities: the film's density at each k, its samples scored beside the
+                         prior's (density_scores; ours only)
     seconds, cpu_seconds training wall time and the process's CPU time (steps: how many ran)
 """
 import json
@@ -45,6 +47,7 @@ from vaegan.recipes import RECIPES
 from vaegan.sliced_wasserstein import sample_count, sample_score
 from vaegan.train import Run, film_store, new_run, settings
 
+DENSITY_FITS = 4        # fits of each k's density (seeds 0..3), each scored on other draws (density_scores)
 SCORES = ("psnr", "ssim", "grain", "mean_frame", "unseen", "unseen_ssim", "unseen_mean_frame", "swd", "swd_floor")
 
 
@@ -59,7 +62,9 @@ class Job:
     engine: str = "ours"
     unseen: str = ""    # the film scored as "unseen" (its frame store in cache); "" = the generated shapes
     pictures: str = ""  # a path prefix: PREFIX_samples.png (32 prior samples, the scored weights) and
-                        # PREFIX_strip.png (vaegan.evaluate.save_strip) are written there (ours only)
+                        # PREFIX_strip.png (vaegan.evaluate.save_strip) are written there (ours only), and
+                        # PREFIX_density{k}_samples.png for each of `densities`
+    densities: tuple = ()   # k values: the film's density at each (density_scores; ours only)
 
 
 def _parse_value(text):
@@ -115,6 +120,50 @@ def posterior_kl(model, frames_uint8, batch=64):
     return total / len(frames_uint8)
 
 
+def density_scores(model, frames_uint8, ks, fits=DENSITY_FITS):
+    """The film's density (vaegan/latent_density.py: a Gaussian mixture over the frames' latent means) at
+    each k, its samples scored beside the prior's: -> ({"prior": {...}, "k": {...}, ...}, {k: mixture}).
+    Each k is fitted `fits` times (fit seeds 0, 1, ...; the mixture returned is seed 0's, `train`'s), and
+    each fit's samples are other draws (seeds SAMPLE_SEED, SAMPLE_SEED - 1, ...): 125 samples of a
+    mixture are a noisy score, and where EM ends depends on its start. Per k, lists over the fits:
+        swds      the samples against the film, on sample_score's patches (SAMPLE_SEED) and its floor,
+                  computed once for all ("floor"; the prior's swd is bench.quality's)
+        nears     the mean over the samples of the PSNR to the nearest of the film's reconstructions: how
+                  close each comes to a frame of the film as the model draws it (99 for an exact copy);
+                  "adjacent": the median PSNR between the reconstructions of consecutive frames, a
+                  reference (a sample as near to a frame as its next frame is)
+        logliks   the mean log-likelihood per code, on the codes fitted (and "iterations" of EM)
+    and "swd", "near": the first fit's (seed 0, SAMPLE_SEED's draws: what train writes)."""
+    from vaegan.evaluate import density_samples
+    from vaegan.latent_density import GaussianMixture, latent_means
+    from vaegan.reconstruct import frame_errors
+    from vaegan.sliced_wasserstein import sample_scores
+
+    codes = latent_means(model, frames_uint8)
+    n = max(1, sample_count(frames_uint8))
+    fitted = {(k, f): GaussianMixture.fit(codes, k, f) for k in ks for f in range(fits)}
+    keys = list(fitted)
+    sets = [prior_samples(model, n)] + [density_samples(model, fitted[k, f], n, SAMPLE_SEED - f) for k, f in keys]
+    swd = sample_scores(sets, frames_uint8, seed=SAMPLE_SEED)
+    rec_frames = reconstruct_frames(model, frames_uint8)
+    recs = rec_frames.reshape(len(rec_frames), -1).astype(np.float64)
+
+    def near(samples):
+        flat = samples.reshape(len(samples), -1).astype(np.float64)
+        mse = ((flat ** 2).sum(1)[:, None] - 2 * flat @ recs.T + (recs ** 2).sum(1)[None]) / flat.shape[1]
+        return float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse.min(axis=1), 255.0 ** 2 / 10 ** 9.9))))
+
+    out = {"prior": {"swd": swd["swd"][0], "near": near(sets[0])}, "floor": swd["floor"],
+           "adjacent": float(np.median(frame_errors(rec_frames[1:], rec_frames[:-1])[1]))}
+    for k in ks:
+        i = [j for j, key in enumerate(keys, 1) if key[0] == k]
+        gms = [fitted[keys[j - 1]] for j in i]
+        out[k] = {"k": gms[0].k, "swds": [swd["swd"][j] for j in i], "nears": [near(sets[j]) for j in i],
+                  "logliks": [gm.log_likelihood(codes) for gm in gms], "iterations": [gm.iterations for gm in gms]}
+        out[k].update(swd=out[k]["swds"][0], near=out[k]["nears"][0])
+    return out, {k: fitted[k, 0] for k in ks}
+
+
 def unseen_frames(width, height):
     from vaegan.media.sample_clip import generated_frames
     return np.stack(list(generated_frames(size=(width, height))))
@@ -158,7 +207,7 @@ def train_one(job):
     if job.engine == "torch":
         result = _train_torch(run, job.steps, unseen)
     else:
-        result = _train_ours(run, job.steps, unseen, job.pictures)
+        result = _train_ours(run, job.steps, unseen, job.pictures, job.densities)
     shutil.rmtree(job.out, ignore_errors=True)
     print(f"  done: seed {job.seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB SSIM {result['ssim']:.3f} grain {result['grain']:.3f} "
           f"(unseen {result['unseen']:.2f}), SWD {result['swd']:.3f} (floor {result['swd_floor']:.3f}), "
@@ -167,7 +216,7 @@ def train_one(job):
     return dict(seed=job.seed, load=os.getloadavg(), **result)
 
 
-def _train_ours(run, steps, unseen, pictures=""):
+def _train_ours(run, steps, unseen, pictures="", densities=()):
     t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
     for epoch in range(run.opts.epochs):
@@ -180,13 +229,18 @@ def _train_ours(run, steps, unseen, pictures=""):
         got = scores(lambda f: reconstruct_frames(model, f), lambda n: prior_samples(model, n),
                      np.asarray(run.store.frames), unseen)
         got["kl"] = posterior_kl(model, np.asarray(run.store.frames))
+        mixtures = {}
+        if densities:
+            got["density"], mixtures = density_scores(model, np.asarray(run.store.frames), densities)
         if pictures:
-            from vaegan.evaluate import save_strip
+            from vaegan.evaluate import density_samples, save_strip
             from vaegan.media.images import save_grid
 
             os.makedirs(os.path.dirname(pictures) or ".", exist_ok=True)
             save_grid(pictures + "_samples.png", prior_samples(model, 32), ncols=8)
             save_strip(pictures + "_strip.png", model, np.asarray(run.store.frames))
+            for k, gm in mixtures.items():
+                save_grid(pictures + f"_density{k}_samples.png", density_samples(model, gm, 32), ncols=8)
     return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
 
 

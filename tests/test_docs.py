@@ -175,6 +175,8 @@ def test_a_failing_check_exits_non_zero():
 # option, `--name` or `--no-name`: the group is the "no-".
 STATED_DEFAULTS = [
     ("README.md", r"600 steps \((\d+) epochs\)", None, "SAMPLE_EPOCHS"),
+    ("README.md", r"latent space, a mixture of (\d+) Gaussians fitted by EM", None, "DENSITY_COMPONENTS"),
+    ("README.md", r"python cli.py fit-density runs/film-broad96x64 \[--k (\d+)\]", None, "DENSITY_COMPONENTS"),
     ("README.md", r"`--pixel-weight (\S+)` \(p\)", "default", "pixel_weight"),
     ("README.md", r"`--gen-loss (\w+) --gen-weight \S+` \(w:", "default", "gen_loss"),
     ("README.md", r"`--gen-loss \w+ --gen-weight (\S+)` \(w:", "default", "gen_weight"),

@@ -192,7 +192,7 @@ def test_reconstruct_and_sample_draw_with_the_averages(ema_run, film, tmp_path):
     from PIL import Image
     from vaegan.reconstruct import sample_grid
 
-    assert invoke("sample", ema_run, "--n", 4, "-o", tmp_path / "s.png").exit_code == 0
+    assert invoke("sample", ema_run, "--n", 4, "-o", tmp_path / "s.png", "--from", "prior").exit_code == 0
     sample_grid(model, 4, str(tmp_path / "avg.png"))
     sample_grid(live_model, 4, str(tmp_path / "live.png"))
     pixels = lambda name: np.asarray(Image.open(tmp_path / name))

@@ -7,7 +7,8 @@
     reconstruction_scores mean PSNR and SSIM (ssim.py) of frames against their reconstructions, and their
                           grain (grain.py: texture added where the film is flat, 1 = as much as the film's)
     prior_sample_score    the prior's samples against the frames: the sliced Wasserstein distance and the
-                          frames' own half-against-half floor (sliced_wasserstein.py)
+                          frames' own half-against-half floor (sliced_wasserstein.py); beside them, the
+                          samples of the film's density (latent_density.py), where the run has one
     write_sample_score    prior_sample_score into RUN/sample_score.json, for the report page
     save_strip            a picture of evenly spaced frames: originals on top, reconstructions below
 """
@@ -45,33 +46,50 @@ def reconstruction_scores(frames_uint8, rec_uint8):
             "grain": grain(frames_uint8, rec_uint8)}
 
 
-SAMPLE_SEED = 2**31 - 2      # the prior draws of the sample score (a key no training step uses)
+SAMPLE_SEED = 2**31 - 2      # the draws of the sample score (a key no training step uses)
 SAMPLE_SCORE_FILE = "sample_score.json"
+
+
+def decoded(model, z, batch=64):
+    """Codes (n x z_dim) -> the frames the decoder draws from them (batch-norm running statistics), uint8."""
+    K, z = model.K, np.asarray(z, np.float32)
+    return np.concatenate([to_uint8_frames(K.to_numpy(model.decode(K.asarray(z[i:i + batch]), mode="eval")))
+                           for i in range(0, len(z), batch)])
 
 
 def prior_samples(model, n, seed=SAMPLE_SEED, batch=64):
     """n frames decoded from z ~ N(0, I) (batch-norm running statistics), uint8."""
-    K = model.K
-    z = np.random.default_rng(seed).standard_normal((n, model.cfg.z_dim)).astype(np.float32)
-    return np.concatenate([to_uint8_frames(K.to_numpy(model.decode(K.asarray(z[i:i + batch]), mode="eval")))
-                           for i in range(0, n, batch)])
+    return decoded(model, np.random.default_rng(seed).standard_normal((n, model.cfg.z_dim)), batch)
 
 
-def prior_sample_score(model, frames_uint8, seed=SAMPLE_SEED):
+def density_samples(model, density, n, seed=SAMPLE_SEED, batch=64):
+    """n frames decoded from z drawn from the film's density (latent_density.GaussianMixture), uint8."""
+    return decoded(model, density.sample(n, np.random.default_rng(seed)), batch)
+
+
+def prior_sample_score(model, frames_uint8, density=None, seed=SAMPLE_SEED):
     """{"swd", "floor", "samples"}: the SWD of as many prior samples as each half of the floor has
     (sliced_wasserstein.sample_count) against the frames, and the frames' own floor
-    (sliced_wasserstein.sample_score). NaN for frames too small for its patches."""
-    from .sliced_wasserstein import PATCH, sample_count, sample_score
+    (sliced_wasserstein.sample_score); with a density, also "density": {"swd", "k"}, the same number of
+    its samples against the same frames. NaN for frames too small for its patches."""
+    from .sliced_wasserstein import PATCH, sample_count, sample_scores
 
     n = sample_count(frames_uint8)
     if min(frames_uint8.shape[1:3]) < PATCH or n < 1:
-        return {"swd": float("nan"), "floor": float("nan"), "samples": 0}
-    return {**sample_score(prior_samples(model, n, seed), frames_uint8, seed=seed), "samples": n}
+        nan = float("nan")
+        return {"swd": nan, "floor": nan, "samples": 0, **({"density": {"swd": nan, "k": density.k}} if density else {})}
+    sets = [prior_samples(model, n, seed)] + ([density_samples(model, density, n, seed)] if density else [])
+    got = sample_scores(sets, frames_uint8, seed=seed)
+    score = {"swd": got["swd"][0], "floor": got["floor"], "samples": n}
+    if density:
+        score["density"] = {"swd": got["swd"][1], "k": density.k}
+    return score
 
 
-def write_sample_score(run_dir, model, frames_uint8):
-    """RUN/sample_score.json: prior_sample_score of the run's model on its frames. Returns the dict."""
-    score = prior_sample_score(model, frames_uint8)
+def write_sample_score(run_dir, model, frames_uint8, density=None):
+    """RUN/sample_score.json: prior_sample_score of the run's model on its frames (and of its film's
+    density's samples, where given). Returns the dict."""
+    score = prior_sample_score(model, frames_uint8, density)
     path = os.path.join(run_dir, SAMPLE_SCORE_FILE)
     with open(path + ".tmp", "w") as f:
         json.dump(score, f)

@@ -15,6 +15,8 @@ the command line overrides the recipe's. This module imports nothing, so that bo
 """
 
 SAMPLE_EPOCHS = 40      # `python cli.py train` with no film: passes over the sample clip (600 steps)
+DENSITY_COMPONENTS = 10  # Gaussians in the film's density (vaegan/latent_density.py), which `train` fits and
+                         # `sample` draws from: bench/README.md, "The film's density"
 
 RECIPES = {
     # bench/README.md, "Quality study": on the sample clip at 300 steps, each change below measured; then

@@ -12,7 +12,8 @@ Alongside the film: the per-frame reconstruction error (MSE on 0..255 pixels, PS
 as CSV and as a plot over the film's timeline, which shows where the model "remembers" the film and
 where it does not; and the film's flicker (smoothing.py) and warping error (warping.py, where OpenCV is
 installed) beside its source's.
-Also: samples from the prior (a grid) and a latent morph between two moments of a film.
+Also: samples from the prior or the film's density (a grid) and a latent morph between two moments of a
+film.
 """
 import csv
 import os
@@ -140,13 +141,14 @@ def reconstruct_image(model, path, out, side_by_side=False, fit="crop"):
     return float(frame_errors(frame, rec)[1][0])
 
 
-def sample_grid(model, n, out, seed=0, ncols=8):
-    """n frames decoded from z ~ N(0, I)."""
+def sample_grid(model, n, out, seed=0, ncols=8, density=None):
+    """n frames decoded from z ~ N(0, I), or from z drawn from the film's density (latent_density.py)."""
     from .media.framestore import to_uint8_frames
     from .media.images import save_grid
 
-    K = model.K
-    z = K.asarray(np.random.default_rng(seed).standard_normal((n, model.cfg.z_dim)).astype("float32"))
+    K, rng = model.K, np.random.default_rng(seed)
+    z = density.sample(n, rng) if density is not None else rng.standard_normal((n, model.cfg.z_dim))
+    z = K.asarray(z.astype("float32"))
     save_grid(out, to_uint8_frames(K.to_numpy(model.decode(z))), ncols=ncols)
 
 

@@ -8,7 +8,8 @@ What the page shows, from what the run folder holds:
                                         a click on it seeks both videos to that frame; the mean PSNR
                                         and SSIM (ssim.py) in the scores' table
     sample_score.json                   the prior samples' sliced Wasserstein distance to the film and
-                                        the film's own floor (sliced_wasserstein.py), in that table
+                                        the film's own floor (sliced_wasserstein.py), in that table, and
+                                        the film density's samples' (latent_density.py)
     metrics.jsonl                       the loss curves, with the roll-backs (vaegan/rollback.py) marked
     grids/step_NNNNNN.png               the last sample grid
     config.json, checkpoint metadata    the run's settings, its step and sigma
@@ -131,6 +132,12 @@ def _scores_table(psnr, ssim, sample):
                      "sliced Wasserstein distance between Laplacian-pyramid patches of samples from the prior "
                      "and of the film's frames (Karras et al. 2018): at the floor, the samples are as close to "
                      "the film as its halves are to each other; noise scores about 2.5x the floor"))
+        density = sample.get("density")
+        if isinstance(density, dict) and "swd" in density:
+            rows.append(("film density samples: SWD", f"{number(density['swd'], '.3f')} (k = {density.get('k')})",
+                         "the same distance for as many samples drawn from the film's density in latent space "
+                         "(a mixture of k Gaussians fitted to the latent means of the film's frames: "
+                         "latent_density.safetensors), which `python cli.py sample` draws from"))
     if not rows:
         return '<p class="note">no scores yet (they are written when training ends)</p>'
     return ('<table id="scores">' + "".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td>"

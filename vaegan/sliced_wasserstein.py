@@ -153,6 +153,14 @@ def sample_score(samples, frames, seed=0, block=BLOCK):
     """{"swd": SWD(samples, frames), "floor": SWD(one half of the frames, the other)}. frames in film
     order; frames_read() of them, evenly spaced, are used (a long film's pyramid would not fit in
     memory: MAX_PIXELS caps them too), and `block` shrinks with the spacing. The halves are film_halves()."""
+    got = sample_scores([samples], frames, seed, block)
+    return {"swd": got["swd"][0], "floor": got["floor"]}
+
+
+def sample_scores(sample_sets, frames, seed=0, block=BLOCK):
+    """sample_score of several sets of samples against the same frames, the frames' pyramid and floor
+    computed once: {"swd": [one per set], "floor"}. Each set's patches are drawn at the same positions
+    (the same seed), so equal-sized sets are compared on the same frames' patches."""
     frames = np.asarray(frames)
     if len(frames) < 2:
         raise ValueError("sample_score: the floor needs at least two frames")
@@ -160,6 +168,6 @@ def sample_score(samples, frames, seed=0, block=BLOCK):
     pick = np.unique(np.linspace(0, len(frames) - 1, n).round().astype(int))
     pf = laplacian_pyramid(frames[pick])
     first = film_halves(len(pick), max(1, round(block * len(pick) / len(frames))))
-    score = _swd_levels(laplacian_pyramid(samples), pf, seed, DESCRIPTORS)[0]
+    scores = [_swd_levels(laplacian_pyramid(samples), pf, seed, DESCRIPTORS)[0] for samples in sample_sets]
     floor = _swd_levels([l[first] for l in pf], [l[~first] for l in pf], seed + 1, DESCRIPTORS)[0]
-    return {"swd": score, "floor": floor}
+    return {"swd": scores, "floor": floor}

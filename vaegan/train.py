@@ -14,6 +14,9 @@ A run folder holds:
     checkpoint-good.safetensors   the last state the roll-back guard found healthy (vaegan/rollback.py)
 and, when training ends, from the `train` command (cli.py):
     strip.png                                            evenly spaced frames over their reconstructions
+    latent_density.safetensors                           the film's density in latent space, which `sample`
+                                                         draws from (vaegan/latent_density.py)
+    sample_score.json                                    the samples' distance to the film (vaegan/evaluate.py)
     reconstruction.mp4, reconstruction_error.{csv,png}   the training film re-imagined (vaegan/reconstruct.py)
     report.html, original.mp4                            the run's page (vaegan/report.py)
 
