@@ -299,6 +299,16 @@ MUTANTS = [
       "                if name in vars(obj):\n                    delattr(obj, name)\n", "                pass\n",
       ("tests/test_triton_interpreted.py", "-k", "leave")),
 
+    # --- the film's density in latent space (vaegan/latent_density.py, cli.py sample) ------------------------
+    M("density-covariance-divided-by-all-codes", "vaegan/latent_density.py",
+      "covs[j] = (r[:, j, None] * dz).T @ dz / nk[j]", "covs[j] = (r[:, j, None] * dz).T @ dz / len(z)",
+      ("tests/test_latent_density.py",)),
+    M("density-fitted-at-any-step-is-used", "vaegan/latent_density.py",
+      "    if meta.get(\"step\") != step:\n", "    if False:\n", ("tests/test_latent_density.py",)),
+    M("sample-ignores-the-density", "cli.py",
+      "    sample_grid(model, n, out, seed, density=density)", "    sample_grid(model, n, out, seed, density=None)",
+      ("tests/test_latent_density.py",)),
+
     # --- the grain score (vaegan/grain.py) -------------------------------------------------------------------
     M("grain-mask-from-the-reconstruction", "vaegan/grain.py",
       "    flat = flat_mask(lap_o)\n", "    flat = flat_mask(laplacian(reconstruction))\n", ("tests/test_grain.py",)),
