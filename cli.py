@@ -316,13 +316,15 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
                        f"SSIM {summary['ssim']:.3f}, grain {summary['grain']:.2f}; per-frame error: {summary['plot']})")
             if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
                 _warn_lost(summary["lost"])
-        from vaegan.evaluate import write_sample_score
+        from vaegan.evaluate import write_new_frames, write_sample_score
         from vaegan.latent_density import FILENAME, fit_film_density
 
         path = os.path.join(run.opts.out, FILENAME)     # after the last checkpoint, with the weights it holds
         density, about = fit_film_density(path, model, run.store.frames, run.state["step"])
         score = write_sample_score(run.opts.out, model, run.store.frames, density)
-    click.echo(f"film density: {path} ({_density_about(about)}; `python cli.py sample {run.opts.out}` draws from it)")
+        new_frames = write_new_frames(run.opts.out, model, density)
+    click.echo(f"film density: {path} ({_density_about(about)}; `python cli.py sample {run.opts.out}` draws from it; "
+               f"32 of its frames: {new_frames})")
     click.echo(_sample_score_line(score))
     click.echo(f"report: {_write_report(run.opts.out)}")
 
@@ -479,8 +481,11 @@ def fit_density(run_or_ckpt, film, k, seed, fit, backend):
         _warn_lost(decoded.lost_message())
     density, about = fit_film_density(density_path(run_or_ckpt), model, frames, meta.get("step"), k, seed)
     click.echo(f"film density: {density_path(run_or_ckpt)} ({_density_about(about)})")
-    if film is None:       # the run's own film: its sample score (and the report page, once rewritten) follow
+    if film is None:       # the run's own film: its sample score, new frames (and the report page, once rewritten) follow
+        from vaegan.evaluate import write_new_frames
+
         score = write_sample_score(folder, model, frames, density)
+        click.echo(f"32 of its frames: {write_new_frames(folder, model, density)}")
         click.echo(_sample_score_line(score) + f" (`python cli.py report {folder}` shows it)")
     else:
         click.echo(_sample_score_line(prior_sample_score(model, frames, density)))

@@ -163,6 +163,24 @@ def test_train_fits_the_density_to_the_codes_reconstruct_uses(run):
     assert f"from the film's density {score['density']['swd']:.3f}" in output
 
 
+def test_train_writes_new_frames_from_the_density_and_the_report_shows_them(run, tmp_path):
+    """RUN/samples.png holds the frames `sample RUN --n 32 --seed 0` draws, and the page shows it."""
+    from PIL import Image
+    from vaegan.report import write_report
+
+    out, output = run
+    assert f"32 of its frames: {out / 'samples.png'}" in output
+    result = invoke("sample", out, "--n", 32, "--seed", 0, "-o", tmp_path / "again.png")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "samples.png")), np.asarray(Image.open(tmp_path / "again.png")))
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    page = open(write_report(str(copy))).read()
+    assert '<h2>New frames</h2><img class="grid" src="samples.png"' in page and "a mixture of" in page
+    os.remove(copy / "samples.png")
+    assert "New frames" not in open(write_report(str(copy))).read()
+
+
 def test_a_resumed_run_fits_the_density_when_it_ends(film, tmp_path, monkeypatch):
     out = tmp_path / "stopped"
     original = train_module.Run.step
@@ -256,6 +274,7 @@ def test_fit_density_refits_a_run_and_its_score_and_report(run, tmp_path):
     np.testing.assert_array_equal(gm.means, GaussianMixture.fit(codes, 2, seed=0).means)
     score = json.loads((out / "sample_score.json").read_text())
     assert score["density"]["k"] == 2
+    assert f"32 of its frames: {out / 'samples.png'}" in result.output
     page = open(write_report(str(out))).read()
     assert f"<th>film density samples: SWD</th><td>{score['density']['swd']:.3f} (k = 2)</td>" in page
     assert f"<th>prior samples: SWD</th><td>{score['swd']:.3f} (the film against itself:" in page

@@ -10,6 +10,7 @@
                           frames' own half-against-half floor (sliced_wasserstein.py); beside them, the
                           samples of the film's density (latent_density.py), where the run has one
     write_sample_score    prior_sample_score into RUN/sample_score.json, for the report page
+    write_new_frames      RUN/samples.png: 32 frames drawn from the film's density, for the report page
     save_strip            a picture of evenly spaced frames: originals on top, reconstructions below
 """
 import json
@@ -95,6 +96,20 @@ def write_sample_score(run_dir, model, frames_uint8, density=None):
         json.dump(score, f)
     os.replace(path + ".tmp", path)
     return score
+
+
+NEW_FRAMES_FILE = "samples.png"
+NEW_FRAMES = 32
+
+
+def write_new_frames(run_dir, model, density, n=NEW_FRAMES, seed=0):
+    """RUN/samples.png: n frames decoded from z drawn from the film's density (the draws of
+    `python cli.py sample RUN --n n --seed seed`), eight to a row. Returns the path."""
+    from .media.images import save_grid
+
+    path = os.path.join(run_dir, NEW_FRAMES_FILE)
+    save_grid(path, density_samples(model, density, n, seed), ncols=8)
+    return path
 
 
 def mean_frame_psnr(frames_uint8):

@@ -12,6 +12,7 @@ What the page shows, from what the run folder holds:
                                         the film density's samples' (latent_density.py)
     metrics.jsonl                       the loss curves, with the roll-backs (vaegan/rollback.py) marked
     grids/step_NNNNNN.png               the last sample grid
+    samples.png                         new frames: the ones train drew from the film's density
     config.json, checkpoint metadata    the run's settings, its step and sigma
     frames/meta.json                    the frames lost from the film, in the words `frames` uses
 
@@ -414,6 +415,20 @@ def _loss_panels(steps, events, abandoned=()):
     return panels, marks
 
 
+def _new_frames_html(run_dir, sample):
+    """The frames train drew from the film's density (RUN/samples.png), where there are any."""
+    from .evaluate import NEW_FRAMES_FILE
+
+    if not os.path.exists(os.path.join(run_dir, NEW_FRAMES_FILE)):
+        return ""
+    k = (sample or {}).get("density", {}).get("k")
+    about = f"a mixture of {k} Gaussians" if k else "a mixture of Gaussians"
+    return (f'<h2>New frames</h2><img class="grid" src="{NEW_FRAMES_FILE}" alt="frames drawn from the film\'s '
+            f'density"><p>{NEW_FRAMES_FILE}: frames the film never had, decoded from z drawn from the film\'s '
+            f'density in latent space ({about} fitted to the latent means of its frames, '
+            f'latent_density.safetensors), as <code>python cli.py sample</code> draws them</p>')
+
+
 def write_report(run_dir):
     """Write RUN/report.html (and RUN/original.mp4 when it is needed). Returns the page's path."""
     run_dir = os.fspath(run_dir)
@@ -460,6 +475,7 @@ def write_report(run_dir):
                  f'alt="last sample grid">' f'<p>{html.escape(os.path.basename(grids[-1]))}: rows are real '
                  f'frames, their reconstructions (z = mu), samples from the prior</p>') if grids else \
         '<p class="note">no sample grid yet</p>'
+    new_frames_html = _new_frames_html(run_dir, read_sample_score(run_dir))
     rollbacks = "".join(f"<li>{html.escape(label)}</li>" for _, label in marks)
     name = os.path.basename(os.path.abspath(run_dir))
     page = f"""<!DOCTYPE html>
@@ -477,6 +493,7 @@ def write_report(run_dir):
 <p>{'Roll-backs (dashed red lines; faint red: the steps they undid):<ul>' + rollbacks + '</ul>' if rollbacks else 'No roll-backs.'}</p>
 <h2>Last sample grid</h2>
 {grid_html}
+{new_frames_html}
 <h2>Settings</h2>
 {_settings_table(settings)}
 <script>{SCRIPT}</script>
