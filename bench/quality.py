@@ -61,7 +61,8 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="rows trained at once (processes)")
     p.add_argument("--json", default=None, help="append each row as a JSON line here")
     p.add_argument("--pictures", default=None, metavar="DIR",
-                   help="write each run's strip and 32 prior samples there (ROW-SEED_strip.png, ..._samples.png)")
+                   help="write each run's strip and 32 prior samples there (ROW-SEED_strip.png, ..._samples.png; "
+                        "ROW: the row's place in the order given, from 0)")
     args = p.parse_args(argv)
     if args.steps < 1 or args.jobs < 1:
         raise SystemExit("--steps and --jobs must be positive")

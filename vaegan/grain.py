@@ -2,8 +2,8 @@
 
 A VAE-GAN's reconstructions can be both too smooth and too grainy: the detail of the film's edges is
 lost (the mean of many plausible pictures), while flat areas (a wall, a dark coat, the sky) come back
-mottled, a fine speckle that the learned similarity and the adversarial loss leave and that no pixel
-loss asks for. PSNR weighs both as error and cannot tell them apart (a 3x3 blur of the default run's
+mottled, a fine speckle the film does not have (the adversarial loss adds to it, but a decoder trained
+on the pixel error alone leaves most of it too: bench/README.md, "Grain"). PSNR weighs both as error and cannot tell them apart (a 3x3 blur of the default run's
 reconstructions costs 0.2-1.2 dB: what is missing outweighs what was added); a person sees the
 speckle at once. This measures the added part alone:
 

@@ -6,8 +6,8 @@ batch 16). glibc's malloc serves an allocation above its mmap threshold (128 KiB
 as such blocks are freed, at most 32 MiB) with fresh pages from the kernel, and gives them back when
 the array is freed; memory freed at the top of the heap is given back too once more than the trim
 threshold lies there. Either way the next step's arrays land on pages the kernel has to find, zero
-and map again, one page fault per 4 KiB: about 4,800 faults a step on the tiny preset, 14% of its
-time (bench/README.md, "NumPy backend speed").
+and map again, one page fault per 4 KiB: about 4,800 faults a step on the tiny preset, 8-17% of
+its time (bench/README.md, "NumPy backend speed").
 
 keep_freed_memory() fixes both thresholds high: allocations up to 32 MiB (the most glibc allows for
 the mmap threshold) come from the heap, and a free gives nothing back until 1 GiB lies unused at its
