@@ -26,7 +26,8 @@ from collections import defaultdict
 
 
 
-from .quality_runs import Job, append_run, prepare_stores, real_clips, recorded, settings_of, summary, train_one
+from .quality_runs import (Job, append_run, prepare_stores, print_tables, real_clips, recorded, settings_of,
+                           study_arguments, summary, train_one)
 from .report import environment
 
 CACHE = os.path.join("runs", ".quality")
@@ -111,13 +112,10 @@ def main(argv=None):
     p.add_argument("--film", action="append", default=None, choices=list(FILMS),
                    help="a film to train on (repeatable) [default: both]")
     p.add_argument("--row", default="default", help="the recipe and overrides every schedule trains (bench.quality's rows)")
-    p.add_argument("--json", default=os.path.join("runs", "annealing.jsonl"), help="append each run here; runs there are skipped")
-    p.add_argument("--table", metavar="JSONL", default=None, help="print the tables of the runs recorded there and stop")
+    study_arguments(p, "annealing")
     args = p.parse_args(argv)
     if args.table:
-        runs = recorded(args.table)
-        for steps in sorted({r["steps_asked"] for r in runs}):
-            print(f"\n{steps} steps\n\n{table(runs, steps)}\n\n{paired_table(runs, steps)}\n\n{cross_table(runs, steps)}")
+        print_tables(args.table, lambda runs, steps: "\n\n".join(t(runs, steps) for t in (table, paired_table, cross_table)))
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     paths = dict(zip(FILMS, film_paths()))

@@ -30,7 +30,8 @@ import sys
 
 import numpy as np
 
-from .quality_runs import Job, append_run, prepare_stores, real_clips, recorded, settings_of, summary, train_one
+from .quality_runs import (Job, append_run, prepare_stores, print_tables, real_clips, recorded, settings_of,
+                           study_arguments, summary, train_one)
 from .report import environment
 
 CACHE = os.path.join("runs", ".quality")
@@ -137,14 +138,10 @@ def main(argv=None):
     p.add_argument("--film", action="append", default=None, choices=list(FILMS),
                    help="a film to train on (repeatable) [default: every one of FILMS]")
     p.add_argument("--row", default=ROW, help="the recipe and overrides trained (bench.quality's row form)")
-    p.add_argument("--json", default=os.path.join("runs", "density_study.jsonl"), help="append each run here; runs there are skipped")
-    p.add_argument("--pictures", default=None, metavar="DIR", help="write each run's samples and strip here")
-    p.add_argument("--table", metavar="JSONL", default=None, help="print the tables of the runs recorded there and stop")
+    study_arguments(p, "density_study", pictures="samples and strip")
     args = p.parse_args(argv)
     if args.table:
-        runs = recorded(args.table)
-        for steps in sorted({r["steps_asked"] for r in runs}):
-            print(f"\n{steps} steps\n\n{tables(runs, steps)}")
+        print_tables(args.table, tables)
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     ks = tuple(int(k) for k in args.k.split(","))

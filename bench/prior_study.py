@@ -24,7 +24,8 @@ import sys
 from collections import defaultdict
 
 
-from .quality_runs import Job, append_run, prepare_stores, real_clips, recorded, settings_of, summary, train_one
+from .quality_runs import (Job, append_run, prepare_stores, print_tables, real_clips, recorded, settings_of,
+                           study_arguments, summary, train_one)
 from .report import environment
 
 CACHE = os.path.join("runs", ".quality")
@@ -131,14 +132,10 @@ def main(argv=None):
                    help="a row to run, by ROWS' name or as NAME=RECIPE key=value ... (repeatable) [default: all ROWS]")
     p.add_argument("--film", action="append", default=None, choices=list(FILMS),
                    help="a film to train on (repeatable) [default: both]")
-    p.add_argument("--json", default=os.path.join("runs", "prior_study.jsonl"), help="append each run here; runs there are skipped")
-    p.add_argument("--pictures", default=None, metavar="DIR", help="write each run's prior samples and strip here")
-    p.add_argument("--table", metavar="JSONL", default=None, help="print the tables of the runs recorded there and stop")
+    study_arguments(p, "prior_study", pictures="prior samples and strip")
     args = p.parse_args(argv)
     if args.table:
-        runs = recorded(args.table)
-        for steps in sorted({r["steps_asked"] for r in runs}):
-            print(f"\n{steps} steps\n\n{compact_table(runs, steps)}\n\n{table(runs, steps)}\n\n{paired_table(runs, steps)}")
+        print_tables(args.table, lambda runs, steps: "\n\n".join(t(runs, steps) for t in (compact_table, table, paired_table)))
         return 0
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = {}

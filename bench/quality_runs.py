@@ -328,6 +328,22 @@ def append_run(path, record):
         f.write(json.dumps(record, default=float) + "\n")
 
 
+def study_arguments(p, name, pictures=None):
+    """The options every resumable study shares: --json (its results file, runs/NAME.jsonl by default),
+    --pictures where the study writes any (`pictures`: what it writes), --table."""
+    p.add_argument("--json", default=os.path.join("runs", f"{name}.jsonl"), help="append each run here; runs there are skipped")
+    if pictures:
+        p.add_argument("--pictures", default=None, metavar="DIR", help=f"write each run's {pictures} here")
+    p.add_argument("--table", metavar="JSONL", default=None, help="print the tables of the runs recorded there and stop")
+
+
+def print_tables(path, tables):
+    """--table: for each run length recorded in `path`, tables(runs, steps), the study's tables as text."""
+    runs = recorded(path)
+    for steps in sorted({r["steps_asked"] for r in runs}):
+        print(f"\n{steps} steps\n\n{tables(runs, steps)}")
+
+
 def summary(values, digits=2):
     v, d = np.asarray(values, dtype=float), digits
     return f"{v.mean():.{d}f} ({v.min():.{d}f}..{v.max():.{d}f})" if len(v) > 1 else f"{v.mean():.{d}f}"

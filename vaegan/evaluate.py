@@ -103,12 +103,12 @@ NEW_FRAMES = 32
 
 
 def write_new_frames(run_dir, model, density, n=NEW_FRAMES, seed=0):
-    """RUN/samples.png: n frames decoded from z drawn from the film's density (the draws of
-    `python cli.py sample RUN --n n --seed seed`), eight to a row. Returns the path."""
-    from .media.images import save_grid
+    """RUN/samples.png: n frames decoded from z drawn from the film's density, eight to a row: what
+    `python cli.py sample RUN --n n --seed seed` draws. Returns the path."""
+    from .reconstruct import sample_grid
 
     path = os.path.join(run_dir, NEW_FRAMES_FILE)
-    save_grid(path, density_samples(model, density, n, seed), ncols=8)
+    sample_grid(model, n, path, seed, density=density)
     return path
 
 

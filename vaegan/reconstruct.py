@@ -143,13 +143,12 @@ def reconstruct_image(model, path, out, side_by_side=False, fit="crop"):
 
 def sample_grid(model, n, out, seed=0, ncols=8, density=None):
     """n frames decoded from z ~ N(0, I), or from z drawn from the film's density (latent_density.py)."""
-    from .media.framestore import to_uint8_frames
+    from .evaluate import decoded
     from .media.images import save_grid
 
-    K, rng = model.K, np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)
     z = density.sample(n, rng) if density is not None else rng.standard_normal((n, model.cfg.z_dim))
-    z = K.asarray(z.astype("float32"))
-    save_grid(out, to_uint8_frames(K.to_numpy(model.decode(z))), ncols=ncols)
+    save_grid(out, decoded(model, z), ncols=ncols)
 
 
 def morph(model, film, t_from, t_to, seconds, out, fps=25.0, fit="crop"):
