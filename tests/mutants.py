@@ -104,7 +104,7 @@ MUTANTS = [
       "            if partial is not None:\n                os.remove(partial)\n                os.remove(self.path)",
       ("tests/test_crash_safety.py",)),
     M("checkpoint-written-in-place", "vaegan/checkpoint.py",
-      'fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)',
+      'fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)',
       'fd, tmp = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), path',
       ("tests/test_crash_safety.py", "tests/test_long_runs.py::test_readers_see_whole_checkpoints_while_a_run_writes_them")),
 

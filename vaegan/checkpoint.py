@@ -49,9 +49,14 @@ def save(path, model, optimizers, state):
     if ema is not None:
         tensors.update(ema.tensors(K.to_numpy))
         meta["ema_updates"] = ema.updates
-    blob = st_save(tensors, metadata={"vaegan": json.dumps(meta)})
+    write_atomically(path, st_save(tensors, metadata={"vaegan": json.dumps(meta)}))
+
+
+def write_atomically(path, blob, prefix=".checkpoint-"):
+    """Write the bytes `blob` to `path` as the module docstring says: a temporary file in the same folder,
+    flushed to disk, renamed over the old one (the film's density, latent_density.py, is written so too)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)

@@ -31,7 +31,6 @@ Sampling: j ~ w, then z = m_j + L_j e with e ~ N(0, I), whose covariance is L_j 
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
@@ -106,24 +105,13 @@ class GaussianMixture:
 
     # --- the file: safetensors, the numbers in its metadata -------------------------------------------
     def save(self, path, **meta):
-        """Write atomically (a temporary file in the same folder, renamed over `path`)."""
+        """Write atomically, as a checkpoint is (checkpoint.write_atomically)."""
         from safetensors.numpy import save as st_save
-        from .media.paths import usual_permissions
+        from .checkpoint import write_atomically
 
-        blob = st_save({"weights": self.weights, "means": self.means, "covariances": self.covariances},
-                       metadata={"vaegan_density": json.dumps(dict(meta, k=self.k))})
-        fd, tmp = tempfile.mkstemp(prefix=".density-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-                f.flush()
-                os.fsync(f.fileno())
-            usual_permissions(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_atomically(path, st_save({"weights": self.weights, "means": self.means, "covariances": self.covariances},
+                                       metadata={"vaegan_density": json.dumps(dict(meta, k=self.k))}),
+                         prefix=".density-")
 
     @classmethod
     def load(cls, path):
