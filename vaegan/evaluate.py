@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from .media.framestore import to_float_batch, to_uint8_frames
-from .reconstruct import frame_errors
+from .reconstruct import decoded, frame_errors
 
 
 def reconstruct_frames(model, frames_uint8, batch=64):
@@ -49,13 +49,6 @@ def reconstruction_scores(frames_uint8, rec_uint8):
 
 SAMPLE_SEED = 2**31 - 2      # the draws of the sample score (a key no training step uses)
 SAMPLE_SCORE_FILE = "sample_score.json"
-
-
-def decoded(model, z, batch=64):
-    """Codes (n x z_dim) -> the frames the decoder draws from them (batch-norm running statistics), uint8."""
-    K, z = model.K, np.asarray(z, np.float32)
-    return np.concatenate([to_uint8_frames(K.to_numpy(model.decode(K.asarray(z[i:i + batch]), mode="eval")))
-                           for i in range(0, len(z), batch)])
 
 
 def prior_samples(model, n, seed=SAMPLE_SEED, batch=64):

@@ -141,9 +141,17 @@ def reconstruct_image(model, path, out, side_by_side=False, fit="crop"):
     return float(frame_errors(frame, rec)[1][0])
 
 
+def decoded(model, z, batch=64):
+    """Codes (n x z_dim) -> the frames the decoder draws from them (batch-norm running statistics), uint8."""
+    from .media.framestore import to_uint8_frames
+
+    K, z = model.K, np.asarray(z, np.float32)
+    return np.concatenate([to_uint8_frames(K.to_numpy(model.decode(K.asarray(z[i:i + batch]), mode="eval")))
+                           for i in range(0, len(z), batch)])
+
+
 def sample_grid(model, n, out, seed=0, ncols=8, density=None):
     """n frames decoded from z ~ N(0, I), or from z drawn from the film's density (latent_density.py)."""
-    from .evaluate import decoded
     from .media.images import save_grid
 
     rng = np.random.default_rng(seed)
