@@ -72,6 +72,79 @@ def test_conv2d_phases_is_the_definition(x_shape, w_shape, s, p, rows):
             assert rel_l2(g, w_) < F64_BOUND
 
 
+@pytest.mark.parametrize("x_shape, w_shape, s, p", CONV, ids=repr)
+def test_the_saved_inputs_backward_is_the_definitions(x_shape, w_shape, s, p, rows):
+    """conv2d_forward_saving's y is the forward's, its saved input holds x's numbers, and the backward
+    given it (with the forward's cols) computes the definition's gradients from x."""
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    y, saved = K.conv2d_forward_saving(x, w, b, s, p)
+    assert isinstance(saved, conv_phases.SavedInput) and np.array_equal(saved, x)
+    assert rel_l2(y, definition.conv2d_forward(x, w, b, s, p)) < F64_BOUND
+    dy = rng.standard_normal(y.shape)
+    want = definition.conv2d_backward(dy, x, w, s, p)
+    one_by_one = (K.conv2d_backward_data(dy, w, x.shape, s, p),) + K.conv2d_backward_weight(dy, saved, w.shape, s, p)
+    for got in (K.conv2d_backward(dy, saved, w, s, p), one_by_one):
+        for g, w_ in zip(got, want):
+            assert g.shape == w_.shape and rel_l2(g, w_) < F64_BOUND
+
+
+def gathers(monkeypatch):
+    """A list that grows by one for every im2col conv_phases.py runs."""
+    calls, im2col = [], conv_phases.im2col
+    monkeypatch.setattr(conv_phases, "im2col", lambda *a: calls.append(1) or im2col(*a))
+    return calls
+
+
+def test_the_weight_gradient_reuses_the_forwards_cols(monkeypatch):
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 5, 5))
+    calls = gathers(monkeypatch)
+    y, saved = K.conv2d_forward_saving(x, w, None, 2, 2)
+    dy = rng.standard_normal(y.shape)
+    K.conv2d_backward_weight(dy, saved, w.shape, 2, 2)
+    K.conv2d_backward(dy, saved, w, 2, 2)
+    assert len(calls) == 1                  # the forward's gather, and no other
+    K.conv2d_backward_weight(dy, x, w.shape, 2, 2)
+    assert len(calls) == 2                  # a plain x is gathered
+    # the cols are the forward's geometry's: x saved by a forward at another padding is gathered again
+    _, other = K.conv2d_forward_saving(x, w, None, 2, 1)
+    dw, _ = K.conv2d_backward_weight(dy, other, w.shape, 2, 2)
+    assert len(calls) == 4 and rel_l2(dw, definition.conv2d_backward_weight(dy, x, w.shape, 2, 2)[0]) < F64_BOUND
+
+
+def test_cols_over_the_budget_are_not_kept(monkeypatch):
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 5, 5))
+    cols_bytes = conv_phases.im2col(x, conv_phases.Grid.of(x.shape, w.shape, 2, 2)).nbytes
+    monkeypatch.setattr(conv_phases, "KEEP_COLS_BYTES", cols_bytes - 1)
+    y, saved = K.conv2d_forward_saving(x, w, None, 2, 2)
+    assert saved is x
+    monkeypatch.setattr(conv_phases, "KEEP_COLS_BYTES", cols_bytes)
+    assert K.conv2d_forward_saving(x, w, None, 2, 2)[1].cols.nbytes == cols_bytes
+
+
+def test_a_training_step_gathers_each_convolution_input_once(monkeypatch):
+    """Every conv2d of the step (encoder and discriminator, forward then weight gradient) gathers its input
+    once; the transposed convolutions gather dy once for both gradients."""
+    from vaegan.model import VAEGAN
+    from vaegan.optim import Adam
+    from vaegan.step import training_step
+    from vaegan.train import settings
+
+    run = settings("default", preset="tiny")
+    model = VAEGAN(K, run.model)
+    optimizers = {n: Adam(K, f) for n, f in model.flat.items()}
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (2, 3, run.model.height, run.model.width)).astype(np.float32)
+    eps, z_p = (rng.standard_normal((2, run.model.z_dim)).astype(np.float32) for _ in range(2))
+    calls = gathers(monkeypatch)
+    training_step(model, optimizers, x, eps, z_p, 1.0, run.train)
+    conv_forwards = run.model.stages + 3 * len(run.model.disc_widths)    # encoder once, discriminator thrice
+    transposed_backwards = 3 * len(run.model.dec_widths)                 # the decoder's rec pass twice, prior once
+    assert len(calls) == conv_forwards + transposed_backwards
+
+
 @pytest.mark.parametrize("x_shape, w_shape, s, p, op", CONV_T, ids=repr)
 def test_conv_transpose2d_phases_is_the_definition(x_shape, w_shape, s, p, op, rows):
     rng = np.random.default_rng(2)
