@@ -114,8 +114,6 @@ def _adam(K, a, p):
 
 CALLS = {   # op -> (the arrays it takes, (K, arrays, params) -> its output(s))
     "conv2d_forward": (("x", "w", "b"), lambda K, a, p: _conv(K, "conv2d_forward", a, p, "x", "w", "b")),
-    "conv2d_forward_saving": (("x", "w", "b"), lambda K, a, p: _conv(
-        K, "conv2d_forward_saving", a, p, "x", "w", "b")),
     "conv2d_backward": (("dy", "x", "w"), lambda K, a, p: _conv(K, "conv2d_backward", a, p, "dy", "x", "w")),
     "conv2d_backward_data": (("dy", "w"), lambda K, a, p: K.conv2d_backward_data(
         a["dy"], a["w"], p["x_shape"], stride=p["stride"], padding=p["padding"])),
@@ -169,9 +167,8 @@ CALLS = {   # op -> (the arrays it takes, (K, arrays, params) -> its output(s))
 }
 IN_PLACE = ("adam_step",)
 
-CONV_OPS = ("conv2d_forward", "conv2d_forward_saving", "conv2d_backward_data", "conv2d_backward_weight",
-            "conv2d_backward")
-CONV_T_OPS = tuple(op.replace("conv2d", "conv_transpose2d") for op in CONV_OPS if op != "conv2d_forward_saving")
+CONV_OPS = ("conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight", "conv2d_backward")
+CONV_T_OPS = tuple(op.replace("conv2d", "conv_transpose2d") for op in CONV_OPS)
 BN_OPS = ("batch_norm_forward", "batch_norm_backward", "batch_norm_inference")
 BN_ACT_OPS = tuple(op.replace("batch_norm", "batch_norm_act") for op in BN_OPS)
 ACT_OPS = ("relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "tanh_forward",
@@ -305,8 +302,8 @@ def conv_gemms(s, op):
     else:
         p = s.n * s.h * s.w
         fwd, data, weight = (s.c_out * kk, p, s.c_in), (s.c_in, p, s.c_out * kk), (s.c_in, s.c_out * kk, p)
-    part = op.split("2d_", 1)[1]      # forward, forward_saving, backward_data, backward_weight or backward
-    return {"forward": (fwd,), "forward_saving": (fwd,), "backward_data": (data,), "backward_weight": (weight,),
+    part = op.split("2d_", 1)[1]      # forward, backward_data, backward_weight or backward
+    return {"forward": (fwd,), "backward_data": (data,), "backward_weight": (weight,),
             "backward": (data, weight)}[part]
 
 
@@ -382,8 +379,7 @@ def build_cases(layers, slope):
 
 
 def select(cases, ops=None, layers=None):
-    """Cases whose op is one of `ops`, or starts with one that is not an op's whole name ("conv2d",
-    "batch_norm"), and whose label contains one of `layers` (None: all)."""
+    """Cases whose op starts with one of `ops` and whose label contains one of `layers` (None: all)."""
     return [c for c in cases
-            if (not ops or any(c.op == o or (o not in CALLS and c.op.startswith(o)) for o in ops))
+            if (not ops or any(c.op.startswith(o) for o in ops))
             and (not layers or any(name in c.label for name in layers))]

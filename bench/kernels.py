@@ -207,8 +207,7 @@ def parse_args(argv):
     ap.add_argument("--batch", type=int, default=None,
                     help="batch of every layer shape (default 64 where a GPU backend runs, else 4)")
     ap.add_argument("--op", action="extend", nargs="+", default=[],
-                    help="only these ops, or those whose name starts with one of these (conv2d, batch_norm_act, "
-                         "adam_step ...)")
+                    help="only ops whose name starts with one of these (conv2d, batch_norm_act, adam_step ...)")
     ap.add_argument("--layer", action="extend", nargs="+", default=[],
                     help="only layers whose label contains one of these (enc.conv2, dec., losses ...)")
     ap.add_argument("--validate-batch", type=int, default=None,

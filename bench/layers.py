@@ -157,7 +157,6 @@ def _shape_ops():
 
     return {
         "conv2d_forward": conv_fwd,
-        "conv2d_forward_saving": lambda x, *a: (conv_fwd(x, *a), x),
         "conv2d_backward": lambda dy, x, w, stride, padding: _ones(x.shape, w.shape, (w.shape[0],)),
         "conv2d_backward_data": lambda dy, w, x_shape, stride, padding: _ones(tuple(x_shape)),
         "conv2d_backward_weight": lambda dy, x, w_shape, stride, padding: _ones(tuple(w_shape), (w_shape[0],)),
@@ -216,7 +215,7 @@ assert all(hasattr(SHAPES, h) for h in HELPERS)
 def _spec_of(op, args):
     """The (family, spec) of one contract call, or None for calls whose layer another call names
     (every backward is paired with a forward of the same shape, which is the one recorded)."""
-    if op in ("conv2d_forward", "conv2d_forward_saving"):
+    if op == "conv2d_forward":
         x, w, b, stride, padding = args
         return "conv", ConvSpec(x.shape[0], x.shape[1], w.shape[0], x.shape[2], x.shape[3], w.shape[2], w.shape[3],
                                 stride, padding, bias=b is not None)

@@ -56,11 +56,6 @@ Every backend module also exposes:
 OPS = {
     # --- convolutions ------------------------------------------------------------------------
     "conv2d_forward": "(x, w, b, stride, padding) -> y",
-    # the forward of a layer that will be differentiated: y, and what to pass as x to the backward ops
-    # (conv2d_backward, conv2d_backward_weight). On the GPU backends `saved` is x itself; on NumPy it is
-    # x carrying the columns the forward gathered from it, so the weight gradient need not gather them
-    # again. x must not change before that backward (as for every saved input of vaegan/nn.py).
-    "conv2d_forward_saving": "(x, w, b, stride, padding) -> (y, saved)",
     "conv2d_backward": "(dy, x, w, stride, padding) -> (dx, dw, db)",
     "conv2d_backward_data": "(dy, w, x_shape, stride, padding) -> dx",
     "conv2d_backward_weight": "(dy, x, w_shape, stride, padding) -> (dw, db)",

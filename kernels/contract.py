@@ -89,10 +89,6 @@ def conv2d_forward(arrays, x, w, b, stride, padding):
     check_conv2d(x, w, b, stride, padding)
 
 
-def conv2d_forward_saving(arrays, x, w, b, stride, padding):
-    conv2d_forward(arrays, x, w, b, stride, padding)
-
-
 def conv2d_backward_data(arrays, dy, w, x_shape, stride, padding):
     x_shape = check_shape_tuple("x_shape", x_shape, 4)
     arrays.check("dy", dy)

@@ -317,14 +317,6 @@ MUTANTS = [
     M("heap-trim-threshold-alone", "kernels/numpy_ref/heap.py",
       "return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(", "return mallopt(",
       ("tests/test_numpy_ref_heap.py",)),
-
-    # --- the forward's cols kept for the weight gradient (kernels/numpy_ref/conv_phases.py) ----------------
-    M("saved-cols-never-used", "kernels/numpy_ref/conv_phases.py",
-      "return x.cols if isinstance(x, SavedInput) and x.grid == g else im2col(x, g)", "return im2col(x, g)",
-      ("tests/test_numpy_ref_fast_forms.py",)),
-    M("saved-cols-any-geometry", "kernels/numpy_ref/conv_phases.py",
-      "isinstance(x, SavedInput) and x.grid == g", "isinstance(x, SavedInput) and x.cols is not None",
-      ("tests/test_numpy_ref_fast_forms.py",)),
 ]
 
 

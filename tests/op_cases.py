@@ -40,8 +40,7 @@ Case = bench_cases.Case
 
 BN_EPS = 1e-5
 # the order in which each family's ops are listed (and tested)
-CONV_OPS = ("conv2d_forward", "conv2d_forward_saving", "conv2d_backward", "conv2d_backward_data",
-            "conv2d_backward_weight")
+CONV_OPS = ("conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight")
 ACT_OPS = ("relu_forward", "relu_backward", "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward")
 LATENT_OPS = ("reparam_forward", "reparam_backward", "reparam_kl_forward", "reparam_kl_backward", "kl_normal")
 
@@ -282,8 +281,7 @@ def _dims(shape):
 
 def conv_cases(s, preset=None, label=None):
     """forward, backward, backward_data and backward_weight of one (transposed) convolution shape."""
-    ops = [op.replace("conv2d", "conv_transpose2d") for op in CONV_OPS if op != "conv2d_forward_saving"] \
-        if s.transposed else CONV_OPS
+    ops = [op.replace("conv2d", "conv_transpose2d") if s.transposed else op for op in CONV_OPS]
     return [case(op, conv_params(s), conv_inputs, s, name=op + _tag(preset, label, s.text()), preset=preset,
                  label=label or "") for op in ops]
 

@@ -18,7 +18,7 @@ and test_the_table_is_what_the_ops_launch records them from real calls of every 
 case of tests/op_cases.py with no kernel run (CUDA: runtime.use_host with a runner that only notes the
 name, on the H100 launch plan and the tight one, every conv variant; Triton: the interpreted package
 with its launch replaced by a recorder). A kernel's subject must be its op's own or a relative's
-(`serves`: the plain op of a fused one, the forward for its saving form, the convolution products that the transposed convolution runs
+(`serves`: the plain op of a fused one, the convolution products that the transposed convolution runs
 as its adjoint, the passes of a whole backward, leaky ReLU for ReLU, the inference pass that ends the
 training forward), or shared. Every kernel the sources define (the .cu files' __global__ functions, the
 Triton files' @triton.jit functions named *_kernel) is in the table and launched by some op.
@@ -96,7 +96,6 @@ def _loss(name, triton_name=None):
 # op -> {backend: the kernels it launches}
 KERNELS = {
     "conv2d_forward": _union(_CONV_FORWARD, _BIAS_FORWARD),
-    "conv2d_forward_saving": _union(_CONV_FORWARD, _BIAS_FORWARD),
     "conv2d_backward_data": _CONV_DATA,
     "conv2d_backward_weight": _CONV_WEIGHT,
     "conv2d_backward": _union(_CONV_DATA, _CONV_WEIGHT),
@@ -160,7 +159,6 @@ def serves(op, subj):
     if op.startswith("relu_"):
         relatives.add("leaky_" + op)                   # ReLU is leaky ReLU with slope 0
     family, _, product = op.partition("2d_")
-    product = product.replace("forward_saving", "forward")        # the saving forward is the forward's kernels
     passes = ("backward_data", "backward_weight") if product == "backward" else (product,)
     if family == "conv_transpose":
         relatives |= {f"conv2d_{ADJOINT[p]}" for p in passes}

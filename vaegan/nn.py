@@ -104,11 +104,7 @@ class Conv2d(Module):
         self.b = Parameter(K.xp.zeros((c_out,), dtype)) if bias else None
 
     def forward(self, x, mode="train"):
-        # the context is x as the backend saves it for the weight gradient (on NumPy, with the columns
-        # the forward gathered from it); in "eval" no backward follows, so nothing more is kept
-        if mode == "eval":
-            return self.K.conv2d_forward(x, self.w.data, _data(self.b), self.stride, self.padding), x
-        return self.K.conv2d_forward_saving(x, self.w.data, _data(self.b), self.stride, self.padding)
+        return self.K.conv2d_forward(x, self.w.data, _data(self.b), self.stride, self.padding), x
 
     def backward(self, dy, x, need_dx=True, param_grads=True):
         if need_dx and param_grads:          # one call for all three: a backend may share work between them

@@ -35,7 +35,7 @@ from .arrays import CupyArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                          batch_norm_backward, batch_norm_forward, batch_norm_inference)
 from .conv import (CONV_VARIANTS, conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward,
-                   conv2d_forward_saving, conv_variant, set_conv_variant)
+                   conv_variant, set_conv_variant)
 from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_data,
                              conv_transpose2d_backward_weight, conv_transpose2d_forward)
 from .linear import linear_backward, linear_forward

@@ -166,11 +166,6 @@ def conv2d_forward(x, w, b, stride, padding):
     return y
 
 
-def conv2d_forward_saving(x, w, b, stride, padding):
-    """y, and x itself for the backward (the weight gradient reads x directly)."""
-    return conv2d_forward(x, w, b, stride, padding), x
-
-
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
     dy, w = contiguous(dy, w)
     g = _geometry(shapes.as_shape(x_shape), w.shape, stride, padding)

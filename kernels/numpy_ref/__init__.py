@@ -33,8 +33,7 @@ from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
 from .sampler import reparam_backward, reparam_forward, reparam_kl_backward, reparam_kl_forward
 
-CONV_OPS = ("conv2d_forward", "conv2d_forward_saving", "conv2d_backward", "conv2d_backward_data",
-            "conv2d_backward_weight",
+CONV_OPS = ("conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
             "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
             "conv_transpose2d_backward_weight")
 CONV_VARIANTS = {
@@ -93,8 +92,8 @@ def normal(shape, key, dtype):
 
 __all__ = [
     "name", "xp", "asarray", "to_numpy", "normal", "CONV_VARIANTS", "set_conv_variant", "conv_variant",
-    "conv2d_forward", "conv2d_forward_saving", "conv2d_backward", "conv2d_backward_data",
-    "conv2d_backward_weight", "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
+    "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
+    "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
     "conv_transpose2d_backward_weight",
     "batch_norm_forward", "batch_norm_backward", "batch_norm_inference",
     "batch_norm_act_forward", "batch_norm_act_backward", "batch_norm_act_inference",

@@ -78,11 +78,6 @@ def conv2d_forward(x, w, b, stride, padding):
     return np.ascontiguousarray(y if b is None else y + b.reshape(1, -1, 1, 1))
 
 
-def conv2d_forward_saving(x, w, b, stride, padding):
-    """The forward of a layer that will be differentiated: y, and x, which its backward is given."""
-    return conv2d_forward(x, w, b, stride, padding), x
-
-
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
     """dx = col2im(W^T @ dY): the input gradient (this is also conv_transpose2d's forward)."""
     c_out, _, kh, kw = w.shape

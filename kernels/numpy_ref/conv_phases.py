@@ -27,12 +27,6 @@ How it is computed (arranged so that NumPy copies long contiguous runs):
   drops them (narrow rows) and col2im widens dcols again before adding.
 - col2im is the same loop with the copy turned into +=, into the phases, then one copy of each phase
   back to its x positions (what fell on the padding is dropped).
-- Columns gathered once. The weight gradient dW = dY @ cols^T needs the forward's cols again.
-  conv2d_forward_saving hands the backward x with those cols attached (SavedInput), and the weight
-  gradient uses them instead of gathering them a second time: 12 of the 33 gathers of a tiny training
-  step, 1.2x on the step (bench/README.md, "NumPy backend speed"). The cols live as long as the layer's
-  saved input, so they are kept only up to KEEP_COLS_BYTES a convolution (every layer of tiny at batch
-  64; the wide layers of the broad presets, hundreds of MB each, are gathered again).
 The result is conv.py's up to float rounding: the same products, summed over (c, u, v) in the GEMM's
 order (and, with wide rows, a few more products by dY = 0). Everything runs in the input's dtype (the
 GEMM accumulates in it too).
@@ -48,7 +42,6 @@ from .conv_transpose import AdjointOf
 
 
 WIDE_ROWS_BUDGET = 100  # wide rows when (Wp - W_out) / W_out * C_out <= this (see the header)
-KEEP_COLS_BYTES = 32 << 20  # conv2d_forward_saving keeps a forward's cols up to this size (see the header)
 
 
 class Grid(namedtuple("Grid", "n c h w kh kw s p h_out w_out hp wp plane width")):
@@ -157,37 +150,10 @@ def _to_nchw(y, g, b=None):
     return out
 
 
-class SavedInput(np.ndarray):
-    """x (a view of it, the same numbers), carrying the cols its forward gathered and their Grid."""
-
-    def __array_finalize__(self, obj):
-        self.cols, self.grid = None, None        # what is sliced or computed from it carries none
-
-
-def _cols(x, g):
-    """im2col(x, g), or the forward's own cols when x is the SavedInput of a forward in the same geometry."""
-    return x.cols if isinstance(x, SavedInput) and x.grid == g else im2col(x, g)
-
-
-def _forward(x, w, b, g):
-    """y, and the cols it was computed from."""
-    cols = _cols(x, g)
-    return _to_nchw(w.reshape(w.shape[0], -1) @ cols, g, b), cols      # from Y: (C_out, N*H_out*width)
-
-
 def conv2d_forward(x, w, b, stride, padding):
-    return _forward(x, w, b, Grid.of(x.shape, w.shape, stride, padding))[0]
-
-
-def conv2d_forward_saving(x, w, b, stride, padding):
-    """y, and x with the cols attached for the weight gradient (if they fit in KEEP_COLS_BYTES)."""
     g = Grid.of(x.shape, w.shape, stride, padding)
-    y, cols = _forward(x, w, b, g)
-    if cols.nbytes > KEEP_COLS_BYTES:
-        return y, x
-    saved = x.view(SavedInput)
-    saved.cols, saved.grid = cols, g
-    return y, saved
+    y = w.reshape(w.shape[0], -1) @ im2col(x, g)                  # (C_out, N*H_out*width)
+    return _to_nchw(y, g, b)
 
 
 def _data_grad(dY, w, g):
@@ -197,7 +163,7 @@ def _data_grad(dY, w, g):
 def _weight_grad(dY, x, g):
     # dY @ cols^T, computed as (cols @ dY^T)^T: the same products, but OpenBLAS runs this orientation of
     # a long inner dimension faster (5-10% of the tiny step; bench/README.md, "NumPy backend speed")
-    return np.ascontiguousarray((_cols(x, g) @ dY.T).T)             # (C_out, C*kH*kW): sum over n and l
+    return np.ascontiguousarray((im2col(x, g) @ dY.T).T)              # (C_out, C*kH*kW): sum over n and l
 
 
 def conv2d_backward_data(dy, w, x_shape, stride, padding):

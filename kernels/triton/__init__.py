@@ -36,8 +36,7 @@ from .adam import adam_step
 from .arrays import TritonArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                         batch_norm_backward, batch_norm_forward, batch_norm_inference)
-from .conv import (conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward,
-                   conv2d_forward_saving)
+from .conv import conv2d_backward, conv2d_backward_data, conv2d_backward_weight, conv2d_forward
 from .conv_transpose import (conv_transpose2d_backward, conv_transpose2d_backward_data,
                              conv_transpose2d_backward_weight, conv_transpose2d_forward)
 from .activations import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,

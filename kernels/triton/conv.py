@@ -246,11 +246,6 @@ def conv2d_forward(x, w, b, stride, padding):
     return forward(*contiguous(x, w, b), stride, padding, out_shape)
 
 
-def conv2d_forward_saving(x, w, b, stride, padding):
-    """y, and x itself for the backward (the weight gradient reads x directly)."""
-    return conv2d_forward(x, w, b, stride, padding), x
-
-
 def conv2d_backward_data(dy, w, x_shape, stride, padding):
     return backward_data(*contiguous(dy, w), shapes.as_shape(x_shape), stride, padding)
 
