@@ -84,6 +84,7 @@ def test_report_command_writes_a_self_contained_page(run_dir):
             if not target.startswith("data:"):
                 assert (run_dir / target).exists(), target
     assert "probe error at step 8; restored step 5" in page and 'id="psnr"' in page
+    assert "<th>grain</th>" not in page          # no reconstruction_scores.json here (a run from before it)
     assert page.count('class="ghost"') == 6       # steps 6-8 of the first run, faint, in each of the 6 panels
 
 
@@ -102,6 +103,10 @@ def test_a_trained_runs_page_shows_its_scores(trained_run):
     assert shown["mean PSNR"] == f"{np.mean([float(r['psnr_db']) for r in rows]):.2f} dB"
     assert shown["mean SSIM"] == f"{np.mean([float(r['ssim']) for r in rows]):.3f}"
     assert shown["prior samples: SWD"] == f"{score['swd']:.3f} (the film against itself: {score['floor']:.3f})"
+    scores = json.loads((trained_run / "reconstruction_scores.json").read_text())
+    assert scores["frames"] == len(rows) and scores["ssim"] == pytest.approx(np.mean([float(r['ssim']) for r in rows]),
+                                                                          abs=1e-4)
+    assert shown["grain"] == f"{scores['grain']:.2f}" and scores["grain"] >= 0     # (a 1-epoch model draws flat frames)
     assert 0 < score["floor"] and 0 < score["swd"]
 
 

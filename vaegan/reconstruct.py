@@ -16,6 +16,7 @@ Also: samples from the prior or the film's density (a grid) and a latent morph b
 film.
 """
 import csv
+import json
 import os
 import time
 
@@ -57,7 +58,9 @@ def frame_errors(original, rec):
 
 def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", batch_size=32, fit="crop",
                      progress=True, smooth=0.0):
-    """Write the re-imagined film to `out`, and `<out stem>_error.csv` / `_error.png` beside it.
+    """Write the re-imagined film to `out`, and beside it `<out stem>_error.csv` (each frame's MSE, PSNR and
+    SSIM), `_error.png` (its PSNR plotted) and `_scores.json` (the film's means and its grain, which no
+    frame has alone: grain.py pools it over the film).
     Returns a summary dict: frames, mean PSNR and SSIM, grain (grain.py), seconds, the flicker numbers, the warping error with
     its source floor (None for both where OpenCV is missing), and lost: the line on frames lost from the
     film, or None."""
@@ -111,10 +114,14 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
             w.writerow([i, f"{t:.3f}", f"{m:.3f}", f"{p:.3f}", f"{q:.4f}"])
     plot_frame_error(times, psnrs, stem + "_error.png",
                      f"{os.path.basename(film)} through {cfg.name}: mean PSNR {np.mean(psnrs):.2f} dB")
+    scores = {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+              "grain": grain.value()}
+    with open(stem + "_scores.json.tmp", "w") as f:
+        json.dump(scores, f)
+    os.replace(stem + "_scores.json.tmp", stem + "_scores.json")
     warp = warping.summary(flicker.cut_indices()) if warping is not None else \
         {"warping_error": None, "warping_error_source": None, "warping_pairs": 0}
-    return {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "grain": grain.value(),
-            "seconds": time.perf_counter() - t0, "csv": stem + "_error.csv", "plot": stem + "_error.png",
+    return {**scores, "seconds": time.perf_counter() - t0, "csv": stem + "_error.csv", "plot": stem + "_error.png",
             "lost": frames.lost_message(), **flicker.summary(), **warp}
 
 

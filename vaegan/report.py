@@ -7,6 +7,7 @@ What the page shows, from what the run folder holds:
     reconstruction_error.csv            the per-frame PSNR over the film's timeline, under the videos;
                                         a click on it seeks both videos to that frame; the mean PSNR
                                         and SSIM (ssim.py) in the scores' table
+    reconstruction_scores.json          the grain (grain.py, pooled over the film), in that table
     sample_score.json                   the prior samples' sliced Wasserstein distance to the film and
                                         the film's own floor (sliced_wasserstein.py), in that table, and
                                         the film density's samples' (latent_density.py)
@@ -114,7 +115,17 @@ def read_sample_score(run_dir):
     return score if isinstance(score, dict) and {"swd", "floor"} <= set(score) else None
 
 
-def _scores_table(psnr, ssim, sample):
+def read_reconstruction_scores(run_dir):
+    """RUN/reconstruction_scores.json (reconstruct.reconstruct_film's) as a dict, or None (runs before it)."""
+    try:
+        with open(os.path.join(run_dir, "reconstruction_scores.json")) as f:
+            scores = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return scores if isinstance(scores, dict) else None
+
+
+def _scores_table(psnr, ssim, sample, reconstruction=None):
     """The run's numbers, each with what it measures."""
     def number(v, fmt):
         return format(v, fmt) if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
@@ -127,6 +138,11 @@ def _scores_table(psnr, ssim, sample):
         rows.append(("mean SSIM", number(sum(ssim) / len(ssim), ".3f"),
                      "structural similarity (Wang et al. 2004), 11-pixel Gaussian window, RGB channels "
                      "averaged: 1 for a perfect copy, lower as edges and texture are lost"))
+    if reconstruction and "grain" in reconstruction:
+        rows.append(("grain", number(reconstruction["grain"], ".2f"),
+                     "the texture the reconstruction adds where the film is flat: the RMS of its Laplacian over "
+                     "each frame's flattest quarter, over the film's own there (grain.py): 1 as textured as the "
+                     "film, below 1 smoother (a blur), above 1 a speckle the film does not have"))
     if sample:
         rows.append(("prior samples: SWD", f"{number(sample['swd'], '.3f')} (the film against itself: "
                                            f"{number(sample['floor'], '.3f')})",
@@ -487,7 +503,7 @@ def write_report(run_dir):
 <div class="films">{''.join(films)}</div>
 {psnr_svg}
 <h2>Scores</h2>
-{_scores_table(psnr, ssim, read_sample_score(run_dir))}
+{_scores_table(psnr, ssim, read_sample_score(run_dir), read_reconstruction_scores(run_dir))}
 <h2>Training losses</h2>
 <div class="panels">{''.join(panels) or '<p class="note">no metrics.jsonl yet</p>'}</div>
 <p>{'Roll-backs (dashed red lines; faint red: the steps they undid):<ul>' + rollbacks + '</ul>' if rollbacks else 'No roll-backs.'}</p>
