@@ -459,8 +459,14 @@ def fit_density(run_or_ckpt, film, k, seed, fit, backend):
     from vaegan.latent_density import density_path, fit_film_density
     from vaegan.reconstruct import load_model
 
-    model, meta = load_model(run_or_ckpt, backend)
+    from vaegan.runlock import FILENAME as LOCK_FILE, RunLock
+
     folder = os.path.dirname(density_path(run_or_ckpt))
+    if os.path.exists(os.path.join(folder, LOCK_FILE)):
+        # a run folder: while a training run holds it, its checkpoint moves on and its end fits a density
+        # over this one; the lock is held to the end of the command
+        click.get_current_context().call_on_close(RunLock(folder).acquire().release)
+    model, meta = load_model(run_or_ckpt, backend)
     store_dir = os.path.join(folder, "frames")
     if film is None and not os.path.exists(os.path.join(store_dir, "meta.json")):
         raise UserError(f"{folder} holds no frame store (frames/); give --film FILM, the film the model learned")

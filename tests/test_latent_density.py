@@ -280,6 +280,20 @@ def test_fit_density_refits_a_run_and_its_score_and_report(run, tmp_path):
     assert f"<th>prior samples: SWD</th><td>{score['swd']:.3f} (the film against itself:" in page
 
 
+def test_fit_density_refuses_a_run_that_is_training(run, tmp_path):
+    """A run folder whose lock a training process holds: one line, exit 1, nothing written."""
+    from vaegan.runlock import RunLock
+
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
+    os.remove(out / FILENAME)
+    with RunLock(out):                      # flock: a second open of the file conflicts, in this process too
+        result = invoke("fit-density", out, "--k", 2)
+    assert result.exit_code == 1 and "is in use by process" in result.output.strip().splitlines()[-1]
+    assert "Traceback" not in result.output and not (out / FILENAME).exists()
+    assert invoke("fit-density", out, "--k", 2).exit_code == 0 and (out / FILENAME).exists()
+
+
 def test_fit_density_of_a_bare_checkpoint_needs_its_film(run, film, tmp_path):
     bare = _bare_copy(run[0], tmp_path)
     result = invoke("fit-density", bare)

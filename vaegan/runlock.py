@@ -7,6 +7,9 @@ lock never outlives its owner and there is nothing stale to clear by hand. A sec
 lock file holds it). Two runs writing one folder would interleave their metrics and overwrite each other's
 checkpoints; refusing the second keeps the first's files whole.
 
+`fit-density` writes into the run folder (the density, its scores, its new frames) and takes the lock too,
+so it is refused while the run trains: the run's end would fit its own density over it.
+
 Readers take no lock: `reconstruct`, `sample`, `report`, `morph` on a run in progress read its last
 checkpoint, which is only ever replaced whole (written to a temporary file, renamed over the old one:
 vaegan/checkpoint.py), so a reader sees the previous checkpoint or the next, never half of one.
