@@ -187,6 +187,9 @@ def _recipe_default(key):
 @click.option("--pixel-weight", type=Float(0), default=None,
               help="weight of the pixel error beside the learned similarity in L_rec (0: the paper's) "
                    + _recipe_default("pixel_weight"))
+@click.option("--laplacian-weight", type=Float(0), default=None,
+              help="weight of the Laplacian error (the pixel error of the frames' fine detail, "
+                   "vaegan/laplacian_error.py) beside the pixel error " + _recipe_default("laplacian_weight"))
 @click.option("--prior-bn-stats/--no-prior-bn-stats", default=None,
               help="let the decoder's pass on prior samples update its batch-norm running statistics "
                    + _recipe_default("prior_bn_stats"))

@@ -134,7 +134,16 @@ def losses(torch, nets, cfg, tc, x, eps, z_p, sigma):
     else:
         gen_p, gen_rec = bce(logit_p, 1.0), (bce(logit_rec, 1.0) if tc.recon_as_fake else 0.0)
     gen = gen_p + gen_rec
-    rec = sim + tc.pixel_weight * pixel
+    if tc.laplacian_weight:            # vaegan/laplacian_error.py: the 5-point Laplacian, zero outside the frame
+        stencil = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]], dtype=x.dtype, device=x.device)
+        kernel = stencil.expand(x.shape[1], 1, 3, 3)
+
+        def laplacian(a):
+            return F.conv2d(a, kernel, padding=1, groups=a.shape[1])
+        pixel_term = pixel + tc.laplacian_weight * F.mse_loss(laplacian(x_rec), laplacian(x))
+    else:
+        pixel_term = pixel
+    rec = sim + tc.pixel_weight * pixel_term
     targets = {"encoder": tc.kl_weight * kl + rec,
                "decoder": tc.gamma * rec + tc.gen_weight * (gen_rec + tc.prior_weight * gen_p),
                "discriminator": disc}

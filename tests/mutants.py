@@ -317,6 +317,14 @@ MUTANTS = [
     M("heap-trim-threshold-alone", "kernels/numpy_ref/heap.py",
       "return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(", "return mallopt(",
       ("tests/test_numpy_ref_heap.py",)),
+
+    # --- the Laplacian error (vaegan/laplacian_error.py) and its place in the step ----------------------
+    M("laplacian-gradient-applied-once", "vaegan/laplacian_error.py",
+      "return laplacian(laplacian(d)) * (2.0 / d.size)", "return laplacian(d) * (2.0 / d.size)",
+      ("tests/test_laplacian_error.py", "tests/test_torch_oracle.py")),
+    M("laplacian-weight-ignored", "vaegan/step.py",
+      "laplacian_error_gradient(x_rec, x) * tc.laplacian_weight", "laplacian_error_gradient(x_rec, x)",
+      ("tests/test_torch_oracle.py",)),
 ]
 
 

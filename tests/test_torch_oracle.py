@@ -67,6 +67,8 @@ TRAIN_CONFIGS = {
     # the prior pass's share of L_gen (prior_weight), on the shared pass too
     "prior-weight": settings("seed", gamma=2.0, kl_weight=0.5, lr=1e-2, gen_loss="minimax", gen_weight=0.3,
                              pixel_weight=2.0, prior_weight=3.0).train,
+    # the Laplacian error beside the pixel error (vaegan/laplacian_error.py; the peer's a depthwise conv2d)
+    "laplacian": settings("default", kl_weight=0.5, lr=1e-2, pixel_weight=2.0, laplacian_weight=0.7).train,
 }
 SIGMA = 0.7
 

@@ -16,9 +16,12 @@ Losses (all means, kernels/api.py):
               has no gradient where D is sure of a fake)
 
     L_pixel = mse(x_rec, x)                          the error a person measures (PSNR)
-    L_rec   = L_sim + pixel_weight * L_pixel        the reconstruction error; pixel_weight 0 is the
-              paper's (learned similarity alone); > 0 adds the pixel error as a second term
-              (pixel_weight = 30 in the default recipe)
+    L_lap   = mse(L(x_rec), L(x))                    the same of their Laplacians: the error's fine detail
+                                                     (laplacian_error.py)
+    L_rec   = L_sim + pixel_weight * (L_pixel + laplacian_weight * L_lap)
+              the reconstruction error; pixel_weight 0 is the paper's (learned similarity alone); > 0 adds
+              the pixel error as a second term (pixel_weight = 30 in the default recipe), laplacian_weight
+              its fine detail (the reported `pixel` is L_pixel alone)
 
 Each network follows the gradient of its own loss only:
     encoder       <- d(kl_weight * L_prior + L_rec)  [+ temporal_weight * L_temp, temporal.py: off by default]
@@ -41,6 +44,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .distributed import SINGLE
+from .laplacian_error import laplacian_error_gradient
 from .recipes import RECIPES
 
 LOSS_NAMES = ("kl", "sim", "disc", "gen", "pixel")
@@ -92,6 +96,7 @@ class TrainConfig:
     prior_weight: float = _DEFAULT["prior_weight"]   # the prior pass's share of L_gen: its x_p = Dec(z_p) term weighs
                                     # gen_weight * prior_weight in the decoder's loss, the x_rec term
                                     # gen_weight; the discriminator's loss L_GAN is not changed
+    laplacian_weight: float = _DEFAULT["laplacian_weight"]   # weight of L_lap beside L_pixel in the pixel term
 
     def resolved(self, cfg):
         """This config with kl_weight a number for the model config `cfg`: "auto" -> larsen_kl_weight(cfg),
@@ -116,7 +121,8 @@ class TrainConfig:
     def validate(self):
         if self.gen_loss not in ("nonsaturating", "minimax"):
             raise ValueError(f"gen_loss must be 'nonsaturating' or 'minimax', got {self.gen_loss!r}")
-        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight", "temporal_weight", "prior_weight"):
+        for name in ("gamma", "kl_weight", "lr", "gen_weight", "pixel_weight", "temporal_weight", "prior_weight",
+                     "laplacian_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
@@ -210,6 +216,8 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
         gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
         ddec_xrec = dis.backward(dgen_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
         ddec_xp = dis.backward(dgen_p, dis_p, param_grads=False)
+    if tc.pixel_weight and tc.laplacian_weight:
+        dpixel_xrec = dpixel_xrec + laplacian_error_gradient(x_rec, x) * tc.laplacian_weight
     if tc.pixel_weight:
         ddec_xrec = ddec_xrec + dpixel_xrec * (tc.gamma * tc.pixel_weight)
         denc_xrec = denc_xrec + dpixel_xrec * tc.pixel_weight
