@@ -184,6 +184,8 @@ STATED_DEFAULTS = [
     ("README.md", r"`--lr (\S+)`,\s+`--kl-weight", "default", "lr"),
     ("README.md", r"`--kl-weight (\S+)` \(the prior 30 times", "default", "kl_weight"),
     ("README.md", r"`--ema (\S+)` \(the pictures", "default", "ema"),
+    ("README.md", r"`--laplacian-weight (\S+)` \(l: the pixel error's", "default", "laplacian_weight"),
+    ("docs/README.md", r"default recipe sets them .*?\s`laplacian_weight = (\S+)`", "default", "laplacian_weight"),
     ("README.md", r"`--recipe larsen` is the paper's: the learned similarity alone \(p = (\d+)\)", "larsen", "pixel_weight"),
     ("README.md", r"the (\w+) L_gen at w = \d+, the\s+prior pass", "larsen", "gen_loss"),
     ("README.md", r"the \w+ L_gen at w = (\d+), the\s+prior pass", "larsen", "gen_weight"),
