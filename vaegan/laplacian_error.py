@@ -21,7 +21,8 @@ Beside the MSE it makes the fine detail matter early; where the model cannot kno
 the least error is then no texture. What the weight does on three films: bench/README.md, "Grain".
 
 Plain array arithmetic on whatever arrays the backend has (NumPy or CuPy): four shifted subtractions,
-no kernel of its own.
+no kernel of its own. (grain.py's Laplacian is the same stencil with the frame's edges replicated instead:
+a measure must not take the frame's border for an edge, where a loss needs L symmetric.)
 """
 
 
