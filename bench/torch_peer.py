@@ -134,12 +134,13 @@ def losses(torch, nets, cfg, tc, x, eps, z_p, sigma):
     else:
         gen_p, gen_rec = bce(logit_p, 1.0), (bce(logit_rec, 1.0) if tc.recon_as_fake else 0.0)
     gen = gen_p + gen_rec
-    if tc.laplacian_weight:            # vaegan/laplacian_error.py: the 5-point Laplacian, zero outside the frame
-        stencil = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]], dtype=x.dtype, device=x.device)
-        kernel = stencil.expand(x.shape[1], 1, 3, 3)
-
+    if tc.laplacian_weight:
+        # vaegan/laplacian_error.py: the 5-point Laplacian, zero outside the frame, as shifted slices (a
+        # depthwise F.conv2d computes the same, 8x slower on the CPU at tiny's 16x3x48x64: 5.7 against 0.7 ms
+        # forward and backward, which would slow the peer's step by 10%)
         def laplacian(a):
-            return F.conv2d(a, kernel, padding=1, groups=a.shape[1])
+            p = F.pad(a, (1, 1, 1, 1))
+            return 4 * a - p[:, :, :-2, 1:-1] - p[:, :, 2:, 1:-1] - p[:, :, 1:-1, :-2] - p[:, :, 1:-1, 2:]
         pixel_term = pixel + tc.laplacian_weight * F.mse_loss(laplacian(x_rec), laplacian(x))
     else:
         pixel_term = pixel
