@@ -96,19 +96,22 @@ def table(runs, steps):
     return "\n".join(lines)
 
 
+def _per_film(runs, heads, cells):
+    """Markdown: a column per name in `heads` after the film's, and a row per film of cells(its runs)."""
+    lines = ["| film | " + " | ".join(heads) + " |", "| --- | " + " | ".join("---:" for _ in heads) + " |"]
+    for film in _films(runs):
+        lines.append(f"| {film} | " + " | ".join(cells([r for r in runs if r["film"] == film])) + " |")
+    return "\n".join(lines)
+
+
 def paired_table(runs, steps):
     """Markdown: each k's SWD (the mean over its fits) minus the prior's on the same run, mean (min..max)
     over the runs of a film."""
     runs = _at(runs, steps)
     ks = _ks(runs)
-    lines = ["| film | runs | " + " | ".join(f"k = {k}: dSWD" for k in ks) + " |",
-             "| --- | ---: | " + " | ".join("---:" for _ in ks) + " |"]
-    for film in _films(runs):
-        got = [r for r in runs if r["film"] == film]
-        cells = [summary([np.mean(r["density"][str(k)]["swds"]) - r["density"]["prior"]["swd"] for r in got], 3)
-                 for k in ks]
-        lines.append(f"| {film} | {len(got)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return _per_film(runs, ["runs"] + [f"k = {k}: dSWD" for k in ks], lambda got: [str(len(got))] + [
+        summary([np.mean(r["density"][str(k)]["swds"]) - r["density"]["prior"]["swd"] for r in got], 3)
+        for k in ks])
 
 
 def near_table(runs, steps):
@@ -116,14 +119,10 @@ def near_table(runs, steps):
     (min..max) over its runs and fits: the PSNR to the nearest reconstruction, beside the adjacent frames'."""
     runs = _at(runs, steps)
     ks = _ks(runs)
-    lines = ["| film | near PSNR dB: prior | " + " | ".join(f"k = {k}" for k in ks) + " | adjacent frames |",
-             "| --- | ---: | " + " | ".join("---:" for _ in ks) + " | ---: |"]
-    for film in _films(runs):
-        got = [r for r in runs if r["film"] == film]
-        cells = [summary([r["density"]["prior"]["near"] for r in got], 1)]
-        cells += [summary([v for r in got for v in r["density"][str(k)]["nears"]], 1) for k in ks]
-        lines.append(f"| {film} | " + " | ".join(cells) + f" | {summary([r['density']['adjacent'] for r in got], 1)} |")
-    return "\n".join(lines)
+    return _per_film(runs, ["near PSNR dB: prior"] + [f"k = {k}" for k in ks] + ["adjacent frames"], lambda got: (
+        [summary([r["density"]["prior"]["near"] for r in got], 1)]
+        + [summary([v for r in got for v in r["density"][str(k)]["nears"]], 1) for k in ks]
+        + [summary([r["density"]["adjacent"] for r in got], 1)]))
 
 
 def tables(runs, steps):

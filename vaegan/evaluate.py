@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from .checkpoint import write_atomically
 from .media.framestore import to_float_batch, to_uint8_frames
 from .reconstruct import decoded, frame_errors
 
@@ -84,10 +85,7 @@ def write_sample_score(run_dir, model, frames_uint8, density=None):
     """RUN/sample_score.json: prior_sample_score of the run's model on its frames (and of its film's
     density's samples, where given). Returns the dict."""
     score = prior_sample_score(model, frames_uint8, density)
-    path = os.path.join(run_dir, SAMPLE_SCORE_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(score, f)
-    os.replace(path + ".tmp", path)
+    write_atomically(os.path.join(run_dir, SAMPLE_SCORE_FILE), json.dumps(score).encode(), prefix=".score-")
     return score
 
 

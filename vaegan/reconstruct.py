@@ -116,9 +116,7 @@ def reconstruct_film(model, film, out, side_by_side=False, bn_stats="running", b
                      f"{os.path.basename(film)} through {cfg.name}: mean PSNR {np.mean(psnrs):.2f} dB")
     scores = {"frames": len(times), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
               "grain": grain.value()}
-    with open(stem + "_scores.json.tmp", "w") as f:
-        json.dump(scores, f)
-    os.replace(stem + "_scores.json.tmp", stem + "_scores.json")
+    checkpoint.write_atomically(stem + "_scores.json", json.dumps(scores).encode(), prefix=".scores-")
     warp = warping.summary(flicker.cut_indices()) if warping is not None else \
         {"warping_error": None, "warping_error_source": None, "warping_pairs": 0}
     return {**scores, "seconds": time.perf_counter() - t0, "csv": stem + "_error.csv", "plot": stem + "_error.png",
