@@ -28,6 +28,7 @@ from triton.backends.nvidia import driver as nvidia_driver
 from triton.compiler import compiler as triton_compiler
 
 from kernels.triton import runtime
+from tests.optional import require
 
 
 class StubCudaUtils:
@@ -57,6 +58,7 @@ def instance_attributes(driver):
 
 
 def test_cupy_driver_sets_every_attribute_triton_sets(stubbed_utils):
+    require("torch", "Triton's own CudaDriver, whose __init__ imports torch,", "CI must install torch (see .ci/run)")
     theirs = nvidia_driver.CudaDriver()      # GPUDriver.__init__ imports torch (its CPU build is enough)
     ours = runtime._make_cupy_driver()
     assert isinstance(ours, nvidia_driver.CudaDriver)
