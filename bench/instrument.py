@@ -15,6 +15,8 @@ bench/train.py times every call (synchronising the device before and after each 
 Arithmetic the framework does with K.xp directly (adding gradients, scaling a loss) is not a contract
 op and is not seen; bench/train.py reports it as the remainder of the step.
 """
+import threading
+
 from kernels.api import OPS
 
 NETWORKS = ("encoder", "decoder", "discriminator")
@@ -42,7 +44,17 @@ class OpProxy:
     """Stands in for a backend namespace; routes the contract's ops through `on_call` when set."""
 
     def __init__(self, backend, on_call=None):
-        self.__dict__.update(_backend=backend, on_call=on_call, network=OUTSIDE)
+        self.__dict__.update(_backend=backend, on_call=on_call, _running=threading.local())
+
+    @property
+    def network(self):
+        """The network whose forward/backward/step this thread is running (the step's two lanes may run
+        on two threads: vaegan/lanes.py)."""
+        return getattr(self._running, "network", OUTSIDE)
+
+    @network.setter
+    def network(self, name):
+        self._running.network = name
 
     def __getattr__(self, name):
         fn = getattr(self._backend, name)

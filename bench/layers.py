@@ -14,6 +14,7 @@ folded into layer specs, one per distinct shape, named after the networks that u
 The trace runs at batch TRACE_BATCH; every spec keeps its batch as a field `n`, so `with_batch(spec, 64)`
 gives the same layer at any batch (the parameter buffers of AdamSpec have none).
 """
+import contextlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -204,6 +205,12 @@ class _ShapeBackend:
     @staticmethod
     def normal(shape, key, dtype):
         return np.zeros(shape, dtype)
+
+    @staticmethod
+    def parallel_lanes():
+        return 1            # the step's lanes in order: the calls are recorded in the order a reader reads
+
+    lane_thread = staticmethod(contextlib.nullcontext)
 
 
 SHAPES = _ShapeBackend()

@@ -9,11 +9,13 @@ steps, the device synchronised before and after each step. The batch is one fixe
 [-1, 1] on the device (data loading is not part of it: bench.decode measures the frame store), the
 noise is drawn per step by the backend, sigma = 1. The step is the default recipe's, the one `python
 cli.py train` runs (bench/layers.py, STEP_RECIPE; --recipe seed times the step the timings before
-2026-12-05 were measured with), its KL weight resolved for the preset.
+2026-12-05 were measured with), its KL weight resolved for the preset, and its two lanes run as
+`cli.py train` runs them (vaegan/lanes.py: at once on a NumPy host with two cores; the header's
+"lanes"; VAEGAN_LANES=0 times them in order).
 
 Breakdown: then --breakdown-steps more steps run with every contract op timed on its own (through the
 OpProxy of bench/instrument.py, the device synchronised before and after each op, so these steps run slower than
-the timed ones), labelled by the network whose forward/backward/optimiser step called it (encoder,
+the timed ones, and with the lanes in order, one op at a time), labelled by the network whose forward/backward/optimiser step called it (encoder,
 decoder, discriminator; "losses" for the sampler and losses between them) and by op kind (conv,
 batchnorm, linear, elementwise, sampler+loss, optimiser). What the ops do not cover is the framework's
 own array arithmetic through K.xp (adding gradients, scaling losses), Python and the host sync of the
@@ -51,6 +53,7 @@ from vaegan.config import PRESETS
 from vaegan.model import VAEGAN
 from vaegan.optim import Adam
 from vaegan.recipes import RECIPES
+from vaegan.lanes import Lanes, concurrent_by_default
 from vaegan.step import forward_and_gradients, training_step
 from vaegan.train import settings
 
@@ -238,14 +241,16 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
         env = environment(gpu=gpu)
         if not gpu:         # how the CPU path gets its memory changes its speed (kernels/numpy_ref/heap.py)
             env["heap"] = "freed memory kept" if K.KEEPS_FREED_MEMORY else "the C library's defaults"
+        # the step's two lanes (vaegan/lanes.py): side by side, each on one BLAS thread, or in order
+        env["lanes"] = "2 at once" if concurrent_by_default(K) else "in order"
         report = {"env": env, "backend": backend, "variant": variant, "preset": preset,
                   "recipe": recipe,
                   "batch": batch, "steps": steps, "warmup": warmup}
         emit(report, "header")
         losses = []
 
-        def step(s):
-            host, updated = training_step(model, optimizers, x, *eps_of(s), SIGMA, tc)
+        def step(s, lanes=None):
+            host, updated = training_step(model, optimizers, x, *eps_of(s), SIGMA, tc, lanes=lanes)
             losses.append(host)
 
         times = _time_steps(step, warmup + steps, sync)[warmup:]
@@ -270,7 +275,10 @@ def run(backend="numpy", preset="tiny", batch=16, steps=10, warmup=2, breakdown_
 
         timer = OpTimer(sync)
         proxy.on_call = timer
-        instrumented = _time_steps(step, breakdown_steps, sync)
+        # in order: the proxy knows one running network at a time, and an op timed while the other lane
+        # runs would count both lanes' time
+        in_order = Lanes(proxy, concurrent=False)
+        instrumented = _time_steps(lambda s: step(s, in_order), breakdown_steps, sync)
         proxy.on_call = None
         n = max(breakdown_steps, 1)
         report["breakdown_ms"] = {net: {k: v / n for k, v in kinds.items()} for net, kinds in timer.ms.items()}
@@ -302,7 +310,8 @@ def _format_breakdown(b, instrumented_ms):
         rows.append([net] + [num(kinds.get(k)) for k in KINDS] + [num(sum(kinds.values()))])
     totals = [sum(b.get(net, {}).get(k, 0.0) for net in b) for k in KINDS]
     rows.append(["all"] + [num(t) for t in totals] + [num(sum(totals))])
-    return ["time per step by network and op kind, ms (mean of instrumented steps, each op synchronised):",
+    return ["time per step by network and op kind, ms (mean of instrumented steps, lanes in order, each op "
+            "synchronised):",
             table(["network"] + list(KINDS) + ["total"], rows, right=tuple(KINDS) + ("total",)),
             f"instrumented step {num(instrumented_ms)} ms = ops {num(sum(totals))} ms + remainder "
             f"{num(instrumented_ms - sum(totals))} ms (framework arithmetic through xp, Python, the losses' host copy)"]

@@ -50,6 +50,10 @@ Every backend module also exposes:
     to_numpy(a)              backend array -> NumPy array (a host copy)
     normal(shape, key, dtype)  standard-normal noise, a pure function of the integer tuple `key`
                                (so a run is reproducible and resumes exactly: key = (seed, step, k))
+    parallel_lanes()         how many lanes of a training step (vaegan/lanes.py) the backend runs side
+                             by side on host threads: 2 for NumPy on two or more cores, 1 on a GPU
+    lane_thread()            a context manager the thread running a lane enters: on NumPy, that
+                             thread's GEMMs use one BLAS thread; elsewhere it does nothing
 """
 
 # name -> signature and what it returns. The checker below uses the names; the strings are for readers.
@@ -102,7 +106,7 @@ OPS = {
     "adam_step": "(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay) -> None",
 }
 
-HELPERS = ("name", "xp", "asarray", "to_numpy", "normal")
+HELPERS = ("name", "xp", "asarray", "to_numpy", "normal", "parallel_lanes", "lane_thread")
 
 
 def missing_names(backend):

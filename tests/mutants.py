@@ -144,10 +144,22 @@ MUTANTS = [
     M("step-gamma-ignored", "vaegan/step.py",
       "gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}", "gamma_dsim = dict(dsim)", STEP),
     M("step-shared-pass-gen-sign-kept", "vaegan/step.py",
-      "ddec_xp = dgan_xp * (-tc.gen_weight * tc.prior_weight)", "ddec_xp = dgan_xp * (tc.gen_weight * tc.prior_weight)", STEP,
+      "ddec_xp = dgan_xp_ready.take() * (-tc.gen_weight * tc.prior_weight)",
+      "ddec_xp = dgan_xp_ready.take() * (tc.gen_weight * tc.prior_weight)", STEP,
       "the minimax step's shared discriminator pass: the generator's gradient is the negated one"),
     M("step-shared-pass-gamma-ignored", "vaegan/step.py",
       "ddec_xrec = denc_xrec * tc.gamma", "ddec_xrec = denc_xrec", STEP),
+
+    # --- the step's two lanes (vaegan/lanes.py): run at once, what they write must not be shared -------
+    M("lanes-discriminator-weights-added-by-both-lanes", "vaegan/step.py",
+      "        dis.backward(dgan_real, dis_real, need_dx=False)\n\n    def generator_backward():\n",
+      "\n    def generator_backward():\n        dis.backward(dgan_real, dis_real, need_dx=False)\n",
+      ("tests/test_lanes.py", "-k", "bit"), "a race: two threads add into one gradient buffer"),
+    M("lanes-failed-lane-leaves-the-other-waiting", "vaegan/lanes.py",
+      "            for h in handoffs:\n", "            for h in ():\n", ("tests/test_lanes.py", "-k", "failing")),
+    M("lanes-return-before-the-other-lane-ended", "vaegan/lanes.py",
+      "            _join(future)\n            if isinstance(e, LaneStopped):",
+      "            if isinstance(e, LaneStopped):", ("tests/test_lanes.py", "-k", "second_lane")),
 
     # --- the NumPy reference, one per kernel family --------------------------------------------------
     M("numpy-conv-window-phases-swapped", "kernels/numpy_ref/conv_phases.py",

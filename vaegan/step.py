@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .distributed import SINGLE
+from .lanes import Handoff, Lanes
 from .laplacian_error import laplacian_error_gradient
 from .recipes import RECIPES
 
@@ -131,10 +132,14 @@ class TrainConfig:
         return self
 
 
-def forward_and_gradients(model, x, eps, z_p, sigma, tc):
+def forward_and_gradients(model, x, eps, z_p, sigma, tc, lanes=None):
     """The whole step up to (not including) the updates. Each network's gradient buffer ends up
-    holding the gradient of that network's loss. Returns (losses: name -> 0-d array, balance) where
-    balance = (the discriminator's loss on reals, on fakes) for the equilibrium rule."""
+    holding the gradient of that network's loss. Returns (losses: name -> 0-d array, balance, x_rec,
+    x_p) where balance = (the discriminator's loss on reals, on fakes) for the equilibrium rule.
+
+    Each phase is two lanes (vaegan/lanes.py), run at once on a NumPy host with two cores, else in
+    order: `lanes` (a Lanes) says which; by default the backend's choice. The numbers are the same to
+    the bit either way."""
     if isinstance(tc.kl_weight, str):
         raise ValueError(f"kl_weight {tc.kl_weight!r} is a spec, not a number: the step takes "
                          f"tc.resolved(model.cfg)")
@@ -147,20 +152,34 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     # A weight in front names a multiple (gamma_dsim = gamma * dsim). dz, dmu, dlogvar: the encoder's
     # whole loss at the sampler's output and inputs, as the backends name them.
     K = model.K
+    lanes = lanes if lanes is not None else Lanes(K)
     enc, dec, dis = model.encoder, model.decoder, model.discriminator
     for flat in model.flat.values():
         flat.zero_grad()
 
-    # --- forward -------------------------------------------------------------------------------
-    mu, logvar, enc_ctx = enc.forward(x, "train")
-    z, kl = K.reparam_kl_forward(mu, logvar, eps, sigma)
-    x_rec, dec_rec = dec.forward(z, "train")
-    # "batch" normalises with the batch's statistics as "train" does, without touching the running
-    # statistics: with prior_bn_stats off, the statistics a film is re-imagined with are those of z ~ q(z|x)
-    x_p, dec_p = dec.forward(z_p, "train" if tc.prior_bn_stats else "batch")
-    logit_real, dis_real = dis.forward(x, "train", features=True)
-    logit_rec, dis_rec = dis.forward(x_rec, "train", features=True)
-    logit_p, dis_p = dis.forward(x_p, "train")
+    # --- forward: the generator's lane hands its two frames to the discriminator's ---------------
+    x_rec_ready, x_p_ready = Handoff("x_rec"), Handoff("x_p")
+    mu = logvar = enc_ctx = kl = x_rec = dec_rec = x_p = dec_p = None                # the generator's lane's
+    logit_real = dis_real = logit_rec = dis_rec = logit_p = dis_p = None             # the discriminator's
+
+    def generator_forward():
+        nonlocal mu, logvar, enc_ctx, kl, x_rec, dec_rec, x_p, dec_p
+        mu, logvar, enc_ctx = enc.forward(x, "train")
+        z, kl = K.reparam_kl_forward(mu, logvar, eps, sigma)
+        x_rec, dec_rec = dec.forward(z, "train")
+        x_rec_ready.give(x_rec)
+        # "batch" normalises with the batch's statistics as "train" does, without touching the running
+        # statistics: with prior_bn_stats off, the statistics a film is re-imagined with are those of z ~ q(z|x)
+        x_p, dec_p = dec.forward(z_p, "train" if tc.prior_bn_stats else "batch")
+        x_p_ready.give(x_p)
+
+    def discriminator_forward():
+        nonlocal logit_real, dis_real, logit_rec, dis_rec, logit_p, dis_p
+        logit_real, dis_real = dis.forward(x, "train", features=True)
+        logit_rec, dis_rec = dis.forward(x_rec_ready.take(), "train", features=True)
+        logit_p, dis_p = dis.forward(x_p_ready.take(), "train")
+
+    lanes.run(generator_forward, discriminator_forward, (x_rec_ready, x_p_ready))
 
     # --- losses and their gradients at the networks' outputs ---------------------------------
     taps = dis.sim_taps
@@ -193,6 +212,8 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     if dgen_rec is not None:
         dgen_rec = dgen_rec * tc.gen_weight
     pixel, dpixel_xrec = K.mse(x_rec, x)     # always reported; a loss term when pixel_weight > 0
+    if tc.pixel_weight and tc.laplacian_weight:
+        dpixel_xrec = dpixel_xrec + laplacian_error_gradient(x_rec, x) * tc.laplacian_weight
 
     # --- discriminator <- d(L_GAN); decoder <- d(gamma * L_rec + gen_weight * L_gen); encoder <- d(L_rec)
     # A network's backward is linear in the gradient fed into it (every layer's backward is, given the
@@ -202,36 +223,49 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc):
     # weight gradients: one pass per fake serves both networks. B(g) is the discriminator's backward of
     # g at x_rec:
     #   ddec_xrec = -gen_weight * B(dgan_rec) + gamma * B(dsim),  and  denc_xrec = B(dsim)  (+ pixel terms)
+    # The discriminator's lane adds its weight gradients (and hands over B(dgan) at each fake); the
+    # generator's lane runs the passes through it that add no weight gradient, then the decoder's and
+    # the encoder's backwards.
     shared = tc.gen_loss == "minimax"
-    dis.backward(dgan_real, dis_real, need_dx=False)
-    dgan_xp = dis.backward(dgan_p, dis_p, need_dx=shared)
-    dgan_xrec = dis.backward(dgan_rec, dis_rec, need_dx=shared) if tc.recon_as_fake else None
-    denc_xrec = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
-    if shared:
-        ddec_xp = dgan_xp * (-tc.gen_weight * tc.prior_weight)
-        ddec_xrec = denc_xrec * tc.gamma
-        if dgan_xrec is not None:
-            ddec_xrec = ddec_xrec + dgan_xrec * (-tc.gen_weight)
-    else:
-        gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
-        ddec_xrec = dis.backward(dgen_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
-        ddec_xp = dis.backward(dgen_p, dis_p, param_grads=False)
-    if tc.pixel_weight and tc.laplacian_weight:
-        dpixel_xrec = dpixel_xrec + laplacian_error_gradient(x_rec, x) * tc.laplacian_weight
-    if tc.pixel_weight:
-        ddec_xrec = ddec_xrec + dpixel_xrec * (tc.gamma * tc.pixel_weight)
-        denc_xrec = denc_xrec + dpixel_xrec * tc.pixel_weight
-    dec.backward(ddec_xrec, dec_rec, need_dz=False)
-    dec.backward(ddec_xp, dec_p, need_dz=False)
+    dgan_xrec_ready, dgan_xp_ready = Handoff("dgan_xrec"), Handoff("dgan_xp")
 
-    # --- encoder <- d(kl_weight * L_prior + L_rec): L_rec's gradient alone, through the decoder ----
-    dz = dec.backward(denc_xrec, dec_rec, param_grads=False)
-    dmu, dlogvar = K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)
-    if tc.temporal_weight:            # + temporal_weight * L_temp: x is a batch of adjacent pairs (temporal.py)
-        from .temporal import pair_change, temporal_loss
-        _, dtemp_mu = temporal_loss(K.xp, mu, pair_change(K.xp, x))
-        dmu = dmu + dtemp_mu * tc.temporal_weight
-    enc.backward(dmu, dlogvar, enc_ctx)
+    def discriminator_backward():
+        if tc.recon_as_fake:
+            dgan_xrec_ready.give(dis.backward(dgan_rec, dis_rec, need_dx=shared))
+        dgan_xp_ready.give(dis.backward(dgan_p, dis_p, need_dx=shared))
+        dis.backward(dgan_real, dis_real, need_dx=False)
+
+    def generator_backward():
+        denc_xrec = dis.backward(None, dis_rec, feature_grads=dsim, param_grads=False)
+        if shared:
+            ddec_xrec = denc_xrec * tc.gamma
+        else:
+            gamma_dsim = {t: g * tc.gamma for t, g in dsim.items()}
+            ddec_xrec = dis.backward(dgen_rec, dis_rec, feature_grads=gamma_dsim, param_grads=False)
+            ddec_xp = dis.backward(dgen_p, dis_p, param_grads=False)
+        if tc.pixel_weight:
+            denc_xrec = denc_xrec + dpixel_xrec * tc.pixel_weight
+
+        # encoder <- d(kl_weight * L_prior + L_rec): L_rec's gradient alone, through the decoder
+        dz = dec.backward(denc_xrec, dec_rec, param_grads=False)
+        dmu, dlogvar = K.reparam_kl_backward(dz, mu, logvar, eps, sigma, tc.kl_weight)
+        if tc.temporal_weight:        # + temporal_weight * L_temp: x is a batch of adjacent pairs (temporal.py)
+            from .temporal import pair_change, temporal_loss
+            _, dtemp_mu = temporal_loss(K.xp, mu, pair_change(K.xp, x))
+            dmu = dmu + dtemp_mu * tc.temporal_weight
+        enc.backward(dmu, dlogvar, enc_ctx)
+
+        # decoder <- its whole loss, at x_rec and at x_p
+        if shared:
+            if tc.recon_as_fake:
+                ddec_xrec = ddec_xrec + dgan_xrec_ready.take() * (-tc.gen_weight)
+            ddec_xp = dgan_xp_ready.take() * (-tc.gen_weight * tc.prior_weight)
+        if tc.pixel_weight:
+            ddec_xrec = ddec_xrec + dpixel_xrec * (tc.gamma * tc.pixel_weight)
+        dec.backward(ddec_xrec, dec_rec, need_dz=False)
+        dec.backward(ddec_xp, dec_p, need_dz=False)
+
+    lanes.run(discriminator_backward, generator_backward, (dgan_xrec_ready, dgan_xp_ready))
 
     losses = {"kl": kl, "sim": sim, "disc": disc, "gen": gen, "pixel": pixel}
     return losses, (real_loss, fake_loss), x_rec, x_p
@@ -261,14 +295,16 @@ def equilibrium_rule(tc, real_loss, fake_loss):
     return train_dis, train_dec
 
 
-def training_step(model, optimizers, x, eps, z_p, sigma, tc, comm=SINGLE):
+def training_step(model, optimizers, x, eps, z_p, sigma, tc, comm=SINGLE, lanes=None):
     """Gradients, a finiteness check, then the updates. Returns (host losses, which nets updated).
     If any loss is NaN/Inf no weight moves, and the caller decides what to do.
 
     Among ranks (vaegan/distributed.py; x, eps, z_p this rank's share of the global batch, the model's
     batch-norms synchronised by model.use_communicator), each network's gradient buffer is averaged over
     the ranks by one all-reduce before its update: every rank then applies the same update."""
-    losses, balance, _, _ = forward_and_gradients(model, x, eps, z_p, sigma, tc)
+    if comm.size > 1:   # among ranks the lanes run in order: the synchronised batch-norm's collectives
+        lanes = Lanes(model.K, concurrent=False)                    # must come in the same order on each
+    losses, balance, _, _ = forward_and_gradients(model, x, eps, z_p, sigma, tc, lanes)
     host, (real_loss, fake_loss) = losses_to_host(model.K, losses, balance, comm)
     if not all(np.isfinite(v) for v in host.values()):
         return host, None

@@ -22,6 +22,8 @@ back as 0-d device arrays.
 
 Settings, module-wide: set_conv_variant("im2col" | "implicit" | "implicit_tf32") and set_poison(flag).
 """
+import contextlib
+
 import numpy as np
 
 from kernels.api import HELPERS, OPS
@@ -80,6 +82,15 @@ def normal(shape, key, dtype):
         _generator = cupy.random.RandomState(seed, method=curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
     _generator.seed(seed)
     return _generator.standard_normal(shape, dtype=np.dtype(dtype))
+
+
+def parallel_lanes():
+    """One lane of a training step at a time (vaegan/lanes.py): the device is what runs its work in
+    parallel, and two host threads would only take turns launching kernels."""
+    return 1
+
+
+lane_thread = contextlib.nullcontext
 
 
 __all__ = [*HELPERS, *OPS, "CONV_VARIANTS", "set_conv_variant", "conv_variant", "set_poison", "poisoning"]

@@ -15,6 +15,7 @@ Importing the backend sets the process's allocation policy (heap.py): freed arra
 for the next step instead of going back to the kernel. KEEPS_FREED_MEMORY says whether it could.
 """
 import functools
+import os
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from .adam import adam_step
 from .arrays import NumpyArrays
 from .batch_norm import (batch_norm_act_backward, batch_norm_act_forward, batch_norm_act_inference,
                          batch_norm_backward, batch_norm_forward, batch_norm_inference)
-from . import conv, conv_phases, conv_transpose
+from . import blas_threads, conv, conv_phases, conv_transpose
 from .heap import keep_freed_memory
 from .linear import linear_backward, linear_forward
 from .losses import bce_with_logits, kl_normal, mse
@@ -90,8 +91,21 @@ def normal(shape, key, dtype):
     return np.random.default_rng(key).standard_normal(shape).astype(dtype)
 
 
+def parallel_lanes():
+    """How many lanes of a training step (vaegan/lanes.py) run side by side: 2 where this process may
+    use two or more cores, the BLAS's own count is two or more (OPENBLAS_NUM_THREADS=1 asks for one
+    core, and gets one) and a thread can set its own BLAS count (blas_threads.py); else 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or not blas_threads.available():
+        return 1
+    return 2 if (blas_threads.process_threads() or 1) >= 2 else 1
+
+
+lane_thread = blas_threads.one_blas_thread      # a lane's GEMMs on one BLAS thread, the lanes on two cores
+
+
 __all__ = [
-    "name", "xp", "asarray", "to_numpy", "normal", "CONV_VARIANTS", "set_conv_variant", "conv_variant",
+    "name", "xp", "asarray", "to_numpy", "normal", "parallel_lanes", "lane_thread", "CONV_VARIANTS", "set_conv_variant", "conv_variant",
     "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
     "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
     "conv_transpose2d_backward_weight",

@@ -25,6 +25,8 @@ every new buffer with NaN before a kernel writes it (tests).
 The same package runs under Triton's interpreter on NumPy arrays (tests/triton_shim.py); there `xp` is
 NumPy.
 """
+import contextlib
+
 import numpy as np
 
 from kernels.api import HELPERS, OPS
@@ -86,6 +88,15 @@ def normal(shape, key, dtype):
     else:
         generator = module.random.Generator(module.random.Philox4x3210(seed))
     return generator.standard_normal(shape, dtype=np.float64).astype(dtype, copy=False)
+
+
+def parallel_lanes():
+    """One lane of a training step at a time (vaegan/lanes.py): the device is what runs its work in
+    parallel, and two host threads would only take turns launching kernels."""
+    return 1
+
+
+lane_thread = contextlib.nullcontext
 
 
 __all__ = [*HELPERS, "set_precision", "get_precision", "set_poison", *OPS]
