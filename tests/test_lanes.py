@@ -124,6 +124,24 @@ def test_a_lane_thread_runs_its_gemms_on_one_blas_thread_and_restores_the_count(
     assert (inside, after) == (1, 3)
 
 
+def test_after_a_step_the_blas_thread_count_is_what_it_was():
+    set_local = _blas_thread_control()
+    chosen = settings("default", preset="tiny")
+    cfg, tc = chosen.model, chosen.train.resolved(chosen.model)
+    model = VAEGAN(K, cfg, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (16, 3, cfg.height, cfg.width)).astype(np.float32)   # (at batch 4 the lanes'
+    noise = rng.standard_normal((16, cfg.z_dim)).astype(np.float32)              # timing hid the fault)
+    before = set_local(2)
+    try:
+        for _ in range(3):
+            forward_and_gradients(model, x, noise, noise, 1.0, tc, Lanes(K, concurrent=True))
+            now = set_local(2)
+            assert now == 2, "the lanes left the BLAS on one thread for what runs after the step"
+    finally:
+        set_local(before)
+
+
 def _run_python(code, **env):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": ROOT, **env})

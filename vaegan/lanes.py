@@ -12,7 +12,7 @@ The step (vaegan/step.py) is written as two lanes in each of its two phases:
 
 `Lanes.run(first, second, handoffs)` runs `first`, then `second`; a `Handoff` is a value `first`
 gives and `second` takes. On the NumPy backend with two or more cores the two run at once, on two
-threads, each GEMM on one BLAS thread (kernels/numpy_ref/blas_threads.py): most of a small
+threads, every GEMM on one BLAS thread (kernels/numpy_ref/blas_threads.py): most of a small
 convolution's time goes to copies that run on one core, so the second core is otherwise idle for
 them. On the GPU backends they run one after the other (the device is where those run in parallel).
 
@@ -108,16 +108,19 @@ class Lanes:
             first()
             second()
             return
-        future = _executor().submit(self._first_lane, self.K, first, handoffs)
-        try:
-            with self.K.lane_thread():
+        # The first lane enters K.lane_thread() inside this thread's, and has ended before this thread
+        # leaves it: the count OpenBLAS sets is the process's in NumPy's wheels, not the thread's
+        # (kernels/numpy_ref/blas_threads.py), so only nested entries restore it to what it was.
+        with self.K.lane_thread():
+            future = _executor().submit(self._first_lane, self.K, first, handoffs)
+            try:
                 second()
-        except BaseException as e:
+            except BaseException as e:
+                _join(future)
+                if isinstance(e, LaneStopped):
+                    future.result()  # the second lane stopped because the first did: report the first's error
+                raise
             _join(future)
-            if isinstance(e, LaneStopped):
-                future.result()      # the second lane stopped because the first did: report the first's error
-            raise
-        _join(future)
         future.result()
 
     @staticmethod

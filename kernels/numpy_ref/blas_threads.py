@@ -1,4 +1,4 @@
-"""How many threads a GEMM of this backend runs on, set for one calling thread at a time.
+"""How many threads a GEMM of this backend runs on: one each while the training step's two lanes run.
 
 NumPy's matmul hands every float32 product to the BLAS it was built with (OpenBLAS, in the wheels
 from PyPI), and OpenBLAS splits each product over its own pool of threads, one per core by default
@@ -9,10 +9,14 @@ core waits through all of them. The step therefore runs in two lanes on two Pyth
 (vaegan/lanes.py), each lane's products on one BLAS thread: both cores then do the copies as well as
 the products.
 
-OpenBLAS 0.3.27 and later keeps, beside the process's count, one for the calling thread:
-`openblas_set_num_threads_local(n)` sets it and returns the previous one. This file finds that
-function in the OpenBLAS this process has loaded. Where there is none (a NumPy built on MKL or
-Accelerate, an older OpenBLAS), `available()` is False and the step runs its lanes one after the
+OpenBLAS 0.3.27 and later has `openblas_set_num_threads_local(n)`: it sets the count the calling
+code's GEMMs use and returns the one before. Despite its name, in the pthreads builds NumPy's wheels
+ship the count it sets is the process's (a thread sees the count another thread set: measured), so
+`one_blas_thread()` is entered by the thread that starts the lanes before the second lane starts, and
+left after both have ended; the lane thread's own entry is nested inside it and restores what it found.
+Where the count is one per thread (OpenBLAS built on OpenMP) the same nesting is right too. This file
+finds that function in the OpenBLAS this process has loaded. Where there is none (a NumPy built on MKL
+or Accelerate, an older OpenBLAS), `available()` is False and the step runs its lanes one after the
 other on the BLAS's own threads, as before.
 """
 import contextlib
@@ -73,8 +77,9 @@ def process_threads():
 
 @contextlib.contextmanager
 def one_blas_thread():
-    """While inside: the GEMMs this thread calls run on one BLAS thread. Restores the thread's count
-    on the way out. Does nothing where the BLAS cannot set a thread's own count."""
+    """While inside: the GEMMs this thread calls (in NumPy's wheels: every thread) run on one BLAS
+    thread. Restores the count it found on the way out, so entries must nest (see above). Does nothing
+    where the BLAS has no such setting."""
     set_local = _functions()[1]
     if set_local is None:
         yield
