@@ -51,7 +51,8 @@ def _host_backend():
     import kernels.cupy as kc
     ns = {op: getattr(kc, op) for op in OPS}
     return SimpleNamespace(name="cupy-on-host", xp=np, asarray=lambda a, dtype=None: np.array(a, dtype=dtype),
-                           to_numpy=lambda a: np.array(a), **ns)
+                           to_numpy=lambda a: np.array(a), parallel_lanes=kc.parallel_lanes,
+                           lane_thread=kc.lane_thread, **ns)
 
 
 # The "tight" plan: blocks of one warp, at most two blocks per element-wise grid and three partial

@@ -37,6 +37,10 @@ where the losses allow it: the decoder needs D^T(gamma * dL_sim + dL_gen) at x_r
 Dec^T(D^T(dL_sim)) alone, and the discriminator's own weights need D^T(dL_GAN). Five backward passes
 through the discriminator's data path would be naive; this does two at x_rec and one at x_p, plus
 three weight-only passes.
+
+The forward and the backward are each written as two lanes (vaegan/lanes.py): the discriminator's
+passes in one, the encoder's and the decoder's in the other, handing frames and gradients over. On a
+two-core CPU they run at once; the numbers are those of running them one after the other.
 """
 import math
 from dataclasses import dataclass, replace
@@ -301,7 +305,10 @@ def training_step(model, optimizers, x, eps, z_p, sigma, tc, comm=SINGLE, lanes=
 
     Among ranks (vaegan/distributed.py; x, eps, z_p this rank's share of the global batch, the model's
     batch-norms synchronised by model.use_communicator), each network's gradient buffer is averaged over
-    the ranks by one all-reduce before its update: every rank then applies the same update."""
+    the ranks by one all-reduce before its update: every rank then applies the same update.
+
+    lanes: how the step's two lanes run (a vaegan.lanes.Lanes; by default the backend's choice), and
+    always in order among ranks."""
     if comm.size > 1:   # among ranks the lanes run in order: the synchronised batch-norm's collectives
         lanes = Lanes(model.K, concurrent=False)                    # must come in the same order on each
     losses, balance, _, _ = forward_and_gradients(model, x, eps, z_p, sigma, tc, lanes)
