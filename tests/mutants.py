@@ -155,11 +155,14 @@ MUTANTS = [
       "        dis.backward(dgan_real, dis_real, need_dx=False)\n\n    def generator_backward():\n",
       "\n    def generator_backward():\n        dis.backward(dgan_real, dis_real, need_dx=False)\n",
       ("tests/test_lanes.py", "-k", "bit"), "a race: two threads add into one gradient buffer"),
+    M("lanes-prior-pass-statistics-never-folded-in", "vaegan/step.py",
+      "    for dis_ctx in (dis_real, dis_rec, dis_p):", "    for dis_ctx in (dis_real, dis_rec):",
+      ("tests/test_torch_oracle.py",), "the forward's batch-norms in batch mode, their update left out"),
     M("lanes-failed-lane-leaves-the-other-waiting", "vaegan/lanes.py",
       "            for h in handoffs:\n", "            for h in ():\n", ("tests/test_lanes.py", "-k", "failing")),
     M("lanes-return-before-the-other-lane-ended", "vaegan/lanes.py",
-      "            _join(future)\n            if isinstance(e, LaneStopped):",
-      "            if isinstance(e, LaneStopped):", ("tests/test_lanes.py", "-k", "second_lane")),
+      "                _join(future)\n                if isinstance(e, LaneStopped):",
+      "                if isinstance(e, LaneStopped):", ("tests/test_lanes.py", "-k", "second_lane")),
 
     # --- the NumPy reference, one per kernel family --------------------------------------------------
     M("numpy-conv-window-phases-swapped", "kernels/numpy_ref/conv_phases.py",

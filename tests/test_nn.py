@@ -1,5 +1,5 @@
 """The layer framework (vaegan/nn.py): a whole small network against finite differences, taps, the
-flat parameter buffer, and batch-norm's running statistics."""
+flat parameter buffer, and batch-norm's running statistics (updated at once, or after a "batch" forward)."""
 import numpy as np
 import pytest
 
@@ -99,6 +99,21 @@ def test_batch_norm_running_statistics_follow_pytorch(rng):
     assert ctx is None
     np.testing.assert_allclose(y, (x - before[None, :, None, None]) / np.sqrt(bn.running_var[None, :, None, None] + 1e-5)
                                * bn.gamma.data[None, :, None, None] + bn.beta.data[None, :, None, None], rtol=1e-10)
+
+
+def test_a_batch_forward_then_its_update_is_a_train_forward(rng):
+    """What the training step's lanes do: "batch" forwards on two threads, the running statistics
+    updated afterwards, in order. The same output and the same running statistics to the bit."""
+    trained, deferred = small_net("float32"), small_net("float32")
+    for _ in range(3):
+        x = (rng.standard_normal((4, 2, 7, 6)) * 3 + 1).astype(np.float32)
+        y_train, _ = trained.forward(x, "train")
+        y_batch, ctx = deferred.forward(x, "batch")
+        assert np.array_equal(y_train, y_batch)
+        deferred.update_running_statistics(ctx)
+    for (name, a), (_, b) in zip(trained.named_buffers(), deferred.named_buffers()):
+        assert np.array_equal(a, b), name
+    assert not np.array_equal(trained.layers[1].running_mean, np.zeros(3))   # they did move
 
 
 def test_bad_mode_is_refused():

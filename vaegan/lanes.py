@@ -2,13 +2,12 @@
 
 The step (vaegan/step.py) is written as two lanes in each of its two phases:
 
-    forward    generator lane: encoder, sampler, decoder(z), decoder(z_p)
-               discriminator lane: Dis(x), then Dis(x_rec) and Dis(x_p) as the generator lane hands
-               each frame over
-    backward   discriminator lane: the discriminator's weight gradients (and, with the minimax loss,
-               its gradient at each fake frame, handed over)
-               generator lane: the passes back through the discriminator that touch no weight, the
-               decoder and the encoder
+    forward    x -> encoder -> sampler -> decoder -> x_rec -> Dis(x_rec)
+               beside Dis(x), and z_p -> decoder -> x_p -> Dis(x_p)
+    backward   the discriminator's weight gradients (and, with the minimax loss, its gradient at each
+               fake frame, handed over)
+               beside the passes back through the discriminator that touch no weight, the decoder's
+               and the encoder's backwards
 
 `Lanes.run(first, second, handoffs)` runs `first`, then `second`; a `Handoff` is a value `first`
 gives and `second` takes. On the NumPy backend with two or more cores the two run at once, on two
@@ -19,9 +18,11 @@ them. On the GPU backends they run one after the other (the device is where thos
 The result is the same to the bit either way, because nothing the two lanes write is shared:
     * each network's weight gradients are added by one lane only, in a fixed order (NumPy's `+=` on a
       gradient buffer from two threads at once could lose updates);
-    * each network's batch-norm running statistics are updated by one lane only, in a fixed order;
-    * everything else a lane computes is a new array; what both read (x, the saved forward values)
-      neither writes.
+    * in the forward, the decoder and the discriminator, which both lanes run, run their batch-norms in
+      "batch" mode (the batch's statistics, as "train" does), and their running statistics are updated
+      after both lanes, in the order one lane would update them (the encoder's, in one lane, as it goes);
+    * everything else a lane computes is a new array; what both read (x, the weights, the saved forward
+      values) neither writes.
 `second` may wait for what `first` hands over; `first` never waits for `second`, so running them in
 order is always possible, and that is the readable reference the concurrent run must equal
 (tests/test_lanes.py checks every recipe both ways).

@@ -95,6 +95,9 @@ class Decoder(nn.Module):
     def backward(self, dx, ctx, need_dz=True, param_grads=True):
         return self.net.backward(dx, ctx, need_dx=need_dz, param_grads=param_grads)
 
+    def update_running_statistics(self, ctx):
+        self.net.update_running_statistics(ctx)
+
 
 class Discriminator(nn.Module):
     def __init__(self, K, cfg, dtype="float32"):
@@ -119,6 +122,9 @@ class Discriminator(nn.Module):
 
     def backward(self, dlogits, ctx, feature_grads=None, need_dx=True, param_grads=True):
         return self.net.backward(dlogits, ctx, tap_grads=feature_grads, need_dx=need_dx, param_grads=param_grads)
+
+    def update_running_statistics(self, ctx):
+        self.net.update_running_statistics(ctx)
 
 
 class VAEGAN:

@@ -19,6 +19,9 @@ Modes of forward (they only matter to batch-norm):
     "batch"  normalise with the batch's statistics, leave the running statistics alone
              (reconstruction with --bn-stats batch, as the original code did);
     "eval"   normalise with the running statistics: a frame's output depends on that frame only.
+A "batch" forward followed by `update_running_statistics(ctx)` is a "train" forward, the update made
+later: the training step's two lanes (vaegan/lanes.py) run a network's passes on two threads and then
+update its running statistics in a fixed order on one.
 
 Parameters of a network can be moved into one flat buffer (`FlatParameters(network)`, below; the model
 does it for each of its three networks, vaegan/model.py), so that the fused Adam kernel updates a whole
@@ -196,13 +199,19 @@ class BatchNorm(Module):
         else:
             y, mean, invstd = K.batch_norm_act_forward(x, self.gamma.data, self.beta.data, self.eps, self.slope)
             count = x.size // x.shape[1]
+        ctx = (x, y, mean, invstd, count)
         if mode == "train":
-            # invstd = 1/sqrt(var_biased + eps)  =>  var_biased = invstd**-2 - eps; unbias by n/(n-1)
-            var_unbiased = (1.0 / (invstd * invstd) - self.eps) * (count / (count - 1))
-            m = self.momentum
-            self.running_mean[...] = (1 - m) * self.running_mean + m * mean
-            self.running_var[...] = (1 - m) * self.running_var + m * var_unbiased
-        return y, (x, y, mean, invstd, count)
+            self.update_running_statistics(ctx)
+        return y, ctx
+
+    def update_running_statistics(self, ctx):
+        """Fold the batch statistics of a "train" or "batch" forward (its ctx) into the running ones."""
+        _, _, mean, invstd, count = ctx
+        # invstd = 1/sqrt(var_biased + eps)  =>  var_biased = invstd**-2 - eps; unbias by n/(n-1)
+        var_unbiased = (1.0 / (invstd * invstd) - self.eps) * (count / (count - 1))
+        m = self.momentum
+        self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+        self.running_var[...] = (1 - m) * self.running_var + m * var_unbiased
 
     def backward(self, dy, ctx, need_dx=True, param_grads=True):
         if ctx is None:
@@ -287,6 +296,12 @@ class Sequential(Module):
             if i in taps:
                 ctx.taps[i] = x
         return x, ctx
+
+    def update_running_statistics(self, ctx):
+        """After a "batch" forward: update every batch-norm's running statistics as "train" would have."""
+        for layer, c in zip(self.layers, ctx.layer_ctx):
+            if isinstance(layer, BatchNorm):
+                layer.update_running_statistics(c)
 
     def backward(self, dy, ctx, tap_grads=None, need_dx=True, param_grads=True):
         """dy: gradient at the output (or None when only tap gradients enter); tap_grads: {index: grad}.

@@ -38,9 +38,10 @@ Dec^T(D^T(dL_sim)) alone, and the discriminator's own weights need D^T(dL_GAN). 
 through the discriminator's data path would be naive; this does two at x_rec and one at x_p, plus
 three weight-only passes.
 
-The forward and the backward are each written as two lanes (vaegan/lanes.py): the discriminator's
-passes in one, the encoder's and the decoder's in the other, handing frames and gradients over. On a
-two-core CPU they run at once; the numbers are those of running them one after the other.
+The forward and the backward are each written as two lanes (vaegan/lanes.py). Forward: x -> x_rec ->
+Dis(x_rec) in one, Dis(x) and z_p -> x_p -> Dis(x_p) in the other. Backward: the discriminator's
+weight passes in one, handing its gradient at each fake over, the rest in the other. On a two-core CPU
+they run at once; the numbers are those of running them one after the other.
 """
 import math
 from dataclasses import dataclass, replace
@@ -161,29 +162,32 @@ def forward_and_gradients(model, x, eps, z_p, sigma, tc, lanes=None):
     for flat in model.flat.values():
         flat.zero_grad()
 
-    # --- forward: the generator's lane hands its two frames to the discriminator's ---------------
-    x_rec_ready, x_p_ready = Handoff("x_rec"), Handoff("x_p")
-    mu = logvar = enc_ctx = kl = x_rec = dec_rec = x_p = dec_p = None                # the generator's lane's
-    logit_real = dis_real = logit_rec = dis_rec = logit_p = dis_p = None             # the discriminator's
+    # --- forward: two lanes that share nothing, x -> x_rec -> Dis(x_rec) beside Dis(x), z_p -> x_p -> Dis(x_p)
+    # Both run their batch-norms in "batch" mode (the batch's statistics, as "train"), and the running
+    # statistics are updated after them, in the order a one-lane step would update them.
+    mu = logvar = enc_ctx = kl = x_rec = dec_rec = logit_rec = dis_rec = None      # the first lane's
+    logit_real = dis_real = x_p = dec_p = logit_p = dis_p = None                     # the second's
 
-    def generator_forward():
-        nonlocal mu, logvar, enc_ctx, kl, x_rec, dec_rec, x_p, dec_p
+    def reconstruction_forward():
+        nonlocal mu, logvar, enc_ctx, kl, x_rec, dec_rec, logit_rec, dis_rec
         mu, logvar, enc_ctx = enc.forward(x, "train")
         z, kl = K.reparam_kl_forward(mu, logvar, eps, sigma)
-        x_rec, dec_rec = dec.forward(z, "train")
-        x_rec_ready.give(x_rec)
-        # "batch" normalises with the batch's statistics as "train" does, without touching the running
-        # statistics: with prior_bn_stats off, the statistics a film is re-imagined with are those of z ~ q(z|x)
-        x_p, dec_p = dec.forward(z_p, "train" if tc.prior_bn_stats else "batch")
-        x_p_ready.give(x_p)
+        x_rec, dec_rec = dec.forward(z, "batch")
+        logit_rec, dis_rec = dis.forward(x_rec, "batch", features=True)
 
-    def discriminator_forward():
-        nonlocal logit_real, dis_real, logit_rec, dis_rec, logit_p, dis_p
-        logit_real, dis_real = dis.forward(x, "train", features=True)
-        logit_rec, dis_rec = dis.forward(x_rec_ready.take(), "train", features=True)
-        logit_p, dis_p = dis.forward(x_p_ready.take(), "train")
+    def real_and_prior_forward():
+        nonlocal logit_real, dis_real, x_p, dec_p, logit_p, dis_p
+        logit_real, dis_real = dis.forward(x, "batch", features=True)
+        x_p, dec_p = dec.forward(z_p, "batch")
+        logit_p, dis_p = dis.forward(x_p, "batch")
 
-    lanes.run(generator_forward, discriminator_forward, (x_rec_ready, x_p_ready))
+    lanes.run(reconstruction_forward, real_and_prior_forward)
+    dec.update_running_statistics(dec_rec)
+    # with prior_bn_stats off, the statistics a film is re-imagined with are those of z ~ q(z|x) alone
+    if tc.prior_bn_stats:
+        dec.update_running_statistics(dec_p)
+    for dis_ctx in (dis_real, dis_rec, dis_p):
+        dis.update_running_statistics(dis_ctx)
 
     # --- losses and their gradients at the networks' outputs ---------------------------------
     taps = dis.sim_taps
