@@ -14,12 +14,12 @@ cli.py train` runs (bench/layers.py, STEP_RECIPE; --recipe seed times the step t
 "lanes"; VAEGAN_LANES=0 times them in order).
 
 Breakdown: then --breakdown-steps more steps run with every contract op timed on its own (through the
-OpProxy of bench/instrument.py, the device synchronised before and after each op, so these steps run slower than
-the timed ones, and with the lanes in order, one op at a time), labelled by the network whose forward/backward/optimiser step called it (encoder,
-decoder, discriminator; "losses" for the sampler and losses between them) and by op kind (conv,
-batchnorm, linear, elementwise, sampler+loss, optimiser). What the ops do not cover is the framework's
-own array arithmetic through K.xp (adding gradients, scaling losses), Python and the host sync of the
-losses: the remainder.
+OpProxy of bench/instrument.py, the device synchronised before and after each op, so these steps run
+slower than the timed ones, and with the lanes in order, one op at a time), labelled by the network
+whose forward/backward/optimiser step called it (encoder, decoder, discriminator; "losses" for the
+sampler and losses between them) and by op kind (conv, batchnorm, linear, elementwise, sampler+loss,
+optimiser). What the ops do not cover is the framework's own array arithmetic through K.xp (adding
+gradients, scaling losses), Python and the host sync of the losses: the remainder.
 
 Peak memory: on the GPU, the bytes CuPy's memory pool holds after the run (the pool keeps what it
 allocated, so that is its high-water mark; the pool is emptied before the model is built). On the CPU,

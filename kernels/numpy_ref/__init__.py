@@ -13,6 +13,8 @@ The ops this package exports check their arguments first (kernels/contract.py, w
 an array); the functions in the files are the plain math, and call each other unchecked.
 Importing the backend sets the process's allocation policy (heap.py): freed arrays stay in the process
 for the next step instead of going back to the kernel. KEEPS_FREED_MEMORY says whether it could.
+parallel_lanes() and lane_thread() (blas_threads.py) let the training step run its two lanes on two
+cores, each GEMM on one BLAS thread (vaegan/lanes.py).
 """
 import functools
 import os
@@ -105,7 +107,8 @@ lane_thread = blas_threads.one_blas_thread      # a lane's GEMMs on one BLAS thr
 
 
 __all__ = [
-    "name", "xp", "asarray", "to_numpy", "normal", "parallel_lanes", "lane_thread", "CONV_VARIANTS", "set_conv_variant", "conv_variant",
+    "name", "xp", "asarray", "to_numpy", "normal", "parallel_lanes", "lane_thread",
+    "CONV_VARIANTS", "set_conv_variant", "conv_variant",
     "conv2d_forward", "conv2d_backward", "conv2d_backward_data", "conv2d_backward_weight",
     "conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_backward_data",
     "conv_transpose2d_backward_weight",

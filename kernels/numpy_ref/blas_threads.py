@@ -65,7 +65,7 @@ def _functions():
 
 
 def available():
-    """True where a thread can set its own BLAS thread count (OpenBLAS >= 0.3.27 loaded)."""
+    """True where the loaded OpenBLAS has openblas_set_num_threads_local (0.3.27 and later)."""
     return _functions()[1] is not None
 
 
