@@ -144,6 +144,30 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(film, refer
     assert_same_run(out, reference)
 
 
+def test_two_signals_in_the_middle_of_a_step_whose_lanes_run_at_once(film, reference, tmp_path, rng):
+    """The step's two lanes on two threads (vaegan/lanes.py): the second signal raises in the main
+    thread while the other lane may still run; the step waits for it, the process stops with its exit
+    code and no traceback, the last checkpoint loads, and the resumed run, lanes at once too, is the
+    reference run (whose lanes ran in order) to the bit."""
+    out = tmp_path / "run"
+    lanes_at_once = dict(ENV, VAEGAN_LANES="1")
+    proc = start_cli(*train_args(film, out), accident="slow@step:30", env=lanes_at_once)
+    target = int(rng.integers(2, 15))
+    deadline = time.time() + 120
+    while len(steps_logged(out)) < target and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+    checkpoint.read(str(out))
+    assert leftovers(out) == []
+    assert_clean_exit(run_cli("train", "--resume", out, "--no-final-film", env=lanes_at_once), 0)
+    assert_same_run(out, reference)
+
+
 @pytest.mark.parametrize("accident, interval, lost", [
     ("kill@step:6", EVERY_STEP, 0),          # a checkpoint after each step: no finished step is lost
     ("kill@step:6", "10", 5),                # the default interval: back to the step-0 checkpoint
