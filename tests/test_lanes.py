@@ -81,6 +81,24 @@ def test_a_failing_first_lane_stops_the_second_with_its_own_error():
         handed.take()
 
 
+@pytest.mark.parametrize("concurrent", [False, True], ids=["in-order", "at-once"])
+def test_a_value_the_first_lane_never_gives_raises_instead_of_waiting(concurrent):
+    forgotten = Handoff("the forgotten value")
+    outcome = []
+
+    def run():
+        try:
+            Lanes(K, concurrent=concurrent).run(lambda: None, forgotten.take, (forgotten,))
+        except LaneStopped as e:
+            outcome.append(str(e))
+
+    caller = threading.Thread(target=run, daemon=True)
+    caller.start()
+    caller.join(10)
+    assert not caller.is_alive(), "the second lane waits for a value nobody will give"
+    assert outcome and "without giving the forgotten value" in outcome[0]
+
+
 def test_an_error_in_the_second_lane_returns_only_after_the_first_lane_ended():
     ended = threading.Event()
 

@@ -90,7 +90,7 @@ def _join(future):
 
 def concurrent_by_default(K):
     """Whether a step on backend K runs its lanes at once: VAEGAN_LANES=0/1 if set, else the backend's
-    say (K.parallel_lanes(): 2 on a NumPy host with two cores and a BLAS that takes a thread's count)."""
+    say (K.parallel_lanes(): 2 on a NumPy host with two cores whose BLAS can be held to one thread)."""
     setting = os.environ.get("VAEGAN_LANES", "")
     if setting in ("0", "1"):
         return setting == "1"
@@ -107,6 +107,7 @@ class Lanes:
     def run(self, first, second, handoffs=()):
         if not self.concurrent:
             first()
+            _never_given(handoffs)
             second()
             return
         # The first lane enters K.lane_thread() inside this thread's, and has ended before this thread
@@ -133,3 +134,10 @@ class Lanes:
             for h in handoffs:
                 h.fail(LaneStopped(f"the lane that computes {h.name} stopped: {type(e).__name__}: {e}"))
             raise
+        _never_given(handoffs)
+
+
+def _never_given(handoffs):
+    """After the first lane ended well: a value it did not give makes take() raise, not wait forever."""
+    for h in handoffs:
+        h.fail(LaneStopped(f"the first lane ended without giving {h.name}"))
