@@ -32,17 +32,14 @@ def blas_name():
 
     import numpy as np
 
+    from kernels.numpy_ref.blas_threads import openblas_libraries
+
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception:   # noqa: BLE001 - another numpy's config layout: say what we know
         return "unknown"
-    try:
-        with open("/proc/self/maps") as maps:     # (Linux: the libraries this process has loaded)
-            libraries = sorted({line.split()[-1] for line in maps if "openblas" in line and ".so" in line})
-    except OSError:
-        libraries = []
-    for path in libraries:
+    for path in openblas_libraries():
         for symbol in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
             try:
                 corename = getattr(ctypes.CDLL(path), symbol)

@@ -113,14 +113,21 @@ def test_sigterm_or_sighup_mid_epoch_saves_and_resume_continues_exactly(film, re
     assert_same_run(out, reference)
 
 
-def test_sigterm_from_outside_at_a_random_moment(film, reference, tmp_path, rng):
-    out = tmp_path / "run"
-    proc = start_cli(*train_args(film, out), accident="slow@step:30")
+def start_and_reach_a_random_step(film, out, rng, env=None):
+    """A slowed run, started and left to log a random number of steps (2-14), so that a signal from
+    outside lands at a moment the test did not choose. Returns (the process, that number)."""
+    proc = start_cli(*train_args(film, out), accident="slow@step:30", env=env)
     target = int(rng.integers(2, 15))
     deadline = time.time() + 120
     while len(steps_logged(out)) < target and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)
     assert proc.poll() is None, "the run ended before it could be stopped"
+    return proc, target
+
+
+def test_sigterm_from_outside_at_a_random_moment(film, reference, tmp_path, rng):
+    out = tmp_path / "run"
+    proc, target = start_and_reach_a_random_step(film, out, rng)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
@@ -151,12 +158,7 @@ def test_two_signals_in_the_middle_of_a_step_whose_lanes_run_at_once(film, refer
     reference run (whose lanes ran in order) to the bit."""
     out = tmp_path / "run"
     lanes_at_once = dict(ENV, VAEGAN_LANES="1")
-    proc = start_cli(*train_args(film, out), accident="slow@step:30", env=lanes_at_once)
-    target = int(rng.integers(2, 15))
-    deadline = time.time() + 120
-    while len(steps_logged(out)) < target and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc, _ = start_and_reach_a_random_step(film, out, rng, env=lanes_at_once)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
