@@ -152,6 +152,13 @@ def _recipe_default(key):
     return f"[default: {value}; --recipe sets it]"
 
 
+def denoise_option(command):
+    """--denoise for the commands that draw from a trained run: the run's own output filter unless given."""
+    return click.option("--denoise", type=Float(0, 255), default=None, metavar="GREY_LEVELS",
+                        help="the output filter's range (vaegan/denoise.py; 0: the decoder's own frames) "
+                             "[default: the run's own, which train's --denoise set]")(command)
+
+
 @cli.command()
 @click.argument("film", required=False)
 @click.option("--preset", default="tiny", show_default=True,
@@ -201,6 +208,10 @@ def _recipe_default(key):
                    "(the decay starts at progress P) " + _recipe_default("lr_schedule"))
 @click.option("--kl-warmup", type=Float(0, 1), default=None, metavar="FRACTION",
               help="the KL weight rises linearly from 0 over this fraction of the run " + _recipe_default("kl_warmup"))
+@click.option("--denoise", type=Float(0, 255), default=None, metavar="GREY_LEVELS",
+              help="pass every frame the run draws (film, strip, grids, samples) through an edge-preserving filter "
+                   "of this range, which takes the decoder's fine grain off flat areas (vaegan/denoise.py); it "
+                   "changes no weight; 0: off " + _recipe_default("denoise"))
 @click.option("--recon-as-fake/--no-recon-as-fake", default=True, show_default=True,
               help="show reconstructions to the discriminator as fakes")
 @click.option("--equilibrium", type=Float(0, 1), default=0.0, show_default=True,
@@ -316,7 +327,8 @@ def _train(ctx, film, resume, epochs, final_film, recipe, comm, kw):
             out = os.path.join(run.opts.out, "reconstruction.mp4")
             summary = reconstruct_film(model, run.opts.film, out, fit=run.opts.fit)
             click.echo(f"re-imagined film: {out} ({summary['frames']} frames, mean PSNR {summary['psnr']:.2f} dB, "
-                       f"SSIM {summary['ssim']:.3f}, grain {summary['grain']:.2f}; per-frame error: {summary['plot']})")
+                       f"SSIM {summary['ssim']:.3f}, grain {summary['grain']:.2f}{_filtered(model)}; per-frame error: "
+                       f"{summary['plot']})")
             if summary["lost"] != run.store.meta.get("lost_message"):      # (said above when the store saw it)
                 _warn_lost(summary["lost"])
         from vaegan.evaluate import write_new_frames, write_sample_score
@@ -367,7 +379,8 @@ def _int_list(name, text):
 @click.option("--batch-size", type=Int(1), default=32, show_default=True)
 @click.option("--fit", default="crop", show_default=True, type=click.Choice(["crop", "pad", "stretch"]))
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth, strip):
+@denoise_option
+def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_size, fit, backend, smooth, strip, denoise):
     """Re-imagine FILM (any film) frame by frame with the model in RUN_OR_CKPT."""
     from vaegan.reconstruct import load_model, reconstruct_film, reconstruct_image
 
@@ -378,7 +391,7 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
         if image:
             raise UserError("--strip pictures a FILM; with --image the output is already one picture")
         check_output(strip)
-    model, _ = load_model(run_or_ckpt, backend)
+    model, _ = load_model(run_or_ckpt, backend, denoise)
     if image:
         psnr = reconstruct_image(model, image, out, side_by_side, fit)
         click.echo(f"{out}: PSNR {psnr:.2f} dB")
@@ -386,7 +399,7 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
     s = reconstruct_film(model, film, out, side_by_side, bn_stats, batch_size, fit, smooth=smooth)
     click.echo(f"{out}: {s['frames']} frames in {s['seconds']:.1f} s, mean PSNR {s['psnr']:.2f} dB, "
                f"SSIM {s['ssim']:.3f}, grain {s['grain']:.2f} (texture added where the film is flat: 1 is the "
-               f"film's own); per-frame error: {s['csv']}, {s['plot']}")
+               f"film's own){_filtered(model)}; per-frame error: {s['csv']}, {s['plot']}")
     click.echo(f"flicker (mean |frame - previous frame|, 0..255, {s['cuts']} cuts left out): "
                f"{s['flicker_output']:.2f} against the source's {s['flicker_source']:.2f}; its change from frame to "
                f"frame is {s['change_error']:.2f} off the source's")
@@ -400,6 +413,11 @@ def reconstruct(run_or_ckpt, film, out, image, side_by_side, bn_stats, batch_siz
         frames = np.stack([f for f, _ in iter_frames(film, size=(model.cfg.width, model.cfg.height), fit=fit)])
         psnr = save_strip(strip, model, frames)
         click.echo(f"{strip}: eight frames of the film over their re-imagining (PSNR of those frames {psnr:.2f} dB)")
+
+
+def _filtered(model):
+    """What the scores before it were measured on, where the frames passed the output filter."""
+    return f", through the output filter (--denoise {model.denoise:g})" if model.denoise else ""
 
 
 def _warping_line(s):
@@ -421,13 +439,14 @@ def _warping_line(s):
               help="draw z from the film's density (RUN/latent_density.safetensors, which train writes) or from "
                    "the prior N(0, I) [default: film where RUN has a density fitted to its checkpoint, else prior]")
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-def sample(run_or_ckpt, n, out, seed, source, backend):
+@denoise_option
+def sample(run_or_ckpt, n, out, seed, source, backend, denoise):
     """A grid of frames decoded from z drawn from the film's density in latent space, or from the prior."""
     from vaegan.latent_density import film_density
     from vaegan.reconstruct import load_model, sample_grid
 
     check_output(out)
-    model, meta = load_model(run_or_ckpt, backend)
+    model, meta = load_model(run_or_ckpt, backend, denoise)
     density, about, why_not = (None, None, None) if source == "prior" else \
         film_density(run_or_ckpt, meta.get("step"), model.cfg.z_dim)
     if source == "film" and density is None:
@@ -509,12 +528,13 @@ def fit_density(run_or_ckpt, film, k, seed, fit, backend):
 @click.option("--fps", type=Float(0, 1000, low_open=True), default=25.0, show_default=True)
 @click.option("-o", "--out", default="morph.mp4", show_default=True)
 @click.option("--backend", default="numpy", show_default=True, type=click.Choice(["numpy", "cupy", "triton"]))
-def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend):
+@denoise_option
+def morph(run_or_ckpt, film, t_from, t_to, seconds, fps, out, backend, denoise):
     """A latent interpolation between the frames of FILM at --from and --to, as a short clip."""
     from vaegan.reconstruct import load_model, morph as run_morph
 
     check_output(out)
-    model, _ = load_model(run_or_ckpt, backend)
+    model, _ = load_model(run_or_ckpt, backend, denoise)
     n = run_morph(model, film, t_from, t_to, seconds, out, fps)
     click.echo(f"{out}: {n} frames")
     from vaegan.media.decode import scan_losses

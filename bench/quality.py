@@ -12,7 +12,7 @@ recipes; confirm the winner on ours. The training and the scores are bench/quali
 other studies share; this file is the recipes' study: its rows, its table. Then:
 
     PSNR     the mean over the film's frames of 10 log10(255^2 / MSE) between each frame and its
-             reconstruction (z = mu, batch-norm running statistics: what `reconstruct` writes)
+             reconstruction (z = mu, batch-norm running statistics, the row's output filter: what `reconstruct` writes)
     SSIM     the mean structural similarity of the same pairs (vaegan/ssim.py)
     grain    the texture the reconstructions add where the film is flat (vaegan/grain.py): 1 is the
              film's own, above 1 speckle, below 1 smoother than the film
@@ -20,6 +20,8 @@ other studies share; this file is the recipes' study: its rows, its table. Then:
     unseen   the reconstruction's PSNR and SSIM on a clip the model never trained on
              (vaegan.media.sample_clip's generated shapes at the model's size), beside that clip's own
              mean-frame PSNR
+    denoise  with --denoise S,S,...: each run drawn again through each output filter (vaegan/denoise.py;
+             it changes no weight, so one run serves them all): PSNR, SSIM, grain and SWD per filter
     SWD      the prior's samples against the film: the sliced Wasserstein distance of their
              Laplacian-pyramid patches (vaegan/sliced_wasserstein.py), beside the film's own
              half-against-half distance, the floor
@@ -39,6 +41,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from vaegan.denoise import validate_denoise
 from vaegan.recipes import RECIPES
 
 from .quality_runs import Job, prepare_stores, settings_of, summary, train_one
@@ -60,6 +63,9 @@ def main(argv=None):
                    help="ours: vaegan's step on the NumPy backend; torch: the same step in PyTorch, for ranking")
     p.add_argument("--jobs", type=int, default=1, help="rows trained at once (processes)")
     p.add_argument("--json", default=None, help="append each row as a JSON line here")
+    p.add_argument("--denoise", default="", metavar="S,S,...",
+                   help="also score each run drawn through these output filters (grey levels, vaegan/denoise.py; "
+                        "0: none): a second table, one line per row and filter")
     p.add_argument("--pictures", default=None, metavar="DIR",
                    help="write each run's strip and 32 prior samples there (ROW-SEED_strip.png, ..._samples.png; "
                         "ROW: the row's place in the order given, from 0)")
@@ -70,6 +76,12 @@ def main(argv=None):
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         raise SystemExit(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    try:
+        denoise = tuple(float(s) for s in args.denoise.split(",")) if args.denoise else ()
+        for sigma in denoise:
+            validate_denoise(sigma)
+    except ValueError as e:
+        raise SystemExit(f"--denoise: {e}") from None
     film = args.film
     if film is None:
         from vaegan.media.sample_clip import sample_clip_path
@@ -79,7 +91,7 @@ def main(argv=None):
     print(", ".join(f"{k} {v}" for k, v in environment().items()), flush=True)
     print(f"film {film}, engine {args.engine}, {args.steps} steps, seeds {seeds}, load average {os.getloadavg()}", flush=True)
     jobs = [Job(s, seed, args.steps, film, os.path.join(CACHE, f"run-{os.getpid()}-{i}-{seed}"), CACHE, args.engine,
-                pictures=os.path.join(args.pictures, f"{i}-{seed}") if args.pictures else "")
+                pictures=os.path.join(args.pictures, f"{i}-{seed}") if args.pictures else "", denoise=denoise)
             for i, (_, s) in enumerate(rows) for seed in seeds]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -101,6 +113,15 @@ def main(argv=None):
         if args.json:
             with open(args.json, "a") as f:
                 f.write(json.dumps({"label": label, "settings": s, "film": film, "runs": got}) + "\n")
+    if denoise:
+        print(f"\n{'recipe':60s} {'denoise':>7s} {'PSNR dB':>19s} {'SSIM':>19s} {'grain':>19s} {'SWD':>19s}")
+        for i, (label, _) in enumerate(rows):
+            got = [g["denoise"] for g in results[i * len(seeds):(i + 1) * len(seeds)]]
+            for sigma in denoise:
+                at = [g[str(sigma)] for g in got]
+                print(f"{label:60s} {sigma:7g} {summary([a['psnr'] for a in at]):>19s} "
+                      f"{summary([a['ssim'] for a in at], 3):>19s} {summary([a['grain'] for a in at], 3):>19s} "
+                      f"{summary([a['swd'] for a in at], 3):>19s}")
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -15,7 +15,8 @@ A study (bench/quality.py, the recipes' study; others beside it) names rows of s
     summary(values, digits)      "mean (min..max)" over seeds
 
 The scores (SCORES), each as `reconstruct` and `train` measure it (z = mu, batch-norm running
-statistics, uint8 frames; the averaged weights where the settings keep them, `ema`):
+statistics, uint8 frames; the averaged weights where the settings keep them, `ema`; through the output
+filter where they keep one, `denoise`, on both engines):
     psnr, ssim           the film's frames against their reconstructions (vaegan/evaluate.py, vaegan/ssim.py)
     grain                texture the reconstructions add where the film is flat (vaegan/grain.py: 1 = as
                          much as the film's own, above 1 = speckle)
@@ -30,6 +31,8 @@ statistics, uint8 frames; the averaged weights where the settings keep them, `em
                          the samples are drawn from (ours only; the torch engine leaves it out)
     density              with Job.densities: the film's density at each k, its samples scored beside the
                          prior's (density_scores; ours only)
+    denoise              with Job.denoise: {sigma: psnr, ssim, grain, swd} of the same run drawn through each
+                         output filter (denoise_scores; ours only)
     seconds, cpu_seconds training wall time and the process's CPU time (steps: how many ran)
 """
 import json
@@ -65,6 +68,8 @@ class Job:
                         # PREFIX_strip.png (vaegan.evaluate.save_strip) are written there (ours only), and
                         # PREFIX_density{k}_samples.png for each of `densities`
     densities: tuple = ()   # k values: the film's density at each (density_scores; ours only)
+    denoise: tuple = ()     # output filters (grey levels, vaegan/denoise.py): the run scored again through each
+                            # (denoise_scores; ours only): the filter changes no weight, so one run serves all
 
 
 def _parse_value(text):
@@ -164,6 +169,27 @@ def density_scores(model, frames_uint8, ks, fits=DENSITY_FITS):
     return out, {k: fitted[k, 0] for k in ks}
 
 
+def denoise_scores(model, frames_uint8, sigmas, pictures=""):
+    """{sigma: {"psnr", "ssim", "grain", "swd"}}: the model's reconstructions of the film and its prior
+    samples, drawn through each output filter (vaegan/denoise.py), scored as SCORES scores them; with
+    `pictures`, a strip through each (PREFIX_denoise{sigma}_strip.png)."""
+    from vaegan.evaluate import save_strip
+
+    kept, out = model.denoise, {}
+    n = max(1, sample_count(frames_uint8))
+    try:
+        for sigma in sigmas:
+            model.denoise = sigma
+            film = reconstruction_scores(frames_uint8, reconstruct_frames(model, frames_uint8))
+            swd = sample_score(prior_samples(model, n), frames_uint8, seed=SAMPLE_SEED)
+            out[str(sigma)] = dict(psnr=film["psnr"], ssim=film["ssim"], grain=film["grain"], swd=swd["swd"])
+            if pictures:
+                save_strip(pictures + f"_denoise{sigma:g}_strip.png", model, frames_uint8)
+    finally:
+        model.denoise = kept
+    return out
+
+
 def unseen_frames(width, height):
     from vaegan.media.sample_clip import generated_frames
     return np.stack(list(generated_frames(size=(width, height))))
@@ -207,7 +233,7 @@ def train_one(job):
     if job.engine == "torch":
         result = _train_torch(run, job.steps, unseen)
     else:
-        result = _train_ours(run, job.steps, unseen, job.pictures, job.densities)
+        result = _train_ours(run, job.steps, unseen, job.pictures, job.densities, job.denoise)
     shutil.rmtree(job.out, ignore_errors=True)
     print(f"  done: seed {job.seed} {result['steps']} steps, PSNR {result['psnr']:.2f} dB SSIM {result['ssim']:.3f} grain {result['grain']:.3f} "
           f"(unseen {result['unseen']:.2f}), SWD {result['swd']:.3f} (floor {result['swd_floor']:.3f}), "
@@ -216,7 +242,7 @@ def train_one(job):
     return dict(seed=job.seed, load=os.getloadavg(), **result)
 
 
-def _train_ours(run, steps, unseen, pictures="", densities=()):
+def _train_ours(run, steps, unseen, pictures="", densities=(), denoise=()):
     t0, c0 = time.perf_counter(), time.process_time()
     done, last = 0, {}
     for epoch in range(run.opts.epochs):
@@ -241,6 +267,8 @@ def _train_ours(run, steps, unseen, pictures="", densities=()):
             save_strip(pictures + "_strip.png", model, np.asarray(run.store.frames))
             for k, gm in mixtures.items():
                 save_grid(pictures + f"_density{k}_samples.png", density_samples(model, gm, 32), ncols=8)
+        if denoise:
+            got["denoise"] = denoise_scores(model, np.asarray(run.store.frames), denoise, pictures)
     return dict(steps=done, seconds=seconds, cpu_seconds=cpu, last_losses=last, **got)
 
 
@@ -249,6 +277,7 @@ def _train_torch(run, steps, unseen):
     order, schedule and host noise), for ranking many recipes quickly. Its step is bench/torch_peer.gradients."""
     from . import torch_peer
     from .peers import load_torch
+    from vaegan.denoise import bilateral
     from vaegan.media.framestore import to_float_batch, to_uint8_frames
 
     torch, why = load_torch()
@@ -280,8 +309,11 @@ def _train_torch(run, steps, unseen):
             s += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
 
+    def drawn(y):           # as VAEGAN.frames draws them: through the run's output filter
+        return to_uint8_frames(bilateral(y.numpy(), opts.denoise, np))
+
     def decode(z):
-        return to_uint8_frames(nets["decoder"](torch.from_numpy(z)).numpy())
+        return drawn(nets["decoder"](torch.from_numpy(z)))
 
     def reconstruct(frames):
         with torch.no_grad():
@@ -290,7 +322,7 @@ def _train_torch(run, steps, unseen):
             out = []
             for i in range(0, len(frames), 64):
                 x = torch.from_numpy(to_float_batch(frames[i:i + 64]))
-                out.append(to_uint8_frames(nets["decoder"](nets["encoder"]["mu"](nets["encoder"]["body"](x))).numpy()))
+                out.append(drawn(nets["decoder"](nets["encoder"]["mu"](nets["encoder"]["body"](x)))))
         return np.concatenate(out)
 
     def sample(n):        # the draws of vaegan.evaluate.prior_samples

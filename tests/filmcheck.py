@@ -37,13 +37,16 @@ def psnr(a, b):
 
 def expected_reconstruction(model, source, fit="crop"):
     """uint8 N x H x W x 3: each source frame (decoded and fitted as the model's input) through the
-    model in eval mode, one frame at a time, converted to uint8 by rounding (x + 1) * 127.5."""
+    model in eval mode, one frame at a time, through the run's output filter (vaegan/denoise.py, checked
+    against its definition by tests/test_denoise.py), converted to uint8 by rounding (x + 1) * 127.5."""
+    from vaegan.denoise import bilateral
+
     K, cfg = model.K, model.cfg
     frames = np.stack([f for f, _ in iter_frames(source, size=(cfg.width, cfg.height), fit=fit)])
     out = []
     for frame in frames:
         x = K.asarray(frame.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5) - np.float32(1))
-        y = K.to_numpy(model.reconstruct(x, mode="eval"))[0].transpose(1, 2, 0)
+        y = K.to_numpy(bilateral(model.reconstruct(x, mode="eval"), model.denoise, K.xp))[0].transpose(1, 2, 0)
         out.append(np.clip(np.rint((y.astype(np.float64) + 1) * 127.5), 0, 255).astype(np.uint8))
     return frames, np.stack(out)
 

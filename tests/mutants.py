@@ -340,6 +340,17 @@ MUTANTS = [
     M("laplacian-weight-ignored", "vaegan/step.py",
       "laplacian_error_gradient(x_rec, x) * tc.laplacian_weight", "laplacian_error_gradient(x_rec, x)",
       ("tests/test_torch_oracle.py",)),
+    # --- the output filter (vaegan/denoise.py) and the frames that pass it ------------------------------
+    M("denoise-range-term-dropped", "vaegan/denoise.py",
+      " + range_scale * (d * d).sum(axis=1, keepdims=True))", ")",
+      ("tests/test_denoise.py", "-k", "definition or edge"), "a plain 3x3 Gaussian blur: edges smeared"),
+    M("denoise-sigma-in-the-wrong-units", "vaegan/denoise.py",
+      "s = sigma * 2.0 / 255.0", "s = sigma / 255.0", ("tests/test_denoise.py", "-k", "definition")),
+    M("denoise-frames-skip-the-filter", "vaegan/model.py",
+      "bilateral(y, self.denoise, self.K.xp)", "y", ("tests/test_denoise.py", "-k", "draws or range")),
+    M("denoise-run-range-ignored-on-load", "vaegan/reconstruct.py",
+      "meta.get(\"run\", {}).get(\"denoise\", 0.0) if denoise is None else denoise", "denoise or 0.0",
+      ("tests/test_denoise.py", "-k", "draws or range")),
 ]
 
 

@@ -85,6 +85,7 @@ def test_report_command_writes_a_self_contained_page(run_dir):
                 assert (run_dir / target).exists(), target
     assert "probe error at step 8; restored step 5" in page and 'id="psnr"' in page
     assert "<th>grain</th>" not in page          # no reconstruction_scores.json here (a run from before it)
+    assert "<th>output filter</th>" not in page  # nor an output filter in its config
     assert page.count('class="ghost"') == 6       # steps 6-8 of the first run, faint, in each of the 6 panels
 
 
@@ -108,6 +109,9 @@ def test_a_trained_runs_page_shows_its_scores(trained_run):
                                                                           abs=1e-4)
     assert shown["grain"] == f"{scores['grain']:.2f}" and scores["grain"] >= 0     # (a 1-epoch model draws flat frames)
     assert 0 < score["floor"] and 0 < score["swd"]
+    # the default recipe's output filter, which every frame scored passed: the run's own range
+    denoise = json.loads((trained_run / "config.json").read_text())["run"]["denoise"]
+    assert denoise > 0 and shown["output filter"] == f"{denoise:g} grey levels"
 
 
 def test_report_of_a_missing_folder_is_one_line(tmp_path):

@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from .checkpoint import write_atomically
-from .media.framestore import to_float_batch, to_uint8_frames
+from .media.framestore import to_float_batch
 from .reconstruct import decoded, frame_errors
 
 
@@ -29,7 +29,7 @@ def reconstruct_frames(model, frames_uint8, batch=64):
     K, out = model.K, []
     for i in range(0, len(frames_uint8), batch):
         x = K.asarray(to_float_batch(frames_uint8[i:i + batch]))
-        out.append(to_uint8_frames(K.to_numpy(model.reconstruct(x, mode="eval"))))
+        out.append(model.frames(model.reconstruct(x, mode="eval")))
     return np.concatenate(out)
 
 

@@ -140,6 +140,7 @@ class VAEGAN:
             nn.init_weights(net, seed * 3 + i)
             self.flat[name] = nn.FlatParameters(net)
         self.ema = None         # the averaged encoder and decoder, when a run keeps them (vaegan/ema.py)
+        self.denoise = 0.0      # the output filter's range in grey levels, when a run keeps one (vaegan/denoise.py)
 
     def networks(self):
         return {"encoder": self.encoder, "decoder": self.decoder, "discriminator": self.discriminator}
@@ -162,6 +163,14 @@ class VAEGAN:
     def reconstruct(self, x, mode="eval"):
         """z = mu: the reconstruction a film is re-imagined with."""
         return self.decode(self.encode(x, mode)[0], mode)
+
+    def frames(self, y):
+        """Decoded frames (N, 3, H, W) in [-1, 1], on the backend -> uint8 N x H x W x 3 on the host, through
+        the output filter (self.denoise; vaegan/denoise.py): every frame the model draws for a person comes here."""
+        from .denoise import bilateral
+        from .media.framestore import to_uint8_frames
+
+        return to_uint8_frames(self.K.to_numpy(bilateral(y, self.denoise, self.K.xp)))
 
 
 def _layers(module):

@@ -29,23 +29,23 @@ from .errors import UserError
 from .model import VAEGAN
 
 
-def load_model(run_or_ckpt, backend="numpy"):
+def load_model(run_or_ckpt, backend="numpy", denoise=None):
     """A model built from a checkpoint's own config, with its weights (optimiser state is not needed):
-    the averaged encoder and decoder where the checkpoint has them (--ema, vaegan/ema.py)."""
+    the averaged encoder and decoder where the checkpoint has them (--ema, vaegan/ema.py), and the run's
+    output filter (--denoise, vaegan/denoise.py) unless `denoise` gives another."""
     meta, tensors = checkpoint.read(run_or_ckpt)
     model = VAEGAN(backend_named(backend), checkpoint.config_of(meta))
     checkpoint.load_into(run_or_ckpt, meta, tensors, model, averaged=True)
+    model.denoise = meta.get("run", {}).get("denoise", 0.0) if denoise is None else denoise   # (older runs: none)
     return model, meta
 
 
 def _run_batch(model, frames_uint8, bn_stats):
     """uint8 NHWC frames -> uint8 NHWC reconstructions."""
-    from .media.framestore import to_float_batch, to_uint8_frames
+    from .media.framestore import to_float_batch
 
-    K = model.K
     mode = "eval" if bn_stats == "running" or len(frames_uint8) < 2 else "batch"
-    x = K.asarray(to_float_batch(frames_uint8))
-    return to_uint8_frames(K.to_numpy(model.reconstruct(x, mode=mode)))
+    return model.frames(model.reconstruct(model.K.asarray(to_float_batch(frames_uint8)), mode=mode))
 
 
 def frame_errors(original, rec):
@@ -148,10 +148,8 @@ def reconstruct_image(model, path, out, side_by_side=False, fit="crop"):
 
 def decoded(model, z, batch=64):
     """Codes (n x z_dim) -> the frames the decoder draws from them (batch-norm running statistics), uint8."""
-    from .media.framestore import to_uint8_frames
-
     K, z = model.K, np.asarray(z, np.float32)
-    return np.concatenate([to_uint8_frames(K.to_numpy(model.decode(K.asarray(z[i:i + batch]), mode="eval")))
+    return np.concatenate([model.frames(model.decode(K.asarray(z[i:i + batch]), mode="eval"))
                            for i in range(0, len(z), batch)])
 
 
@@ -168,7 +166,7 @@ def morph(model, film, t_from, t_to, seconds, out, fps=25.0, fit="crop"):
     """A latent walk: encode the frames at t_from and t_to (z = mu), decode the straight line between."""
     from .media.film import FilmWriter
     from .media.decode import iter_frames
-    from .media.framestore import to_float_batch, to_uint8_frames
+    from .media.framestore import to_float_batch
 
     K, cfg = model.K, model.cfg
     ends = []
@@ -183,7 +181,7 @@ def morph(model, film, t_from, t_to, seconds, out, fps=25.0, fit="crop"):
     z = mu[0:1] * (1 - alpha) + mu[1:2] * alpha
     frames = []
     for i in range(0, n, 64):
-        frames.append(to_uint8_frames(K.to_numpy(model.decode(z[i:i + 64]))))
+        frames.append(model.frames(model.decode(z[i:i + 64])))
     with FilmWriter(out, fps, cfg.width, cfg.height) as writer:
         writer.write(np.concatenate(frames))
     return n

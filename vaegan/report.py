@@ -125,8 +125,8 @@ def read_reconstruction_scores(run_dir):
     return scores if isinstance(scores, dict) else None
 
 
-def _scores_table(psnr, ssim, sample, reconstruction=None):
-    """The run's numbers, each with what it measures."""
+def _scores_table(psnr, ssim, sample, reconstruction=None, denoise=0):
+    """The run's numbers, each with what it measures (and the output filter the frames passed, if any)."""
     def number(v, fmt):
         return format(v, fmt) if isinstance(v, (int, float)) and math.isfinite(v) else "n/a"
 
@@ -143,6 +143,11 @@ def _scores_table(psnr, ssim, sample, reconstruction=None):
                      "the texture the reconstruction adds where the film is flat: the RMS of its Laplacian over "
                      "each frame's flattest quarter, over the film's own there (grain.py): 1 as textured as the "
                      "film, below 1 smoother (a blur), above 1 a speckle the film does not have"))
+    if isinstance(denoise, (int, float)) and denoise > 0 and rows:
+        rows.append(("output filter", f"{denoise:g} grey levels",
+                     "every frame scored above and drawn on this page passed the run's edge-preserving filter "
+                     "(--denoise, denoise.py), which takes the decoder's fine grain off flat areas; "
+                     "`python cli.py reconstruct --denoise 0` scores the decoder's own frames"))
     if sample:
         rows.append(("prior samples: SWD", f"{number(sample['swd'], '.3f')} (the film against itself: "
                                            f"{number(sample['floor'], '.3f')})",
@@ -503,7 +508,8 @@ def write_report(run_dir):
 <div class="films">{''.join(films)}</div>
 {psnr_svg}
 <h2>Scores</h2>
-{_scores_table(psnr, ssim, read_sample_score(run_dir), read_reconstruction_scores(run_dir))}
+{_scores_table(psnr, ssim, read_sample_score(run_dir), read_reconstruction_scores(run_dir),
+               (settings.get("run") or {}).get("denoise", 0))}
 <h2>Training losses</h2>
 <div class="panels">{''.join(panels) or '<p class="note">no metrics.jsonl yet</p>'}</div>
 <p>{'Roll-backs (dashed red lines; faint red: the steps they undid):<ul>' + rollbacks + '</ul>' if rollbacks else 'No roll-backs.'}</p>

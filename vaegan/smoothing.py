@@ -180,12 +180,10 @@ class SmoothedPath:
 
     def next(self, batch):
         """Decoded uint8 frames for the next len(batch) frames of the film (the batch is only counted)."""
-        from .media.framestore import to_uint8_frames
-
         n = len(batch)
         z = self.z[self.position:self.position + n]
         if len(z) != n:
             raise RuntimeError(f"the film gave {self.position + n} frames on its second pass, {len(self.z)} on its first")
         self.position += n
         K = self.model.K
-        return to_uint8_frames(K.to_numpy(self.model.decode(K.asarray(np.ascontiguousarray(z)), self._mode(n))))
+        return self.model.frames(self.model.decode(K.asarray(np.ascontiguousarray(z)), self._mode(n)))

@@ -44,6 +44,7 @@ from tqdm import tqdm
 from . import checkpoint
 from .backend import backend_named
 from .config import ModelConfig, make_config
+from .denoise import validate_denoise
 from .distributed import SINGLE, EveryRank
 from .ema import EMA, averaged, validate_decay
 from .errors import UserError
@@ -88,6 +89,7 @@ class RunOptions:
     ema: float = _DEFAULT["ema"]     # decay of the generator's averaged weights (vaegan/ema.py); 0: none
     lr_schedule: str = _DEFAULT["lr_schedule"]    # the learning rate over the run (vaegan/lr_schedule.py)
     kl_warmup: float = _DEFAULT["kl_warmup"]      # the KL weight rises linearly from 0 over this fraction of the run
+    denoise: float = _DEFAULT["denoise"]          # the output filter's range in grey levels (vaegan/denoise.py); 0: off
 
 
 class Settings(NamedTuple):
@@ -142,6 +144,7 @@ class Run:
         self.comm = comm              # among ranks (vaegan/distributed.py): rank 0 alone writes files
         self.writer = comm.rank == 0
         model.use_communicator(comm)
+        model.denoise = opts.denoise  # every frame the run draws for a person passes the output filter
         self.schedule = NoiseSchedule(opts.noise_schedule)
         self.lr_schedule = LRSchedule(opts.lr_schedule)
         from .rollback import Guard, held_out_frames    # (vaegan/rollback.py)
@@ -333,7 +336,7 @@ class Run:
         with self.averaged() as model:
             rec = model.reconstruct(real, mode="eval")
             prior = model.decode(self.grid_z, mode="eval")
-        rows = [to_uint8_frames(K.to_numpy(a)) for a in (real, rec, prior)]
+            rows = [to_uint8_frames(K.to_numpy(real)), model.frames(rec), model.frames(prior)]
         os.makedirs(os.path.join(self.opts.out, "grids"), exist_ok=True)
         save_grid(os.path.join(self.opts.out, "grids", f"step_{self.state['step']:06d}.png"),
                   np.concatenate(rows), ncols=GRID_FRAMES)
@@ -561,6 +564,7 @@ def _validate_run_options(opts):
     w = opts.kl_warmup
     if not (isinstance(w, (int, float)) and 0 <= w <= 1):
         raise ValueError(f"kl warm-up must be a fraction of the run between 0 and 1, got {w!r}")
+    validate_denoise(opts.denoise)
 
 
 def film_store(film, store_dir, cfg, opts):
