@@ -7,7 +7,7 @@ off (bench/README.md, "Grain"). It is small next to the film's edges, which is w
 (Tomasi and Manduchi 1998) tells apart: each pixel becomes a weighted mean of its 3x3 neighbourhood,
 
     out[p] = sum_q w(p, q) a[q] / sum_q w(p, q),   q in the 3x3 neighbourhood of p (p itself included)
-    w(p, q) = exp(-|p - q|^2 / 2)                              space: 1 for p, 0.61 beside, 0.37 across
+    w(p, q) = exp(-|p - q|^2 / 2)                              space: 1 for p, 0.61 beside, 0.37 diagonal
             * exp(-mean_c (a[q, c] - a[p, c])^2 / (2 sigma^2))   range: the colour difference, in grey levels
 
 A neighbour that differs from p by much less than sigma (the grain) counts almost fully, so the flat
