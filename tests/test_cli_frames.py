@@ -4,15 +4,10 @@ import errno
 import os
 
 import pytest
-from click.testing import CliRunner
 
-import cli
 import vaegan.media.framestore as framestore
+from tests.cli_runs import invoke
 from tests.films import write_audio_only, write_film
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def assert_one_line_error(result, message):

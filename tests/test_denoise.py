@@ -3,10 +3,9 @@ off a flat area and leaves an edge where it is, and every command that draws pas
 run's own range unless one is given."""
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-import cli
 from kernels import get_backend
+from tests.cli_runs import SMALL, invoke
 from tests.films import write_film
 from vaegan import checkpoint
 from vaegan.denoise import bilateral, validate_denoise
@@ -92,12 +91,6 @@ def test_a_bad_range_is_refused(bad):
 
 
 # --- every command that draws passes through it ----------------------------------------------------
-
-SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-import cli
 import vaegan.train as train_module
 from kernels import get_backend
+from tests.cli_runs import SMALL, invoke
 from tests.films import write_film
 from vaegan import checkpoint
 from vaegan.config import make_config
@@ -17,8 +16,6 @@ from vaegan.ema import EMA, averaged, decay_at, validate_decay
 from vaegan.lr_schedule import LRSchedule
 from vaegan.model import VAEGAN
 from vaegan.optim import Adam
-
-SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
 
 
 def small_model(seed=0):
@@ -131,9 +128,6 @@ def test_adam_moves_by_the_scaled_rate():
 
 
 # --- end to end: a run with --ema and --lr-schedule --------------------------------------------
-
-def invoke(*args):
-    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,15 @@ import signal
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import cli
 import vaegan.train as train_module
+from tests.cli_runs import SMALL, invoke
 from tests.films import write_film
 from vaegan import checkpoint
 from vaegan.latent_density import COMPONENTS, FILENAME, RIDGE, GaussianMixture, latent_means
 
-SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
 FRAMES = 16
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def mixture(rng, n):

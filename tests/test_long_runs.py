@@ -18,12 +18,12 @@ import time
 import numpy as np
 import pytest
 
+from tests.cli_runs import SMALL
 from tests.films import decode_all, write_film
 from vaegan import checkpoint
 from vaegan.runlock import FILENAME as LOCK_FILE, is_leftover
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
 STEPS = 24                                  # 3 epochs x 8 steps
 EVERY_STEP = "0.00001"                      # --checkpoint-minutes: 0.6 ms, shorter than any step
 ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")

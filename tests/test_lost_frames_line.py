@@ -7,17 +7,10 @@ promises 30 frames of which a few arrive (the issue's film: an AVI listing 444 f
 import html
 
 import pytest
-from click.testing import CliRunner
 
-import cli
+from tests.cli_runs import SMALL, invoke
 from tests.films import write_film
 from vaegan.media.decode import iter_frames, lost_frames_line
-
-SMALL = ["--width", "32", "--height", "24", "--base-width", "4", "--z-dim", "8", "--batch-size", "4"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli.cli, [str(a) for a in args], catch_exceptions=False)
 
 
 CUTS = {"mp4": (dict(container_options={"movflags": "faststart"}), 0.6),
